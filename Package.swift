@@ -1,0 +1,136 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Module graph (a module talks to its neighbours only):
+//
+//   geopredict (CLI) ──> GeoPredictService ──┬─> MPIPlug ──┬─> MPI ──> CMPI ──> libmpi (OpenMPI)
+//                                            │             └─> MPIPlugProtos
+//                                            ├─> GeoPredict ──> MPI, CBLAS ──> OpenBLAS, LAPACKE
+//                                            └─> GeoPredictProtos
+//   mpiplug (CLI)  ──> MPIPlug
+//   protoc-gen-mpiplug: generates each service's route table from its .proto (run by proto/generate)
+//
+// Why each dependency earns its build time:
+// - hummingbird: the HTTP/1.1 front door on rank 0 (SwiftNIO, service lifecycle, graceful shutdown);
+//   HummingbirdTLS for --tls-cert/--tls-key; HummingbirdTesting for in-process router tests.
+// - swift-protobuf: binary and proto3-JSON bodies; the plugin library parses .proto descriptors.
+// - swift-argument-parser: the geopredict and mpiplug command lines.
+// - swift-log, swift-metrics (come with hummingbird) + swift-prometheus: logs and GET /metrics.
+// - compress-nio: gzip request bodies (Connect clients gzip by default) over the system zlib.
+
+let package = Package(
+    name: "GeoPredict",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "MPI", targets: ["MPI"]),
+        .library(name: "MPIPlug", targets: ["MPIPlug"]),
+        .library(name: "GeoPredict", targets: ["GeoPredict"]),
+        .executable(name: "geopredict", targets: ["geopredict"]),
+        .executable(name: "mpiplug", targets: ["mpiplug"]),
+        .executable(name: "protoc-gen-mpiplug", targets: ["protoc-gen-mpiplug"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", exact: "1.5.0"),
+    ],
+    targets: [
+        // MARK: MPI
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
+        .target(name: "MPI", dependencies: ["CMPI"]),
+
+        // MARK: MPIPlug, the framework
+        .target(
+            name: "MPIPlugProtos",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(
+            name: "MPIPlug",
+            dependencies: [
+                "MPI",
+                "MPIPlugProtos",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "protoc-gen-mpiplug",
+            dependencies: [.product(name: "SwiftProtobufPluginLibrary", package: "swift-protobuf")]
+        ),
+        .executableTarget(
+            name: "mpiplug",
+            dependencies: ["MPIPlug", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        // MARK: GeoPredict, the domain
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        .target(name: "GeoPredict", dependencies: ["MPI", "CBLAS"]),
+        .target(
+            name: "GeoPredictProtos",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(
+            name: "GeoPredictService",
+            dependencies: [
+                "GeoPredict", "GeoPredictProtos", "MPIPlug",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "geopredict",
+            dependencies: [
+                "GeoPredictService", "GeoPredict", "MPIPlug", "MPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: Tests run by `swift test` (one process, one rank)
+        .testTarget(name: "MPITests", dependencies: ["MPI"]),
+        .testTarget(
+            name: "MPIPlugTests",
+            dependencies: ["MPIPlug", "MPIPlugProtos", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
+        .testTarget(name: "GeoPredictTests", dependencies: ["GeoPredict"]),
+        .testTarget(
+            name: "GeoPredictServiceTests",
+            dependencies: [
+                "GeoPredictService", "GeoPredictProtos",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+
+        // MARK: SPMD test programs, run by hpc/test under mpirun at 1-4 ranks
+        .target(name: "SPMDTesting", dependencies: ["MPI"], path: "Tests/SPMD/SPMDTesting"),
+        .executableTarget(name: "mpi-spmd-tests", dependencies: ["MPI", "SPMDTesting"], path: "Tests/SPMD/MPISPMDTests"),
+        .executableTarget(name: "mpi-spmd-must-fail", dependencies: ["MPI"], path: "Tests/SPMD/MPISPMDMustFail"),
+        .executableTarget(
+            name: "geopredict-spmd-tests",
+            dependencies: ["GeoPredict", "MPI", "SPMDTesting"],
+            path: "Tests/SPMD/GeoPredictSPMDTests"
+        ),
+
+        // MARK: Benchmarks (run by hand from benchmarks/)
+        .executableTarget(name: "bench-collectives", dependencies: ["MPI"], path: "benchmarks/collectives"),
+    ],
+    swiftLanguageModes: [.v6]
+)
