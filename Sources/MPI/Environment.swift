@@ -1,4 +1,5 @@
 internal import CMPI
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +24,8 @@ public final class MPIEnvironment {
     /// All processes of the job (`MPI_COMM_WORLD`).
     public let world: Communicator
     private var finalized = false
+    /// False for the shared environment, which lives until the process ends.
+    fileprivate var finalizesOnDeinit = true
 
     /// Initialises MPI with `MPI_Init_thread`.
     ///
@@ -40,7 +43,7 @@ public final class MPIEnvironment {
     }
 
     deinit {
-        try? finalize()
+        if finalizesOnDeinit { try? finalize() }
     }
 
     /// The name of the node this process runs on (`MPI_Get_processor_name`).
@@ -100,6 +103,14 @@ public enum MPI {
         }
     }
 
+    /// The process's one environment, initialised on first use with `threadLevel` and never finalised.
+    ///
+    /// For code that cannot own `main` — test bundles, where several test suites share one process and
+    /// MPI can be initialised only once. Programs should use ``run(threadLevel:_:)`` instead.
+    public static func shared(threadLevel: ThreadLevel = .multiple) throws(MPIError) -> MPIEnvironment {
+        try sharedEnvironment.get(threadLevel: threadLevel)
+    }
+
     /// Whether `MPI_Init` or `MPI_Init_thread` has been called in this process.
     public static var isInitialized: Bool {
         var flag: Int32 = 0
@@ -112,3 +123,29 @@ func writeToStandardError(_ text: String) {
     // write(2) rather than stdio: unbuffered, and free of the global FILE* that Swift 6 rejects.
     text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
 }
+
+/// Holds ``MPI/shared(threadLevel:)``'s environment.
+private final class SharedEnvironment: @unchecked Sendable {
+    // The lock guards `environment`; once set it is never replaced or finalised.
+    private let lock = NSLock()
+    private var environment: MPIEnvironment?
+    private var failure: MPIError?
+
+    func get(threadLevel: ThreadLevel) throws(MPIError) -> MPIEnvironment {
+        lock.lock()
+        defer { lock.unlock() }
+        if let environment { return environment }
+        if let failure { throw failure }
+        do {
+            let created = try MPIEnvironment(threadLevel: threadLevel)
+            created.finalizesOnDeinit = false
+            environment = created
+            return created
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+}
+
+private let sharedEnvironment = SharedEnvironment()

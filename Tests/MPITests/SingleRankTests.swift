@@ -4,7 +4,7 @@ import Testing
 /// MPI can be initialised once per process, so every test shares one singleton world (size 1).
 /// `.multiple` because Swift Testing may run the serialized tests on different threads, and
 /// `nonisolated(unsafe)` because the suite is `.serialized`: no two tests touch MPI at once.
-nonisolated(unsafe) private let environment: MPIEnvironment? = try? MPIEnvironment(threadLevel: .multiple)
+nonisolated(unsafe) private let environment: MPIEnvironment? = try? MPI.shared(threadLevel: .multiple)
 
 @Suite(.serialized)
 struct SingleRankTests {

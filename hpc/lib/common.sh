@@ -83,3 +83,22 @@ run_spmd() {
     fi
     echo "$summary  [$(basename "$1")]"
 }
+
+# A Python virtual environment for the interop tests and clients (connect-python, protobuf,
+# requests), with Python code generated from proto/ into $TEST_VENV/gen. Idempotent.
+TEST_VENV="${GEOPREDICT_ROOT}/.build-venv"
+ensure_test_venv() {
+    ensure_packages python3-venv protobuf-compiler
+    if [ ! -x "$TEST_VENV/bin/python" ] || [ ! -f "$TEST_VENV/.installed-v1" ]; then
+        log "creating the Python test environment in $TEST_VENV"
+        python3 -m venv "$TEST_VENV"
+        "$TEST_VENV/bin/pip" install --quiet --disable-pip-version-check \
+            "connect-python==0.9.0" "protoc-gen-connect-python==0.9.0" "protobuf>=6,<8" "requests>=2.31"
+        touch "$TEST_VENV/.installed-v1"
+    fi
+    rm -rf "$TEST_VENV/gen" && mkdir -p "$TEST_VENV/gen"
+    (cd "$GEOPREDICT_ROOT" && protoc -I proto \
+        --plugin=protoc-gen-connect-python="$TEST_VENV/bin/protoc-gen-connect-python" \
+        --python_out="$TEST_VENV/gen" --connect-python_out="$TEST_VENV/gen" \
+        $(find proto -name '*.proto' | sort))
+}

@@ -1,0 +1,46 @@
+import Foundation
+import SwiftProtobuf
+
+/// The two Connect unary body encodings.
+public enum BodyFormat: Sendable, Equatable {
+    /// `application/proto`: protobuf binary.
+    case binary
+    /// `application/json`: the proto3 JSON mapping (camelCase names, 64-bit integers as strings).
+    case json
+
+    /// Reads a `Content-Type` value (parameters such as `charset=utf-8` are ignored).
+    public init?(contentType: String) {
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first?
+            .trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        switch mediaType {
+        case "application/proto", "application/protobuf", "application/x-protobuf": self = .binary
+        case "application/json": self = .json
+        default: return nil
+        }
+    }
+
+    /// The `Content-Type` of responses in this format.
+    public var contentType: String {
+        switch self {
+        case .binary: return "application/proto"
+        case .json: return "application/json"
+        }
+    }
+
+    var name: String { self == .binary ? "binary" : "JSON" }
+
+    /// Connect servers ignore unknown JSON fields, so old servers accept new clients.
+    static let jsonDecodingOptions: JSONDecodingOptions = {
+        var options = JSONDecodingOptions()
+        options.ignoreUnknownFields = true
+        return options
+    }()
+
+    /// Encodes `message` in this format.
+    func encode(_ message: any Message) throws -> [UInt8] {
+        switch self {
+        case .binary: return try message.serializedBytes()
+        case .json: return try message.jsonUTF8Bytes()
+        }
+    }
+}

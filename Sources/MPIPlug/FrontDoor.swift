@@ -1,0 +1,238 @@
+import CompressNIO
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import SwiftProtobuf
+
+/// Rank 0's HTTP responder: Connect unary calls, `GET /healthz` and `GET /metrics`.
+///
+/// Everything a request can get wrong is checked here, on the HTTP threads, before the request is
+/// queued: route, method, token, content type, size, compression, timeout and the body itself. Only
+/// valid requests reach the MPI thread and the other ranks.
+struct FrontDoor: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    let codecs: [String: RouteCodec]
+    let queue: RoundQueue
+    let health: ServiceHealth
+    let metrics: PlugMetrics
+    let maximumBodyBytes: Int
+    let token: BearerToken?
+    let rankCount: Int
+    let logger: Logger
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        switch request.uri.path {
+        case "/healthz": return await healthCheck(request)
+        case "/metrics": return metricsPage(request)
+        default: return await call(request)
+        }
+    }
+
+    // MARK: Connect unary calls
+
+    private func call(_ request: Request) async -> Response {
+        let path = request.uri.path
+        let started = ContinuousClock.now
+        let response: Response
+        let error: ConnectError?
+        do {
+            let (format, outcome) = try await execute(request, path: path)
+            switch outcome {
+            case .success(let message):
+                response = try Self.success(message, format: format)
+                error = nil
+            case .failure(let failure):
+                response = Self.failure(failure)
+                error = failure
+            }
+        } catch let failure as ConnectError {
+            response = Self.failure(failure)
+            error = failure
+        } catch {
+            logger.error("request failed", metadata: ["route": "\(path)", "error": "\(error)"])
+            response = Self.failure(.internalError)
+            metrics.recordError(route: path, code: .internal)
+            return response
+        }
+        if codecs[path] != nil {
+            metrics.recordRequest(route: path, seconds: (ContinuousClock.now - started).seconds, error: error)
+        } else if let error {
+            metrics.recordError(route: "unknown", code: error.code)
+        }
+        return response
+    }
+
+    /// Checks, decodes and queues a call; returns the body format and what the round answered.
+    private func execute(_ request: Request, path: String) async throws -> (BodyFormat, Outcome) {
+        guard let codec = codecs[path] else {
+            throw ConnectError(.unimplemented, "no method \(path)", httpStatus: 404)
+        }
+        guard request.method == .post else {
+            throw ConnectError(.unimplemented, "\(request.method) is not allowed; Connect unary calls use POST", httpStatus: 405)
+        }
+        try authorize(request)
+        if let refusal = health.refusal { throw refusal }
+        let headers = request.headers
+        if let version = headers[.connectProtocolVersion], version != "1" {
+            throw ConnectError.invalidArgument("Connect-Protocol-Version \(version) is not supported; use 1")
+        }
+        guard let format = BodyFormat(contentType: headers[.contentType] ?? "") else {
+            throw ConnectError(
+                .unimplemented,
+                "Content-Type \(headers[.contentType] ?? "(none)") is not supported; use application/proto or application/json",
+                httpStatus: 415
+            )
+        }
+        let deadline = try Self.deadline(headers[.connectTimeoutMilliseconds])
+        let body = try await readBody(request)
+        let encoded = try codec.decode(body, format)
+        return (format, await submit(.request(path: path, body: encoded), deadline: deadline))
+    }
+
+    /// Queues a job and waits for its round (or its deadline, or a broken job).
+    private func submit(_ kind: Job.Kind, deadline: ContinuousClock.Instant?) async -> Outcome {
+        await withCheckedContinuation { continuation in
+            let reply = Reply(continuation)
+            if let deadline { reply.expire(at: deadline) }
+            let job = Job(kind: kind, reply: reply, deadline: deadline, enqueued: .now)
+            if let refusal = queue.submit(job) { reply.resume(.failure(refusal)) }
+        }
+    }
+
+    private func readBody(_ request: Request) async throws -> [UInt8] {
+        var buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maximumBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw Self.tooLarge(maximumBodyBytes)
+        }
+        switch request.headers[.contentEncoding]?.lowercased() {
+        case nil, "", "identity":
+            break
+        case "gzip":
+            do {
+                buffer = try buffer.decompress(with: .gzip(), maxSize: maximumBodyBytes)
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                throw Self.tooLarge(maximumBodyBytes)
+            } catch {
+                throw ConnectError.invalidArgument("the body is not valid gzip")
+            }
+        case let other?:
+            throw ConnectError(.unimplemented, "Content-Encoding \(other) is not supported; use gzip or identity")
+        }
+        return Array(buffer: buffer)
+    }
+
+    private func authorize(_ request: Request) throws(ConnectError) {
+        guard let token else { return }
+        guard let header = request.headers[.authorization], token.matches(authorizationHeader: header) else {
+            throw ConnectError(.unauthenticated, "a valid bearer token is required")
+        }
+    }
+
+    // MARK: Health and metrics
+
+    private func healthCheck(_ request: Request) async -> Response {
+        guard request.method == .get || request.method == .head else {
+            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405))
+        }
+        if let refusal = health.refusal { return Self.health(ok: false, detail: refusal.message) }
+        // A ping round is a barrier over every rank: it completes only if all of them are alive.
+        let outcome = await submit(.ping, deadline: .now + .seconds(2))
+        switch outcome {
+        case .success: return Self.health(ok: true, detail: "\(rankCount) ranks")
+        case .failure(let error): return Self.health(ok: false, detail: error.message)
+        }
+    }
+
+    private func metricsPage(_ request: Request) -> Response {
+        guard request.method == .get else {
+            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405))
+        }
+        do {
+            try authorize(request)
+        } catch {
+            return Self.failure(error)
+        }
+        metrics.queueDepth.record(queue.depth)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metrics.render()))
+        )
+    }
+
+    // MARK: Responses
+
+    private static func success(_ message: any Message, format: BodyFormat) throws -> Response {
+        let bytes = try format.encode(message)
+        return Response(
+            status: .ok,
+            headers: [.contentType: format.contentType],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+
+    static func failure(_ error: ConnectError) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if error.httpStatus == 405 { headers[.allow] = "POST" }
+        return Response(
+            status: .init(code: error.httpStatus),
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(string: error.jsonBody))
+        )
+    }
+
+    private static func health(ok: Bool, detail: String) -> Response {
+        let body = "{\"status\":\"\(ok ? "serving" : "unavailable")\",\"detail\":\(JSONString.quote(detail))}"
+        return Response(
+            status: ok ? .ok : .serviceUnavailable,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: body))
+        )
+    }
+
+    private static func tooLarge(_ limit: Int) -> ConnectError {
+        ConnectError(.resourceExhausted, "the body is larger than the limit of \(limit) bytes", httpStatus: 413)
+    }
+
+    /// Reads `Connect-Timeout-Ms`: at most 10 digits, per the Connect protocol.
+    static func deadline(_ header: String?) throws(ConnectError) -> ContinuousClock.Instant? {
+        guard let header else { return nil }
+        guard !header.isEmpty, header.count <= 10, header.utf8.allSatisfy({ (48...57).contains($0) }),
+              let milliseconds = Int64(header)
+        else {
+            throw ConnectError.invalidArgument("Connect-Timeout-Ms must be 1 to 10 digits, not \(header)")
+        }
+        return .now + .milliseconds(milliseconds)
+    }
+}
+
+extension HTTPField.Name {
+    static let connectProtocolVersion = Self("Connect-Protocol-Version")!
+    static let connectTimeoutMilliseconds = Self("Connect-Timeout-Ms")!
+}
+
+/// A bearer token, compared in constant time so that response times do not reveal how much of a
+/// guess was right.
+struct BearerToken: Sendable {
+    private let expected: [UInt8]
+
+    init(_ token: String) { expected = Array(token.utf8) }
+
+    func matches(authorizationHeader header: String) -> Bool {
+        let prefix = "bearer "
+        guard header.count > prefix.count, header.prefix(prefix.count).lowercased() == prefix else { return false }
+        let given = Array(header.utf8.dropFirst(prefix.utf8.count))
+        // Compare every byte of the expected token whatever the given length; fold the length in.
+        var difference = UInt8(truncatingIfNeeded: given.count ^ expected.count)
+        for index in expected.indices {
+            let byte = index < given.count ? given[index] : 0
+            difference |= byte ^ expected[index]
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,143 @@
+import Dispatch
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import Synchronization
+
+/// Runs the Hummingbird application on rank 0, off the MPI thread.
+///
+/// The application lives in a detached task: a `Task {}` started from the synchronous MPI thread
+/// would inherit the main actor and never run while that thread waits for rounds.
+final class HTTPFrontDoorServer: Sendable {
+    private let application: Application<FrontDoor>
+    private let stopped = DispatchSemaphore(value: 0)
+    private let failureBox = Mutex<(any Error)?>(nil)
+    // Kept only so the sources live as long as the server; set once in init, never mutated.
+    nonisolated(unsafe) private let signalSources: [any DispatchSourceSignal]
+    private let health: ServiceHealth
+
+    init(
+        frontDoor: FrontDoor, configuration: MPIPlugConfiguration, logger: Logger,
+        onReady: @escaping @Sendable (ServiceAddress) -> Void
+    ) throws {
+        let usesTLS = configuration.tls != nil
+        let host = configuration.host
+        let serverBuilder: HTTPServerBuilder
+        if let tls = configuration.tls {
+            serverBuilder = try .tls(.http1(), tlsConfiguration: Self.tlsConfiguration(tls))
+        } else {
+            serverBuilder = .http1()
+        }
+        health = frontDoor.health
+        signalSources = Self.observeShutdownSignals(health: frontDoor.health)
+        application = Application(
+            responder: frontDoor,
+            server: serverBuilder,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MPIPlug"),
+            onServerRunning: { channel in
+                onReady(ServiceAddress(host: host, port: channel.localAddress?.port ?? 0, usesTLS: usesTLS))
+            },
+            logger: logger
+        )
+    }
+
+    /// Starts serving; `onStop` runs once the server has stopped (after a graceful shutdown or a
+    /// failure to start).
+    func start(onStop: @escaping @Sendable () -> Void) {
+        let application = application
+        Task.detached { [self] in
+            do {
+                try await application.runService()
+            } catch {
+                failureBox.withLock { $0 = error }
+            }
+            onStop()
+            stopped.signal()
+        }
+    }
+
+    func waitUntilStopped() { stopped.wait() }
+
+    /// Why the server stopped, if it failed.
+    var failure: (any Error)? { failureBox.withLock { $0 } }
+
+    /// Marks the service as draining on SIGTERM/SIGINT, beside the graceful shutdown that
+    /// service-lifecycle starts for the same signals, so that the watchdog can bound the drain.
+    private static func observeShutdownSignals(health: ServiceHealth) -> [any DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { health.startDraining() }
+            source.resume()
+            return source
+        }
+    }
+
+    private static func tlsConfiguration(_ files: MPIPlugConfiguration.TLSFiles) throws -> TLSConfiguration {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChainPath)
+            let key = try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        } catch {
+            throw MPIPlugError.invalidConfiguration("cannot read the TLS certificate or key: \(error)")
+        }
+    }
+}
+
+/// Bounds how long a broken or draining job can keep clients waiting.
+///
+/// - A round running longer than `roundTimeout` marks the job broken: its requests, the queued ones
+///   and every new one are answered `unavailable` (503). The MPI thread stays where it is stuck.
+/// - After SIGTERM, queued work may run for `drainTimeout`; then the rest is answered 503, and if a
+///   round is still stuck a second later the process exits (mpirun then ends the other ranks).
+final class Watchdog: Sendable {
+    private let health: ServiceHealth
+    private let queue: RoundQueue
+    private let roundTimeout: Duration
+    private let drainTimeout: Duration
+    private let logger: Logger
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(health: ServiceHealth, queue: RoundQueue, configuration: MPIPlugConfiguration, logger: Logger) {
+        self.health = health
+        self.queue = queue
+        self.roundTimeout = configuration.roundTimeout
+        self.drainTimeout = configuration.drainTimeout
+        self.logger = logger
+    }
+
+    func start() {
+        let newTask = Task.detached { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                check()
+            }
+        }
+        task.withLock { $0 = newTask }
+    }
+
+    func stop() { task.withLock { $0?.cancel() } }
+
+    private func check() {
+        if let age = health.currentRoundAge, age > roundTimeout, health.refusal == nil || health.current == .draining {
+            logger.critical("a round has run for \(age); marking the job unavailable")
+            health.markBroken("a round did not finish within \(roundTimeout)")
+            abandonAll(ConnectError(.unavailable, "the service is unavailable: a rank stopped responding"))
+        }
+        if let drainAge = health.drainAge, drainAge > drainTimeout {
+            abandonAll(ConnectError(.unavailable, "the service is shutting down"))
+            if let age = health.currentRoundAge, age > .seconds(1), drainAge > drainTimeout + .seconds(1) {
+                logger.critical("shutting down with a round stuck for \(age); exiting")
+                _exit(1)
+            }
+        }
+    }
+
+    private func abandonAll(_ error: ConnectError) {
+        health.abandonRunningRound(error)
+        for job in queue.closeAndDrain(reason: error) { job.reply.resume(.failure(error)) }
+    }
+}

@@ -1,0 +1,148 @@
+import Dispatch
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import MPI
+import MPIPlugProtos
+import NIOCore
+import Synchronization
+
+/// An MPI job served as a microservice: rank 0 answers HTTP, and every route runs on all ranks.
+///
+/// Every rank builds the service, registers the same routes in the same order, and calls
+/// ``serve(onReady:)``. Rank 0 then runs the HTTP front door (Hummingbird) on other threads while its
+/// own thread — the only one that calls MPI — turns queued requests into rounds; the other ranks wait
+/// for rounds, sleeping between them.
+///
+/// ```swift
+/// MPI.run { environment in
+///     let service = try MPIPlugService(environment: environment, configuration: configuration)
+///     try service.register(Geopredict_V1_GeoPredictService.routes(handler))
+///     try service.serve { address in print("serving on \(address)") }
+/// }
+/// ```
+public final class MPIPlugService {
+    /// The communicator routes run on: a duplicate of the world whose collectives idle politely.
+    public let communicator: Communicator
+    public let configuration: MPIPlugConfiguration
+    let logger: Logger
+    private let statistics = RoundStatistics()
+    private let executor: RoundExecutor
+    private let queue = RoundQueue()
+    private let health = ServiceHealth()
+
+    /// Builds the service on every rank. Collective (duplicates the world communicator).
+    public init(
+        environment: MPIEnvironment,
+        configuration: MPIPlugConfiguration = MPIPlugConfiguration(),
+        logger: Logger = Logger(label: "mpiplug")
+    ) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        let communicator = try environment.world.duplicate()
+        communicator.waitMode = .polling(configuration.idleBackoff)
+        self.communicator = communicator
+        var logger = logger
+        logger[metadataKey: "rank"] = "\(communicator.rank)"
+        self.logger = logger
+        executor = RoundExecutor(communicator: communicator, logger: logger, statistics: statistics)
+        let queue = self.queue
+        let routes = RouteList()
+        let cluster = ClusterStatusHandler(
+            statistics: statistics,
+            host: (try? environment.processorName) ?? ProcessInfo.processInfo.hostName,
+            threadLevel: environment.providedThreadLevel.description,
+            frontDoorView: { (queue.depth, routes.paths) }
+        )
+        try executor.register(Mpiplug_V1_ClusterService.routes(cluster))
+        try executor.register(Mpiplug_V1_DiagnosticsService.routes(DiagnosticsHandler()))
+        routeList = routes
+        routes.paths = executor.routeOrder
+    }
+
+    private let routeList: RouteList
+
+    /// Adds routes (usually `<Service>.routes(handler)`). Every rank registers the same routes in the
+    /// same order, before ``serve(onReady:)``.
+    public func register(_ routes: [Route]) throws {
+        try executor.register(routes)
+        routeList.paths = executor.routeOrder
+    }
+
+    /// The paths of every registered route.
+    public var routePaths: [String] { executor.routeOrder }
+
+    /// Serves until shut down (SIGTERM to rank 0). Collective: every rank calls it.
+    ///
+    /// - Parameter onReady: called on rank 0 once the port is open, with the address served.
+    public func serve(onReady: @escaping @Sendable (ServiceAddress) -> Void = { _ in }) throws {
+        let channel = RoundChannel(communicator: communicator, idleBackoff: configuration.idleBackoff)
+        if communicator.rank != 0 {
+            // mpirun forwards SIGTERM to every rank; only rank 0 decides when to stop.
+            signal(SIGTERM, SIG_IGN)
+            try RoundFollower(executor: executor, channel: channel).run()
+            return
+        }
+        try serveFrontDoor(channel: channel, onReady: onReady)
+    }
+
+    private func serveFrontDoor(channel: RoundChannel, onReady: @escaping @Sendable (ServiceAddress) -> Void) throws {
+        let metrics = PlugMetrics(routes: executor.routeOrder)
+        let frontDoor = FrontDoor(
+            codecs: executor.codecs, queue: queue, health: health, metrics: metrics,
+            maximumBodyBytes: configuration.maximumBodyBytes,
+            token: configuration.bearerToken.map(BearerToken.init),
+            rankCount: communicator.size, logger: logger
+        )
+        let server = try HTTPFrontDoorServer(
+            frontDoor: frontDoor, configuration: configuration, logger: logger, onReady: onReady
+        )
+        let watchdog = Watchdog(health: health, queue: queue, configuration: configuration, logger: logger)
+        server.start { [queue] in
+            queue.close(reason: ConnectError(.unavailable, "the service is shutting down"))
+        }
+        watchdog.start()
+        defer { watchdog.stop() }
+
+        var leader = RoundLeader(
+            executor: executor, channel: channel, queue: queue, health: health, metrics: metrics,
+            maximumBatchSize: configuration.maximumBatchSize
+        )
+        do {
+            try leader.run()
+        } catch {
+            logger.critical("a collective failed; answering 503 until the job ends", metadata: ["error": "\(error)"])
+            health.markBroken("a rank failed")
+            for job in queue.closeAndDrain(reason: ConnectError(.unavailable, "a rank failed")) {
+                job.reply.resume(.failure(ConnectError(.unavailable, "a rank failed")))
+            }
+            // Let the 503 answers reach their clients before MPI.run aborts the job.
+            Thread.sleep(forTimeInterval: 2)
+            throw error
+        }
+        server.waitUntilStopped()
+        if let failure = server.failure { throw MPIPlugError.serverFailed("\(failure)") }
+    }
+}
+
+/// Where rank 0 serves.
+public struct ServiceAddress: Sendable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public let usesTLS: Bool
+
+    /// `http://host:port`.
+    public var url: String { "\(usesTLS ? "https" : "http")://\(host):\(port)" }
+    public var description: String { url }
+}
+
+/// The registered route paths, readable from any thread (for `GetClusterStatus`).
+final class RouteList: Sendable {
+    private let storage = Mutex<[String]>([])
+
+    var paths: [String] {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}

@@ -1,0 +1,69 @@
+import CoreMetrics
+import Metrics
+import Prometheus
+
+/// The front door's metrics, rendered as Prometheus text on `GET /metrics`.
+///
+/// Built on swift-metrics with swift-prometheus as the backend, through an explicit factory rather
+/// than the process-wide `MetricsSystem`, so several services (and tests) can live in one process.
+struct PlugMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let requests: [String: CoreMetrics.Counter]
+    private let durations: [String: Metrics.Timer]
+    let queueDepth: CoreMetrics.Gauge
+    private let rounds: CoreMetrics.Counter
+    private let roundSize: CoreMetrics.Recorder
+    private let roundDuration: Metrics.Timer
+
+    init(routes: [String]) {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Sub-millisecond buckets: rounds and most requests finish well under the 5 ms default.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(10),
+        ]
+        factory.valueHistogramBuckets["mpiplug_round_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+        self.factory = factory
+        requests = Dictionary(uniqueKeysWithValues: routes.map {
+            ($0, CoreMetrics.Counter(label: "mpiplug_requests_total", dimensions: [("route", $0)], factory: factory))
+        })
+        durations = Dictionary(uniqueKeysWithValues: routes.map {
+            ($0, Metrics.Timer(label: "mpiplug_request_duration_seconds", dimensions: [("route", $0)], factory: factory))
+        })
+        queueDepth = CoreMetrics.Gauge(label: "mpiplug_queue_depth", factory: factory)
+        rounds = CoreMetrics.Counter(label: "mpiplug_rounds_total", factory: factory)
+        roundSize = CoreMetrics.Recorder(label: "mpiplug_round_batch_size", aggregate: true, factory: factory)
+        roundDuration = Metrics.Timer(label: "mpiplug_round_duration_seconds", factory: factory)
+    }
+
+    /// Counts a finished request of a known route, with its duration and, if it failed, its code.
+    func recordRequest(route: String, seconds: Double, error: ConnectError?) {
+        requests[route]?.increment()
+        durations[route]?.recordNanoseconds(Int64(seconds * 1e9))
+        if let error { recordError(route: route, code: error.code) }
+    }
+
+    /// Counts a refused or failed request, by route (or "unknown") and Connect code.
+    func recordError(route: String, code: ConnectCode) {
+        CoreMetrics.Counter(
+            label: "mpiplug_request_errors_total", dimensions: [("route", route), ("code", code.rawValue)],
+            factory: factory
+        ).increment()
+    }
+
+    func recordRound(requests: Int, seconds: Double) {
+        rounds.increment()
+        roundSize.record(requests)
+        roundDuration.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// The Prometheus text exposition of every metric.
+    func render() -> [UInt8] {
+        var buffer = [UInt8]()
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,52 @@
+import MPI
+
+/// Carries each round's description from rank 0 to every rank.
+///
+/// A fixed-size header goes out with a *nonblocking* broadcast that waiting ranks test and sleep on
+/// (OpenMPI's blocking broadcast would spin a core per idle rank). Small rounds travel inside the
+/// header — one collective per round — and larger ones follow in a second broadcast.
+struct RoundChannel {
+    /// Header size: an 8-byte length, then up to `headerSize - 8` bytes of inline round.
+    static let headerSize = 8 * 1024
+
+    let communicator: Communicator
+    /// How waiting ranks test the header broadcast.
+    let idleBackoff: Backoff
+
+    /// Rank 0: sends `round` to every rank.
+    func send(_ round: [UInt8]) throws(MPIError) {
+        var header = [UInt8](repeating: 0, count: Self.headerSize)
+        writeLength(round.count, into: &header)
+        let inline = round.count <= Self.headerSize - 8
+        if inline { header.replaceSubrange(8..<(8 + round.count), with: round) }
+        try communicator.startBroadcast(header, root: 0).wait(backoff: idleBackoff)
+        if !inline {
+            var payload = round
+            try communicator.broadcast(&payload, root: 0)
+        }
+    }
+
+    /// Other ranks: waits (sleeping) for the next round and returns it.
+    func receive() throws(MPIError) -> [UInt8] {
+        let pending = try communicator.startBroadcast([UInt8](repeating: 0, count: Self.headerSize), root: 0)
+        let header = try pending.wait(backoff: idleBackoff)
+        let length = readLength(header)
+        if length <= Self.headerSize - 8 { return Array(header[8..<(8 + length)]) }
+        var payload = [UInt8](repeating: 0, count: length)
+        try communicator.broadcast(&payload, root: 0)
+        return payload
+    }
+
+    private func writeLength(_ length: Int, into header: inout [UInt8]) {
+        var value = UInt64(length).littleEndian
+        withUnsafeBytes(of: &value) { bytes in
+            for index in 0..<8 { header[index] = bytes[index] }
+        }
+    }
+
+    private func readLength(_ header: [UInt8]) -> Int {
+        var value: UInt64 = 0
+        for index in (0..<8).reversed() { value = value << 8 | UInt64(header[index]) }
+        return Int(value)
+    }
+}

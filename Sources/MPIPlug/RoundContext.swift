@@ -1,0 +1,93 @@
+import Logging
+import MPI
+import MPIPlugProtos
+import SwiftProtobuf
+
+/// What a route handler gets besides its requests: the service communicator and helpers for the
+/// usual SPMD patterns. Lives on the MPI thread; handlers must not keep it beyond the round.
+public final class RoundContext {
+    /// The service's communicator (a duplicate of the world that idles politely between messages).
+    public let communicator: Communicator
+    /// The round's number, the same on every rank.
+    public let roundID: UInt64
+    /// Logs with the rank and round attached.
+    public let logger: Logger
+
+    init(communicator: Communicator, roundID: UInt64, logger: Logger) {
+        self.communicator = communicator
+        self.roundID = roundID
+        var logger = logger
+        logger[metadataKey: "round"] = "\(roundID)"
+        self.logger = logger
+    }
+
+    /// This rank.
+    public var rank: Int { communicator.rank }
+    /// The number of ranks.
+    public var size: Int { communicator.size }
+
+    /// Moves the results each rank computed for the requests it owns to rank 0, in request order.
+    ///
+    /// The usual pattern: every rank looks at every request, answers those whose user it owns, and
+    /// calls this. Collective. On rank 0 it returns one result per request — an `internal` error for a
+    /// request no rank answered — and elsewhere an empty array.
+    ///
+    /// - Parameters:
+    ///   - local: `(index in the batch, result)` for the requests this rank answers.
+    ///   - requestCount: the batch size.
+    public func collectResults<Response: Message>(
+        _ local: [(index: Int, result: RouteResult<Response>)],
+        requestCount: Int
+    ) throws -> [RouteResult<Response>] {
+        let encoded = try encodeAnswers(local)
+        let gathered = try communicator.gatherVarying(encoded, root: 0)
+        guard let gathered else { return [] }
+        var results = [RouteResult<Response>?](repeating: nil, count: requestCount)
+        for source in 0..<size {
+            let answers = try Mpiplug_V1_Answers(serializedBytes: Array(gathered[source]))
+            for answer in answers.answers where Int(answer.index) < requestCount {
+                results[Int(answer.index)] = decode(answer, as: Response.self)
+            }
+        }
+        return results.enumerated().map { index, result in
+            result ?? {
+                logger.error("no rank answered a request", metadata: ["index": "\(index)"])
+                return .failure(.internalError)
+            }()
+        }
+    }
+
+    private func encodeAnswers<Response: Message>(
+        _ local: [(index: Int, result: RouteResult<Response>)]
+    ) throws -> [UInt8] {
+        var answers = Mpiplug_V1_Answers()
+        answers.answers.reserveCapacity(local.count)
+        for (index, result) in local {
+            var answer = Mpiplug_V1_Answer()
+            answer.index = UInt32(index)
+            switch result {
+            case .success(let response):
+                answer.response = try response.serializedBytes()
+            case .failure(let error):
+                answer.error = .with {
+                    $0.code = error.code.rawValue
+                    $0.message = error.message
+                }
+            }
+            answers.answers.append(answer)
+        }
+        return try answers.serializedBytes()
+    }
+
+    private func decode<Response: Message>(_ answer: Mpiplug_V1_Answer, as type: Response.Type) -> RouteResult<Response> {
+        switch answer.result {
+        case .response(let bytes):
+            guard let response = try? Response(serializedBytes: bytes) else { return .failure(.internalError) }
+            return .success(response)
+        case .error(let error):
+            return .failure(ConnectError(ConnectCode(rawValue: error.code) ?? .unknown, error.message))
+        case .none:
+            return .failure(.internalError)
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import Synchronization
+
+/// What one rank has done so far, for `GetClusterStatus` and `/metrics`. Written by the MPI thread,
+/// read by anyone.
+final class RoundStatistics: Sendable {
+    struct Snapshot: Sendable {
+        var rounds: UInt64 = 0
+        var requests: UInt64 = 0
+        var largestRound: UInt64 = 0
+        var busySeconds: Double = 0
+        /// Rounds by size: bucket i counts sizes in (2^(i-1), 2^i]; bucket 0 counts size 1.
+        var histogram = [UInt64](repeating: 0, count: 16)
+    }
+
+    private let state = Mutex(Snapshot())
+
+    func record(requests: Int, seconds: Double) {
+        state.withLock { state in
+            state.rounds += 1
+            state.requests += UInt64(requests)
+            state.largestRound = max(state.largestRound, UInt64(requests))
+            state.busySeconds += seconds
+            let bucket = requests <= 1 ? 0 : min(15, Int.bitWidth - (requests - 1).leadingZeroBitCount)
+            state.histogram[bucket] += 1
+        }
+    }
+
+    var snapshot: Snapshot { state.withLock { $0 } }
+}

@@ -1,1 +1,0 @@
-print("mpiplug: not yet")

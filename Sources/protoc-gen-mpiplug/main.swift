@@ -1,1 +1,0 @@
-print("protoc-gen-mpiplug: not yet")

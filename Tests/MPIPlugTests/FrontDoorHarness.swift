@@ -1,0 +1,75 @@
+import Foundation
+import Hummingbird
+import Logging
+import MPI
+@testable import MPIPlug
+import MPIPlugProtos
+import Synchronization
+
+/// A front door with a real round loop over the one-rank world of the test process: the same code
+/// path as a service, without MPI processes or a socket (`app.test(.router)`).
+final class FrontDoorHarness: @unchecked Sendable {
+    let frontDoor: FrontDoor
+    let queue = RoundQueue()
+    let health = ServiceHealth()
+    private let leaderDone = DispatchSemaphore(value: 0)
+
+    /// Test routes beside the built-in ones: `/test.v1.Test/Sleep` sleeps `value` milliseconds,
+    /// `/test.v1.Test/Fail` answers `failed_precondition`, `/test.v1.Test/Throw` throws.
+    init(token: String? = nil, maximumBodyBytes: Int = 64 * 1024) throws {
+        let environment = try MPI.shared(threadLevel: .multiple)
+        let communicator = try environment.world.duplicate()
+        let logger = Logger(label: "test")
+        let executor = RoundExecutor(communicator: communicator, logger: logger, statistics: RoundStatistics())
+        try executor.register(Mpiplug_V1_DiagnosticsService.routes(DiagnosticsHandler()))
+        try executor.register(Self.testRoutes())
+        let metrics = PlugMetrics(routes: executor.routeOrder)
+        frontDoor = FrontDoor(
+            codecs: executor.codecs, queue: queue, health: health, metrics: metrics,
+            maximumBodyBytes: maximumBodyBytes, token: token.map(BearerToken.init), rankCount: 1, logger: logger
+        )
+        let channel = RoundChannel(communicator: communicator, idleBackoff: .idle)
+        let queue = queue
+        let health = health
+        let done = leaderDone
+        // The leader owns the communicator from here on: MPI is called from this thread only.
+        nonisolated(unsafe) let leaderExecutor = executor
+        nonisolated(unsafe) let leaderChannel = channel
+        Thread.detachNewThread {
+            var leader = RoundLeader(
+                executor: leaderExecutor, channel: leaderChannel, queue: queue, health: health, metrics: metrics,
+                maximumBatchSize: 64
+            )
+            try? leader.run()
+            done.signal()
+        }
+    }
+
+    /// Stops the round loop.
+    func stop() {
+        queue.close(reason: ConnectError(.unavailable, "test over"))
+        leaderDone.wait()
+    }
+
+    private static let testService = "test.v1.Test"
+
+    private static func testRoutes() -> [Route] {
+        [
+            Route(RouteDescriptor(service: testService, method: "Sleep"),
+                  request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in
+                for request in requests { Thread.sleep(forTimeInterval: Double(request.value) / 1000) }
+                return requests.map { request in .success(.with { $0.message = request.message }) }
+            },
+            Route(RouteDescriptor(service: testService, method: "Fail"),
+                  request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in
+                requests.map { _ in .failure(ConnectError(.failedPrecondition, "not today")) }
+            },
+            Route(RouteDescriptor(service: testService, method: "Throw"),
+                  request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { _, _ in
+                throw TestFailure(secret: "/etc/secret-path")
+            },
+        ]
+    }
+
+    struct TestFailure: Error { let secret: String }
+}
