@@ -139,6 +139,11 @@ let package = Package(
 
         // MARK: Benchmarks (run by hand from benchmarks/)
         .executableTarget(name: "bench-collectives", dependencies: ["MPI"], path: "benchmarks/collectives"),
+        .executableTarget(
+            name: "bench-bare-echo",
+            dependencies: ["MPIPlugProtos", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "benchmarks/frontdoor/bare"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

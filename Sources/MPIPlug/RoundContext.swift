@@ -12,10 +12,17 @@ public final class RoundContext {
     public let roundID: UInt64
     /// Logs with the rank and round attached.
     public let logger: Logger
+    /// Rank 0's clock when the round started, in milliseconds since 1970: the same on every rank, so
+    /// use it (not the local clock) for anything that must agree across ranks, such as "now".
+    public let issuedUnixMilliseconds: Int64
 
-    init(communicator: Communicator, roundID: UInt64, logger: Logger) {
+    /// ``issuedUnixMilliseconds`` in whole seconds.
+    public var nowUnixSeconds: Int64 { issuedUnixMilliseconds / 1000 }
+
+    init(communicator: Communicator, roundID: UInt64, issuedUnixMilliseconds: Int64, logger: Logger) {
         self.communicator = communicator
         self.roundID = roundID
+        self.issuedUnixMilliseconds = issuedUnixMilliseconds
         var logger = logger
         logger[metadataKey: "round"] = "\(roundID)"
         self.logger = logger

@@ -45,6 +45,7 @@ struct RoundLeader {
         guard !live.isEmpty else { return }
         var round = Mpiplug_V1_Round()
         round.id = nextRoundID
+        round.issuedUnixMilliseconds = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
         nextRoundID += 1
         var positions = [(batch: Int, index: Int)?]()  // per live job, where its request sits
         var batchIndex = [String: Int]()

@@ -41,6 +41,10 @@ public nonisolated struct Mpiplug_V1_Round: Sendable {
   /// For KIND_WORK: one batch per route, run in this order.
   public var batches: [Mpiplug_V1_Batch] = []
 
+  /// Rank 0's clock when the round started, in milliseconds since 1970-01-01 UTC: the one "now"
+  /// every rank uses for this round, so that checks against the time agree on all ranks.
+  public var issuedUnixMilliseconds: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -188,7 +192,7 @@ fileprivate nonisolated let _protobuf_package = "mpiplug.v1"
 
 nonisolated extension Mpiplug_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Round"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}kind\0\u{1}batches\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}kind\0\u{1}batches\0\u{3}issued_unix_milliseconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -199,6 +203,7 @@ nonisolated extension Mpiplug_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
       case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.batches) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.issuedUnixMilliseconds) }()
       default: break
       }
     }
@@ -214,6 +219,9 @@ nonisolated extension Mpiplug_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.batches.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.batches, fieldNumber: 3)
     }
+    if self.issuedUnixMilliseconds != 0 {
+      try visitor.visitSingularInt64Field(value: self.issuedUnixMilliseconds, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -221,6 +229,7 @@ nonisolated extension Mpiplug_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.id != rhs.id {return false}
     if lhs.kind != rhs.kind {return false}
     if lhs.batches != rhs.batches {return false}
+    if lhs.issuedUnixMilliseconds != rhs.issuedUnixMilliseconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,130 @@
+import Foundation
+import GeoPredictProtos
+import MPIPlug
+
+/// The limits the v1 API documents in `geopredict.proto`, in one place.
+public enum RequestLimits {
+    public static let maximumUserIDBytes = 128
+    public static let maximumStoreIDBytes = 128
+    public static let maximumEventsPerRequest = 10_000
+    public static let defaultPredictionLimit = 10
+    public static let maximumPredictionLimit = 100
+    public static let maximumCategories = 100
+    /// 1990-01-01T00:00:00Z: nothing older is a plausible location event.
+    public static let earliestUnixSeconds: Int64 = 631_152_000
+    /// How far past the server's clock a timestamp may be (clock skew between devices).
+    public static let futureToleranceSeconds: Int64 = 86_400
+}
+
+/// Checks shared by the requests: each returns the message for an `invalid_argument`, or nil.
+enum FieldCheck {
+    static func identifier(_ value: String, field: String, maximumBytes: Int) -> String? {
+        if value.isEmpty { return "\(field): required" }
+        if value.utf8.count > maximumBytes { return "\(field): at most \(maximumBytes) bytes" }
+        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "\(field): must not contain control characters"
+        }
+        return nil
+    }
+
+    static func latitude(_ value: Double, field: String = "latitude") -> String? {
+        value.isFinite && (-90...90).contains(value) ? nil : "\(field): must be a number from -90 to 90, not \(value)"
+    }
+
+    static func longitude(_ value: Double, field: String = "longitude") -> String? {
+        value.isFinite && (-180...180).contains(value) ? nil : "\(field): must be a number from -180 to 180, not \(value)"
+    }
+
+    static func timestamp(_ value: Int64, field: String, nowUnixSeconds: Int64) -> String? {
+        let latest = nowUnixSeconds + RequestLimits.futureToleranceSeconds
+        guard value >= RequestLimits.earliestUnixSeconds else { return "\(field): before 1990-01-01 (\(value))" }
+        guard value <= latest else { return "\(field): more than a day in the future (\(value) > \(latest))" }
+        return nil
+    }
+
+    static var localNowUnixSeconds: Int64 { Int64(Date().timeIntervalSince1970) }
+}
+
+extension Geopredict_V1_PredictNextVisitsRequest: ValidatableRequest {
+    public func validate() throws(ConnectError) {
+        if let problem = problem(nowUnixSeconds: FieldCheck.localNowUnixSeconds) { throw .invalidArgument(problem) }
+    }
+
+    /// The first problem with the request, or nil.
+    func problem(nowUnixSeconds: Int64) -> String? {
+        if let problem = FieldCheck.identifier(userID, field: "user_id", maximumBytes: RequestLimits.maximumUserIDBytes) {
+            return problem
+        }
+        if limit > RequestLimits.maximumPredictionLimit {
+            return "limit: must be 0 (the default, \(RequestLimits.defaultPredictionLimit)) to \(RequestLimits.maximumPredictionLimit), not \(limit)"
+        }
+        if atUnixSeconds != 0,
+           let problem = FieldCheck.timestamp(atUnixSeconds, field: "at_unix_seconds", nowUnixSeconds: nowUnixSeconds) {
+            return problem
+        }
+        if hasLatitude != hasLongitude { return "\(hasLatitude ? "longitude" : "latitude"): set both latitude and longitude, or neither" }
+        if hasLatitude, let problem = FieldCheck.latitude(latitude) { return problem }
+        if hasLongitude, let problem = FieldCheck.longitude(longitude) { return problem }
+        if categories.count > RequestLimits.maximumCategories { return "categories: at most \(RequestLimits.maximumCategories) names" }
+        if let long = categories.first(where: { $0.utf8.count > 128 }) { return "categories: name too long (\(long.prefix(20))...)" }
+        return nil
+    }
+
+    /// The limit with the default applied.
+    var effectiveLimit: Int { limit == 0 ? RequestLimits.defaultPredictionLimit : Int(limit) }
+}
+
+extension Geopredict_V1_GetUserRequest: ValidatableRequest {
+    public func validate() throws(ConnectError) {
+        if let problem = FieldCheck.identifier(userID, field: "user_id", maximumBytes: RequestLimits.maximumUserIDBytes) {
+            throw .invalidArgument(problem)
+        }
+    }
+}
+
+extension Geopredict_V1_IngestEventsRequest: ValidatableRequest {
+    /// Whole-request checks only; each event is checked by ``EventCheck`` so that good events are kept.
+    public func validate() throws(ConnectError) {
+        if events.isEmpty { throw .invalidArgument("events: at least one event is required") }
+        if events.count > RequestLimits.maximumEventsPerRequest {
+            throw .invalidArgument("events: at most \(RequestLimits.maximumEventsPerRequest) per request, not \(events.count)")
+        }
+    }
+}
+
+extension Geopredict_V1_TrainRequest: ValidatableRequest {
+    public func validate() throws(ConnectError) {
+        if factors > 256 { throw .invalidArgument("factors: must be 0 (default) to 256, not \(factors)") }
+        if iterations > 100 { throw .invalidArgument("iterations: must be 0 (default) to 100, not \(iterations)") }
+        if !regularization.isFinite || regularization < 0 {
+            throw .invalidArgument("regularization: must be a finite number >= 0 (0 for the default), not \(regularization)")
+        }
+        if !alpha.isFinite || alpha < 0 { throw .invalidArgument("alpha: must be a finite number >= 0 (0 for the default), not \(alpha)") }
+    }
+}
+
+/// The check of one ingested event, run on every rank with the round's shared clock so all ranks
+/// accept and reject the same events.
+enum EventCheck {
+    static func problem(_ event: Geopredict_V1_LocationEvent, nowUnixSeconds: Int64) -> Geopredict_V1_EventError? {
+        func error(_ field: String, _ message: String) -> Geopredict_V1_EventError {
+            .with {
+                $0.field = field
+                $0.message = message
+            }
+        }
+        if let problem = FieldCheck.identifier(event.userID, field: "user_id", maximumBytes: RequestLimits.maximumUserIDBytes) {
+            return error("user_id", problem)
+        }
+        if let problem = FieldCheck.timestamp(event.timestampUnixSeconds, field: "timestamp_unix_seconds", nowUnixSeconds: nowUnixSeconds) {
+            return error("timestamp_unix_seconds", problem)
+        }
+        if let problem = FieldCheck.latitude(event.latitude) { return error("latitude", problem) }
+        if let problem = FieldCheck.longitude(event.longitude) { return error("longitude", problem) }
+        if event.hasStoreID,
+           let problem = FieldCheck.identifier(event.storeID, field: "store_id", maximumBytes: RequestLimits.maximumStoreIDBytes) {
+            return error("store_id", problem)
+        }
+        return nil
+    }
+}
