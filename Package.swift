@@ -139,11 +139,14 @@ let package = Package(
 
         // MARK: Benchmarks (run by hand from benchmarks/)
         .executableTarget(name: "bench-collectives", dependencies: ["MPI"], path: "benchmarks/collectives"),
+        .executableTarget(name: "bench-als", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/als/swift"),
+        .executableTarget(name: "bench-load", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/load"),
         .executableTarget(
             name: "bench-bare-echo",
             dependencies: ["MPIPlugProtos", .product(name: "Hummingbird", package: "hummingbird")],
             path: "benchmarks/frontdoor/bare"
         ),
+        .executableTarget(name: "bench-staypoints", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/staypoints/swift"),
     ],
     swiftLanguageModes: [.v6]
 )

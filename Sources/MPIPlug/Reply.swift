@@ -32,10 +32,12 @@ final class Reply: Sendable {
 
     /// Answers `deadline_exceeded` at `deadline` unless answered before.
     func expire(at deadline: ContinuousClock.Instant) {
-        let timer = Task { [weak self] in
+        // The timer holds the reply strongly: a reply nobody else keeps (a job dropped by a failed
+        // round) must still be answered. Answering cancels the timer, which releases it.
+        let timer = Task { [self] in
             try? await Task.sleep(until: deadline, clock: .continuous)
             guard !Task.isCancelled else { return }
-            self?.resume(.failure(ConnectError(.deadlineExceeded, "the deadline passed before the request completed")))
+            self.resume(.failure(ConnectError(.deadlineExceeded, "the deadline passed before the request completed")))
         }
         let alreadyAnswered = state.withLock { state -> Bool in
             guard state.continuation != nil else { return true }

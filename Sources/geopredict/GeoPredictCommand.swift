@@ -7,6 +7,6 @@ struct GeoPredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "geopredict",
         abstract: "Predict shoppers' next store visits from location histories, on an MPI job.",
-        subcommands: [EvaluateCommand.self]
+        subcommands: [ServeCommand.self, EvaluateCommand.self]
     )
 }

@@ -37,6 +37,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "File holding a bearer token that every call must present.") var authTokenFile: String?
     @Option(help: "PEM certificate chain for HTTPS.") var tlsCert: String?
     @Option(help: "PEM private key for HTTPS.") var tlsKey: String?
+    @Option(help: "Seconds a round may run before the job counts as broken and calls are answered 503 (a rank or link is gone).")
+    var roundTimeout: Double = 120
 
     func makeConfiguration() throws -> MPIPlugConfiguration {
         var configuration = MPIPlugConfiguration()
@@ -44,6 +46,10 @@ struct ServerOptions: ParsableArguments {
         configuration.port = port
         configuration.maximumBodyBytes = maxBodyBytes
         configuration.maximumBatchSize = maxBatch
+        guard roundTimeout > 0, roundTimeout <= 1_000_000 else {
+            throw ValidationError("--round-timeout must be a number of seconds in (0, 1000000]")
+        }
+        configuration.roundTimeout = .milliseconds(Int64((roundTimeout * 1000).rounded()))
         if let authTokenFile {
             let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw ValidationError("\(authTokenFile) holds no token") }

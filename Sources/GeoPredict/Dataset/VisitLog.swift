@@ -55,6 +55,39 @@ public struct VisitLog: Sendable, Equatable {
         if !userIDs.isEmpty { offsets.append(stores.count) }
     }
 
+    /// Builds the log from columns already in its order (what a loader that sorted the visits
+    /// itself produces, without a second sort).
+    ///
+    /// - Precondition: users are ordered by (partition, id) without repeats, `offsets` starts at 0,
+    ///   never decreases and ends at `stores.count == timestamps.count`, and each user's visits are
+    ///   ordered by (time, store). Checked in one pass.
+    public init(userIDs: [String], userPartitions: [Int32], offsets: [Int], stores: [Int32], timestamps: [Int64]) {
+        precondition(userPartitions.count == userIDs.count && offsets.count == userIDs.count + 1,
+                     "VisitLog: one partition per user and one offset more than users")
+        precondition(offsets.first == 0 && offsets.last == stores.count && stores.count == timestamps.count,
+                     "VisitLog: offsets must span the visit columns")
+        for user in userIDs.indices {
+            precondition(offsets[user] <= offsets[user + 1], "VisitLog: offsets must not decrease")
+            if user > 0 {
+                let ordered = userPartitions[user - 1] < userPartitions[user]
+                    || (userPartitions[user - 1] == userPartitions[user]
+                        && userIDs[user - 1].utf8.lexicographicallyPrecedes(userIDs[user].utf8))
+                precondition(ordered, "VisitLog: users must be ordered by (partition, id) without repeats")
+            }
+            for visit in (offsets[user] + 1)..<max(offsets[user] + 1, offsets[user + 1]) {
+                precondition(
+                    timestamps[visit - 1] < timestamps[visit]
+                        || (timestamps[visit - 1] == timestamps[visit] && stores[visit - 1] <= stores[visit]),
+                    "VisitLog: a user's visits must be ordered by (time, store)")
+            }
+        }
+        self.userIDs = userIDs
+        self.userPartitions = userPartitions
+        self.offsets = offsets
+        self.stores = stores
+        self.timestamps = timestamps
+    }
+
     /// The number of users.
     public var userCount: Int { userIDs.count }
 

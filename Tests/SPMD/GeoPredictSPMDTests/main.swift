@@ -35,6 +35,9 @@ let status = MPI.run { environment -> Int32 in
         }
     }
 
+    runLoaderTests(suite, world)
+    runALSTests(suite, world)
+    runModelTests(suite, world)
     return suite.finish()
 }
 exit(status)

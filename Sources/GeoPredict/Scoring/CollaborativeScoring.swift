@@ -1,0 +1,77 @@
+/// The collaborative-filtering input of the next-visit score: a preference of a user for each candidate
+/// store, from the user's visits.
+///
+/// The model calls it with the history *before* the query, so the score never sees the visit it
+/// predicts; training uses a scorer fitted on data before the fit window and serving one fitted on all
+/// training data (see ``NextVisitTrainer``).
+public protocol CollaborativeScoring: Sendable {
+    /// Writes the preference of a user with visits `history` for each of `candidates` into `scores`
+    /// (`scores.count == candidates.count`).
+    func score(history: VisitSequence, candidates: [Int32], into scores: inout [Double])
+}
+
+/// ALS store factors with the user's factors folded in from the history: `x_u = argmin` of the
+/// implicit-feedback loss against fixed store factors (exact solve), score `x_u · y_s`.
+public struct ALSFoldInScoring: CollaborativeScoring {
+    /// Every store's factors.
+    public let table: StoreFactorTable
+    /// λ and the confidence mapping used for the fold-in (normally the training's).
+    public let configuration: ALSConfiguration
+
+    public init(table: StoreFactorTable, configuration: ALSConfiguration) {
+        self.table = table
+        self.configuration = configuration
+    }
+
+    public func score(history: VisitSequence, candidates: [Int32], into scores: inout [Double]) {
+        precondition(scores.count == candidates.count, "ALSFoldInScoring: one score per candidate")
+        let counts = history.storeCounts()
+        guard !counts.isEmpty, let user = try? table.foldIn(visits: counts, configuration: configuration) else {
+            for index in scores.indices { scores[index] = 0 }
+            return
+        }
+        let k = table.factorCount
+        table.factors.storage.withUnsafeBufferPointer { rows in
+            let stride = table.factors.stride
+            for (index, store) in candidates.enumerated() {
+                // Float products added in factor order: the same bits on every rank.
+                var dot: Float = 0
+                let base = Int(store) * stride
+                for factor in 0..<k { dot += rows[base + factor] * user[factor] }
+                scores[index] = Double(dot)
+            }
+        }
+    }
+}
+
+/// How the trainer obtains collaborative scorers: one from the visits before the fit window, one from
+/// all training visits. Collective: every rank calls it with its own users' visits.
+public protocol CollaborativeTraining {
+    /// Trains on `visits` (this rank's users) and returns a scorer usable on every rank.
+    func train(visits: VisitLog, catalogue: StoreCatalogue, shards: ShardMap, on collectives: some ALSCollectives)
+        throws(NextVisitModelError) -> any CollaborativeScoring
+}
+
+/// Distributed implicit ALS (``ImplicitALS``) as the collaborative part.
+public struct ALSCollaborativeTraining: CollaborativeTraining {
+    public var configuration: ALSConfiguration
+
+    /// 32 factors, 15 iterations, λ = 0.1, confidence `1 + 10 × count` (the research prototype's values).
+    public init(configuration: ALSConfiguration = ALSConfiguration(confidence: .linear(alpha: 10))) {
+        self.configuration = configuration
+    }
+
+    public func train(visits: VisitLog, catalogue: StoreCatalogue, shards: ShardMap, on collectives: some ALSCollectives)
+        throws(NextVisitModelError) -> any CollaborativeScoring
+    {
+        do {
+            let counts = UserStoreCounts(visitLog: visits)
+            let model = try ImplicitALS.train(
+                counts, catalogue: catalogue, shards: shards, configuration: configuration, on: collectives)
+            let table = try model.replicatedStoreFactors(on: collectives)
+            return ALSFoldInScoring(table: table, configuration: configuration)
+        } catch {
+            throw .collaborative("\(error)")
+        }
+    }
+}

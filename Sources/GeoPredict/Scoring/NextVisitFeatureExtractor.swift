@@ -1,0 +1,250 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a next-visit prediction is made from.
+public struct NextVisitQuery: Sendable, Equatable {
+    /// The user's visits strictly before ``time``, in time order (training visits, then recent ones).
+    public var history: VisitSequence
+    /// The user's visits that the ``VisitStatistics`` contain (normally all the user's training visits;
+    /// empty for a user the model was not trained on). They are subtracted from everyone's counts.
+    public var ownVisits: VisitSequence
+    /// The index in ``history`` where the current session starts (`history.stores.endIndex` when the
+    /// session has no visit yet).
+    public var sessionStart: Int
+    /// The time of the prediction (Unix seconds). In evaluation, the last known visit's time.
+    public var time: Int64
+    /// Where the user is; `nil` uses the last visited store's position.
+    public var position: GeoPoint?
+
+    public init(history: VisitSequence, ownVisits: VisitSequence, sessionStart: Int, time: Int64, position: GeoPoint? = nil) {
+        self.history = history
+        self.ownVisits = ownVisits
+        self.sessionStart = min(max(sessionStart, history.stores.startIndex), history.stores.endIndex)
+        self.time = time
+        self.position = position
+    }
+
+    /// The last visited store, if any.
+    public var lastStore: Int? { history.stores.last.map(Int.init) }
+}
+
+/// Reusable buffers of ``NextVisitFeatureExtractor`` (one per thread): a store → candidate-slot map
+/// and per-candidate accumulators, so that one query allocates almost nothing.
+public struct NextVisitScratch: Sendable {
+    var slots: [Int32]
+    var categoryCounts: [Int32]
+    var accumulators: [Double]
+    var collaborative: [Double]
+
+    /// Buffers for a catalogue of `storeCount` stores in `categoryCount` categories.
+    public init(storeCount: Int, categoryCount: Int) {
+        slots = [Int32](repeating: -1, count: storeCount)
+        categoryCounts = [Int32](repeating: 0, count: max(categoryCount, 1))
+        accumulators = []
+        collaborative = []
+    }
+}
+
+/// Computes the ``NextVisitFeature`` values of candidate stores for one query: a pure function of the
+/// query, the replicated statistics and the catalogue (plus the collaborative scorer, if any).
+public struct NextVisitFeatureExtractor: Sendable {
+    public let catalogue: StoreCatalogue
+    public let statistics: VisitStatistics
+    public let parameters: NextVisitParameters
+    /// The mean of the hour kernel over the 24 hour-bin centres (the `K̄` of ``NextVisitFeature/userHourShare``).
+    let uniformKernelMean: Double
+
+    public init(catalogue: StoreCatalogue, statistics: VisitStatistics, parameters: NextVisitParameters) {
+        precondition(catalogue.count == statistics.storeCount, "NextVisitFeatureExtractor: catalogue and statistics differ")
+        self.catalogue = catalogue
+        self.statistics = statistics
+        self.parameters = parameters
+        let kappa = parameters.hourKernelConcentration
+        uniformKernelMean = (0..<24).reduce(0.0) { $0 + exp(kappa * (cos(2 * Double.pi * (Double($1) + 0.5) / 24) - 1)) } / 24
+    }
+
+    /// Fresh buffers for this catalogue.
+    public func makeScratch() -> NextVisitScratch {
+        NextVisitScratch(storeCount: catalogue.count, categoryCount: catalogue.categoryNames.count)
+    }
+
+    /// Accumulator columns per candidate.
+    private enum Column: Int, CaseIterable {
+        case count, recencyDay, recencyWeek, recencyMonth, lastTime, kernel, weekPart, next, next2, session, sessionEnd
+        case ownCount, ownFromLast, ownKernel
+    }
+
+    /// The features of `candidates` (store indices, any order, no repeats) for `query`, row-major:
+    /// `result[c * NextVisitFeature.count + f.rawValue]`.
+    public func features(
+        for query: NextVisitQuery, candidates: [Int32], collaborative: (any CollaborativeScoring)?,
+        scratch: inout NextVisitScratch
+    ) -> [Double] {
+        let featureCount = NextVisitFeature.count
+        let candidateCount = candidates.count
+        var output = [Double](repeating: 0, count: candidateCount * featureCount)
+        guard candidateCount > 0 else { return output }
+        let columns = Column.allCases.count
+        scratch.accumulators = [Double](repeating: 0, count: candidateCount * columns)
+        for (slot, store) in candidates.enumerated() { scratch.slots[Int(store)] = Int32(slot) }
+        defer { for store in candidates { scratch.slots[Int(store)] = -1 } }
+
+        let history = query.history
+        let stores = history.stores
+        let times = history.timestamps
+        let last = query.lastStore
+        let previous = stores.count >= 2 ? Int(stores[stores.endIndex - 2]) : nil
+        let gap = parameters.sessionGapSeconds
+        let queryTime = query.time
+        let anchorLongitude = query.position?.longitude ?? last.map { catalogue.longitudes[$0] } ?? 0
+        let queryHour = SolarTime.hour(at: queryTime, longitude: anchorLongitude)
+        let queryWeekend = SolarTime.isWeekend(at: queryTime, longitude: anchorLongitude)
+        let kappa = parameters.hourKernelConcentration
+
+        // One pass over the history.
+        var touchedCategories: [Int32] = []
+        scratch.accumulators.withUnsafeMutableBufferPointer { acc in
+            for index in stores.indices {
+                let store = Int(stores[index])
+                let category = Int(catalogue.categoryIDs[store])
+                if scratch.categoryCounts[category] == 0 { touchedCategories.append(Int32(category)) }
+                scratch.categoryCounts[category] += 1
+                let slot = Int(scratch.slots[store])
+                guard slot >= 0 else { continue }
+                let base = slot * columns
+                let time = times[index]
+                let age = Double(max(queryTime - time, 0))
+                acc[base + Column.count.rawValue] += 1
+                // Terms below e⁻⁴⁰ (4·10⁻¹⁸) cannot move a log(1 + sum): skip their exp.
+                if age < 40 * 86_400 { acc[base + Column.recencyDay.rawValue] += exp(-age / 86_400) }
+                if age < 280 * 86_400 { acc[base + Column.recencyWeek.rawValue] += exp(-age / (7 * 86_400)) }
+                acc[base + Column.recencyMonth.rawValue] += exp(-age / (30 * 86_400))
+                if acc[base + Column.count.rawValue] == 1 || Double(time) > acc[base + Column.lastTime.rawValue] {
+                    acc[base + Column.lastTime.rawValue] = Double(time)
+                }
+                let longitude = catalogue.longitudes[store]
+                let hour = SolarTime.hour(at: time, longitude: longitude)
+                acc[base + Column.kernel.rawValue] += exp(kappa * (cos(2 * Double.pi * (hour - queryHour) / 24) - 1))
+                if SolarTime.isWeekend(at: time, longitude: longitude) == queryWeekend {
+                    acc[base + Column.weekPart.rawValue] += 1
+                }
+                if index > stores.startIndex, let last, Int(stores[index - 1]) == last, time - times[index - 1] <= gap {
+                    acc[base + Column.next.rawValue] += 1
+                }
+                if index >= stores.startIndex + 2, let last, let previous,
+                   Int(stores[index - 1]) == last, Int(stores[index - 2]) == previous {
+                    acc[base + Column.next2.rawValue] += 1
+                }
+                if index >= query.sessionStart { acc[base + Column.session.rawValue] += 1 }
+                if index + 1 < stores.endIndex, times[index + 1] - time > gap {
+                    acc[base + Column.sessionEnd.rawValue] += 1
+                }
+            }
+        }
+
+        // The user's own training visits, to subtract from everyone's counts.
+        let hourKernel = (0..<24).map { exp(kappa * cos(2 * Double.pi * (Double($0) + 0.5 - queryHour) / 24)) }
+        let kernelMean = hourKernel.reduce(0, +) / 24
+        let normalizedKernel = hourKernel.map { $0 / kernelMean }
+        var ownVisits: Int64 = 0
+        var ownFromLastTotal: Int64 = 0
+        let own = query.ownVisits
+        scratch.accumulators.withUnsafeMutableBufferPointer { acc in
+            for index in own.stores.indices {
+                let store = Int(own.stores[index])
+                ownVisits += 1
+                let fromLast = index > own.stores.startIndex && last == Int(own.stores[index - 1])
+                    && own.timestamps[index] - own.timestamps[index - 1] <= gap
+                if fromLast { ownFromLastTotal += 1 }
+                let slot = Int(scratch.slots[store])
+                guard slot >= 0 else { continue }
+                let base = slot * columns
+                acc[base + Column.ownCount.rawValue] += 1
+                if fromLast { acc[base + Column.ownFromLast.rawValue] += 1 }
+                let bin = SolarTime.hourBin(at: own.timestamps[index], longitude: catalogue.longitudes[store])
+                acc[base + Column.ownKernel.rawValue] += normalizedKernel[bin]
+            }
+        }
+
+        if let collaborative, parameters.features.contains(.collaborative) {
+            if scratch.collaborative.count != candidateCount {
+                scratch.collaborative = [Double](repeating: 0, count: candidateCount)
+            }
+            collaborative.score(history: history, candidates: candidates, into: &scratch.collaborative)
+        }
+
+        let storeCount = Double(statistics.storeCount)
+        let othersTotal = Double(statistics.totalVisits - ownVisits)
+        let othersRowTotal = last.map { Double(statistics.transitionTotals[$0] - ownFromLastTotal) } ?? 0
+        let beta = parameters.transitionPrior
+        let prior = parameters.storeHourPrior
+        let historyCount = Double(stores.count)
+        let categoryCount = Double(catalogue.categoryNames.count)
+        let sessionStartStore = query.sessionStart < stores.endIndex ? Int(stores[query.sessionStart]) : nil
+        let origin = query.position ?? last.map { GeoPoint(latitude: catalogue.latitudes[$0], longitude: catalogue.longitudes[$0]) }
+
+        let features = parameters.features
+        let useCollaborative = collaborative != nil && features.contains(.collaborative)
+        scratch.accumulators.withUnsafeBufferPointer { acc in
+            output.withUnsafeMutableBufferPointer { out in
+                for (slot, storeIndex) in candidates.enumerated() {
+                    let store = Int(storeIndex)
+                    let base = slot * columns
+                    let row = slot * featureCount
+                    @inline(__always) func value(_ column: Column) -> Double { acc[base + column.rawValue] }
+                    @inline(__always) func set(_ feature: NextVisitFeature, _ x: Double) { out[row + feature.rawValue] = x }
+
+                    let count = value(.count)
+                    set(.frequency, log1p(count))
+                    set(.recencyDay, log1p(value(.recencyDay)))
+                    set(.recencyWeek, log1p(value(.recencyWeek)))
+                    set(.recencyMonth, log1p(value(.recencyMonth)))
+                    if count > 0 {
+                        set(.visited, 1)
+                        set(.hoursSinceVisit, log1p(max(Double(queryTime) - value(.lastTime), 0) / 3_600))
+                    }
+                    set(.userHour, log1p(value(.kernel)))
+                    set(.userHourShare, log((value(.kernel) + uniformKernelMean) / (count + 1)))
+                    set(.userWeekPart, log1p(value(.weekPart)))
+                    set(.userNext, log1p(value(.next)))
+                    set(.userNextSecondOrder, log1p(value(.next2)))
+
+                    let othersVisits = Double(statistics.popularity[store]) - value(.ownCount)
+                    let popularityPrior = (othersVisits + 1) / (othersTotal + storeCount)
+                    var othersTransitions = 0.0
+                    if let last { othersTransitions = Double(statistics.transitionCount(from: last, to: store)) - value(.ownFromLast) }
+                    set(.othersNext, log((othersTransitions + beta * popularityPrior) / (othersRowTotal + beta)))
+                    if let origin {
+                        let kilometers = Geodesy.haversineMeters(
+                            latitude1: origin.latitude, longitude1: origin.longitude,
+                            latitude2: catalogue.latitudes[store], longitude2: catalogue.longitudes[store]) / 1_000
+                        set(.distance, log(kilometers + parameters.distanceOffsetKilometers))
+                    }
+                    set(.popularity, log1p(othersVisits))
+
+                    var storeKernel = 0.0
+                    var categoryKernel = 0.0
+                    let category = Int(catalogue.categoryIDs[store])
+                    for hour in 0..<24 {
+                        storeKernel += Double(statistics.hourCounts[store * 24 + hour]) * normalizedKernel[hour]
+                        categoryKernel += statistics.categoryHourShares[category * 24 + hour] * normalizedKernel[hour]
+                    }
+                    let othersKernel = storeKernel - value(.ownKernel)
+                    set(.storeHour, log((othersKernel + prior * categoryKernel) / (othersVisits + prior) / 24))
+
+                    set(.session, log1p(value(.session)))
+                    if store == last { set(.isLast, 1) }
+                    if store == sessionStartStore { set(.isSessionStart, 1) }
+                    set(.sessionEnd, log1p(value(.sessionEnd)))
+                    set(.categoryShare, log((Double(scratch.categoryCounts[category]) + 1) / (historyCount + categoryCount)))
+                    if useCollaborative { set(.collaborative, scratch.collaborative[slot]) }
+                }
+            }
+        }
+        for category in touchedCategories { scratch.categoryCounts[Int(category)] = 0 }
+        return output
+    }
+}

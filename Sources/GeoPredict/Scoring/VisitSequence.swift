@@ -1,0 +1,77 @@
+/// A user's visits in time order: store indices and arrival times, as slices of larger columns (a
+/// ``VisitLog`` user's range, or arrays built for one query) so that no visit is copied.
+public struct VisitSequence: Sendable, Equatable {
+    /// Store indices in the ``StoreCatalogue``.
+    public let stores: ArraySlice<Int32>
+    /// Unix seconds, parallel to ``stores``, non-decreasing.
+    public let timestamps: ArraySlice<Int64>
+
+    /// - Precondition: both slices have the same indices.
+    public init(stores: ArraySlice<Int32>, timestamps: ArraySlice<Int64>) {
+        precondition(stores.indices == timestamps.indices, "VisitSequence: stores and timestamps must align")
+        self.stores = stores
+        self.timestamps = timestamps
+    }
+
+    public init(stores: [Int32], timestamps: [Int64]) {
+        self.init(stores: stores[...], timestamps: timestamps[...])
+    }
+
+    /// No visits.
+    public static let empty = VisitSequence(stores: [], timestamps: [])
+
+    /// The visits of the user at `user` in `log`.
+    public init(user: Int, in log: VisitLog) {
+        let range = log.visitRange(ofUser: user)
+        self.init(stores: log.stores[range], timestamps: log.timestamps[range])
+    }
+
+    /// The number of visits.
+    public var count: Int { stores.count }
+
+    public var isEmpty: Bool { stores.isEmpty }
+
+    /// The first `count` visits.
+    public func prefix(_ count: Int) -> VisitSequence {
+        VisitSequence(stores: stores.prefix(count), timestamps: timestamps.prefix(count))
+    }
+
+    /// The visits strictly before `time`.
+    public func before(_ time: Int64) -> VisitSequence {
+        var low = timestamps.startIndex
+        var high = timestamps.endIndex
+        while low < high {
+            let middle = (low + high) / 2
+            if timestamps[middle] < time { low = middle + 1 } else { high = middle }
+        }
+        return VisitSequence(stores: stores[..<low], timestamps: timestamps[..<low])
+    }
+
+    /// The positions where sessions start: a visit more than `gapSeconds` after the previous one begins a
+    /// new session. Positions are indices of the slices.
+    public func sessionStarts(gapSeconds: Int64) -> [Int] {
+        var starts: [Int] = []
+        for index in timestamps.indices where index == timestamps.startIndex || timestamps[index] - timestamps[index - 1] > gapSeconds {
+            starts.append(index)
+        }
+        return starts
+    }
+
+    /// Per store, how often it occurs, ordered by store index.
+    public func storeCounts() -> [(store: Int32, count: Float)] {
+        var result: [(store: Int32, count: Float)] = []
+        for store in stores.sorted() {
+            if let last = result.last, last.store == store {
+                result[result.count - 1].count += 1
+            } else {
+                result.append((store, 1))
+            }
+        }
+        return result
+    }
+
+    /// This sequence followed by `other` (a new array; for query histories = training + recent visits).
+    public func appending(_ other: VisitSequence) -> VisitSequence {
+        VisitSequence(stores: Array(stores) + Array(other.stores), timestamps: Array(timestamps) + Array(other.timestamps))
+    }
+}

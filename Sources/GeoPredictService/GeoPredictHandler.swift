@@ -1,0 +1,128 @@
+import GeoPredict
+import GeoPredictProtos
+import MPI
+import MPIPlug
+
+/// `geopredict.v1.GeoPredictService` on MPIPlug: every method runs on all ranks; the rank that owns a
+/// user answers for that user, and rank 0 collects the answers.
+final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
+    private let node: GeoPredictNode
+
+    init(node: GeoPredictNode) {
+        self.node = node
+    }
+
+    func ingestEvents(
+        _ requests: [Geopredict_V1_IngestEventsRequest], context: RoundContext
+    ) throws -> [RouteResult<Geopredict_V1_IngestEventsResponse>] {
+        node.shardRank = context.rank
+        // Every rank checks every event with the round's clock, so all ranks agree on which are good;
+        // each stores its own users' good events.
+        var responses = [Geopredict_V1_IngestEventsResponse]()
+        var mine = [(event: Geopredict_V1_LocationEvent, store: Int32?)]()
+        for request in requests {
+            var response = Geopredict_V1_IngestEventsResponse()
+            for (index, event) in request.events.enumerated() {
+                switch check(event, nowUnixSeconds: context.nowUnixSeconds) {
+                case .rejected(var error):
+                    error.index = UInt32(index)
+                    response.errors.append(error)
+                case .accepted(let store):
+                    response.accepted += 1
+                    if node.owns(event.userID) { mine.append((event, store)) }
+                }
+            }
+            response.rejected = UInt32(response.errors.count)
+            responses.append(response)
+        }
+        // Durable everywhere before rank 0 acknowledges anything.
+        let storedHere = node.ingest(mine)
+        let failures = try context.communicator.allReduce(Int32(storedHere ? 0 : 1), .sum)
+        guard context.rank == 0 else { return [] }
+        guard failures == 0 else {
+            let error = ConnectError(.unavailable, "\(failures) rank(s) could not store events durably; retry the request")
+            return Array(repeating: .failure(error), count: requests.count)
+        }
+        return responses.map { .success($0) }
+    }
+
+    private enum EventOutcome {
+        /// Good: the store index for a check-in, nil for a raw GPS fix.
+        case accepted(store: Int32?)
+        case rejected(Geopredict_V1_EventError)
+    }
+
+    private func check(_ event: Geopredict_V1_LocationEvent, nowUnixSeconds: Int64) -> EventOutcome {
+        if let problem = EventCheck.problem(event, nowUnixSeconds: nowUnixSeconds) { return .rejected(problem) }
+        guard event.hasStoreID else { return .accepted(store: nil) }
+        guard let store = node.catalogue.index(of: event.storeID) else {
+            return .rejected(.with {
+                $0.field = "store_id"
+                $0.message = "store_id: unknown store \(event.storeID.prefix(64))"
+            })
+        }
+        return .accepted(store: Int32(store))
+    }
+
+    func predictNextVisits(
+        _ requests: [Geopredict_V1_PredictNextVisitsRequest], context: RoundContext
+    ) throws -> [RouteResult<Geopredict_V1_PredictNextVisitsResponse>] {
+        node.shardRank = context.rank
+        var answers = [(index: Int, result: RouteResult<Geopredict_V1_PredictNextVisitsResponse>)]()
+        for (index, request) in requests.enumerated() where node.owns(request.userID) {
+            // Rank 0 validated the request with its own clock; check the time again with the round's.
+            if let problem = request.problem(nowUnixSeconds: context.nowUnixSeconds) {
+                answers.append((index, .failure(.invalidArgument(problem))))
+                continue
+            }
+            answers.append((index, .success(node.predict(request, nowUnixSeconds: context.nowUnixSeconds))))
+        }
+        return try context.collectResults(answers, requestCount: requests.count)
+    }
+
+    func getUser(
+        _ requests: [Geopredict_V1_GetUserRequest], context: RoundContext
+    ) throws -> [RouteResult<Geopredict_V1_GetUserResponse>] {
+        node.shardRank = context.rank
+        var answers = [(index: Int, result: RouteResult<Geopredict_V1_GetUserResponse>)]()
+        for (index, request) in requests.enumerated() where node.owns(request.userID) {
+            guard let summary = node.histories.summary(of: request.userID) else {
+                answers.append((index, .failure(ConnectError(.notFound, "user_id: no user \(request.userID.prefix(64))"))))
+                continue
+            }
+            answers.append((index, .success(.with {
+                $0.userID = request.userID
+                $0.eventCount = UInt64(summary.events)
+                $0.visitCount = UInt64(summary.visits)
+                $0.lastEventUnixSeconds = summary.lastEventUnixSeconds
+            })))
+        }
+        return try context.collectResults(answers, requestCount: requests.count)
+    }
+
+    func train(
+        _ requests: [Geopredict_V1_TrainRequest], context: RoundContext
+    ) throws -> [RouteResult<Geopredict_V1_TrainResponse>] {
+        // One run per batch: the first request's settings; the others get the same model.
+        guard let settings = requests.first else { return [] }
+        let outcome = node.train(settings: settings, nowUnixSeconds: context.nowUnixSeconds, on: context.communicator)
+        guard context.rank == 0 else { return [] }
+        switch outcome {
+        case .success(let version):
+            return requests.map { _ in .success(.with { $0.modelVersion = version }) }
+        case .failure(let failure):
+            context.logger.error("training failed", metadata: ["error": "\(failure)"])
+            let error = ConnectError(.failedPrecondition, "training failed: \(failure.message.prefix(200))")
+            return requests.map { _ in .failure(error) }
+        }
+    }
+
+    func getTrainingStatus(
+        _ requests: [Geopredict_V1_GetTrainingStatusRequest], context: RoundContext
+    ) throws -> [RouteResult<Geopredict_V1_GetTrainingStatusResponse>] {
+        // Every rank has the same status: rank 0 answers alone, no collective needed.
+        guard context.rank == 0 else { return [] }
+        let status = node.status.response
+        return requests.map { _ in .success(status) }
+    }
+}

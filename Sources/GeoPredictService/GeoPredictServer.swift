@@ -1,0 +1,210 @@
+import Foundation
+import GeoPredict
+import GeoPredictProtos
+import Logging
+import MPI
+import MPIPlug
+
+/// Where the service's data comes from.
+public enum DataSource: Sendable {
+    /// The embedded synthetic city (its configuration is kept in the state folder on first start, so
+    /// later starts serve the same city).
+    case synthetic(SyntheticCity.Configuration)
+    /// A file (or GeoLife folder) in one of the importer formats; `stores` optionally names a store file.
+    case file(path: String, format: ImportFormat, stores: String?)
+}
+
+/// Everything `geopredict serve` needs.
+public struct GeoPredictServerOptions: Sendable {
+    public var data: DataSource
+    /// Holds the write-ahead logs and the synthetic city's configuration.
+    public var stateDirectory: String
+    public var plug: MPIPlugConfiguration
+
+    public init(data: DataSource, stateDirectory: String, plug: MPIPlugConfiguration) {
+        self.data = data
+        self.stateDirectory = stateDirectory
+        self.plug = plug
+    }
+}
+
+/// Starts GeoPredict on every rank: load the data, replay the write-ahead logs, train, serve.
+public enum GeoPredictServer {
+    /// Runs until SIGTERM to rank 0. Collective: every rank calls it.
+    ///
+    /// - Parameter onReady: called on rank 0 with the address once requests are answered.
+    public static func run(
+        environment: MPIEnvironment, options: GeoPredictServerOptions, logger: Logger,
+        onReady: @escaping @Sendable (ServiceAddress, String) -> Void
+    ) throws {
+        let world = environment.world
+        let shards = ShardMap(rankCount: world.size)
+        let say: (String) -> Void = { line in if world.rank == 0 { logger.info("\(line)") } }
+
+        let dataset = try loadData(options, shards: shards, world: world, say: say)
+        let histories = UserHistories(
+            base: dataset.visits, baseFixCounts: dataset.fixCounts, catalogue: dataset.catalogue, shards: shards
+        )
+        // Recover acknowledged events before the first training, so the model covers them.
+        let replayed = try replayLog(options, into: histories, shards: shards, world: world)
+        if replayed.records > 0 {
+            say("recovered \(replayed.records) events from the write-ahead logs (\(replayed.tornFiles) torn tail(s) skipped)")
+        }
+        let log = try WriteAheadLog(directory: walDirectory(options), prefix: "events")
+        let node = try GeoPredictNode(
+            shards: shards, catalogue: dataset.catalogue, histories: histories, log: log,
+            model: initialModel(histories: histories, catalogue: dataset.catalogue, shards: shards, world: world, say: say),
+            modelVersion: ModelVersion.make(sequence: 1, unixSeconds: Int64(Date().timeIntervalSince1970)), logger: logger
+        )
+        node.shardRank = world.rank
+
+        let service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)
+        try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(node: node)))
+        let summary = "\(world.size) ranks, \(dataset.userCount) users, \(dataset.catalogue.count) stores, "
+            + "\(dataset.visitCount) visits, model \(node.status.servingVersion)"
+        try service.serve { address in onReady(address, summary) }
+    }
+
+    // MARK: Data
+
+    struct LoadedData {
+        var visits: VisitLog
+        var fixCounts: [String: Int]
+        var catalogue: StoreCatalogue
+        var userCount: Int
+        var visitCount: Int
+    }
+
+    private static func loadData(
+        _ options: GeoPredictServerOptions, shards: ShardMap, world: Communicator, say: (String) -> Void
+    ) throws -> LoadedData {
+        switch options.data {
+        case .synthetic(let requested):
+            let configuration = try syntheticConfiguration(requested, options: options, world: world)
+            let city = SyntheticCity(configuration: configuration)
+            let visits = VisitLog(visits: city.visits(ownedBy: world.rank, shards: shards), shards: shards)
+            let totals = try world.allReduce([Int64(visits.userCount), Int64(visits.visitCount)], .sum)
+            say("synthetic city: \(configuration.userCount) users, \(configuration.storeCount) stores, \(totals[1]) visits")
+            return LoadedData(
+                visits: visits, fixCounts: [:], catalogue: city.catalogue,
+                userCount: Int(totals[0]), visitCount: Int(totals[1])
+            )
+        case let .file(path, format, stores):
+            var loadOptions = LoadOptions(format: format)
+            if let stores { loadOptions.stores = .file(stores) }
+            let loaded = try DatasetLoader.load(
+                path: path, options: loadOptions, shards: shards, on: world,
+                progress: world.rank == 0 ? LoadProgress.printToStandardError : nil
+            )
+            say("loaded \(path): \(loaded.report.checkInsKept) check-ins, \(loaded.report.rawFixesKept) GPS fixes, "
+                + "\(loaded.report.issueCount) bad lines")
+            let detected = try RawVisitDetection.visits(
+                from: loaded.rawFixes, checkIns: loaded.visits, catalogue: loaded.stores, shards: shards, on: world
+            )
+            let totals = try world.allReduce([Int64(detected.visits.userCount), Int64(detected.visits.visitCount)], .sum)
+            return LoadedData(
+                visits: detected.visits, fixCounts: detected.fixCounts, catalogue: detected.catalogue,
+                userCount: Int(totals[0]), visitCount: Int(totals[1])
+            )
+        }
+    }
+
+    /// The synthetic city's configuration: the one kept in the state folder if there is one, else
+    /// `requested`, which rank 0 then keeps there.
+    private static func syntheticConfiguration(
+        _ requested: SyntheticCity.Configuration, options: GeoPredictServerOptions, world: Communicator
+    ) throws -> SyntheticCity.Configuration {
+        let path = "\(options.stateDirectory)/synthetic-city.json"
+        var configuration = requested
+        if let data = FileManager.default.contents(atPath: path),
+           let stored = try? JSONDecoder().decode(StoredCityConfiguration.self, from: data) {
+            configuration = stored.configuration
+        } else if world.rank == 0 {
+            try FileManager.default.createDirectory(atPath: options.stateDirectory, withIntermediateDirectories: true)
+            try JSONEncoder().encode(StoredCityConfiguration(requested)).write(to: URL(fileURLWithPath: path))
+        }
+        // Every rank must generate the same city: take rank 0's view.
+        let fields = try world.broadcast(
+            [Int64(configuration.userCount), Int64(configuration.storeCount), Int64(configuration.days),
+             configuration.endUnixSeconds, Int64(bitPattern: configuration.seed),
+             Int64(bitPattern: configuration.meanVisitsPerUser.bitPattern)],
+            from: 0
+        )
+        configuration.userCount = Int(fields[0])
+        configuration.storeCount = Int(fields[1])
+        configuration.days = Int(fields[2])
+        configuration.endUnixSeconds = fields[3]
+        configuration.seed = UInt64(bitPattern: fields[4])
+        configuration.meanVisitsPerUser = Double(bitPattern: UInt64(bitPattern: fields[5]))
+        return configuration
+    }
+
+    // MARK: Model and recovery
+
+    private static func initialModel(
+        histories: UserHistories, catalogue: StoreCatalogue, shards: ShardMap, world: Communicator, say: @escaping (String) -> Void
+    ) throws -> NextVisitModel {
+        let started = ContinuousClock.now
+        let (model, _) = try NextVisitTrainer().train(
+            visits: histories.snapshot(), catalogue: catalogue, shards: shards, on: world, progress: say
+        )
+        say("trained the first model in \(ContinuousClock.now - started)")
+        return model
+    }
+
+    private static func walDirectory(_ options: GeoPredictServerOptions) -> String { "\(options.stateDirectory)/wal" }
+
+    /// Applies every event of every rank's log (from earlier runs, at any rank count) whose user this
+    /// rank owns, in time order. Collective only in that every rank reads the logs.
+    private static func replayLog(
+        _ options: GeoPredictServerOptions, into histories: UserHistories, shards: ShardMap, world: Communicator
+    ) throws -> (records: Int, tornFiles: Int) {
+        let (records, torn) = try WriteAheadLog.readAll(directory: walDirectory(options), prefix: "events")
+        var mine = [Geopredict_V1_LocationEvent]()
+        for record in records {
+            guard let event = try? Geopredict_V1_LocationEvent(serializedBytes: record),
+                  shards.owner(of: event.userID) == world.rank
+            else { continue }
+            mine.append(event)
+        }
+        // Stable: events at the same second keep their log order.
+        let ordered = mine.enumerated().sorted { lhs, rhs in
+            (lhs.element.timestampUnixSeconds, lhs.offset) < (rhs.element.timestampUnixSeconds, rhs.offset)
+        }
+        for (_, event) in ordered {
+            let store = event.hasStoreID ? histories.catalogue.index(of: event.storeID).map { Int32($0) } : nil
+            _ = histories.apply(
+                userID: event.userID, timestamp: event.timestampUnixSeconds,
+                position: GeoPoint(latitude: event.latitude, longitude: event.longitude), storeIndex: store
+            )
+        }
+        let total = try world.allReduce(Int64(mine.count), .sum)
+        return (Int(total), torn.count)
+    }
+}
+
+/// The synthetic city's configuration as kept in the state folder.
+private struct StoredCityConfiguration: Codable {
+    var userCount: Int
+    var storeCount: Int
+    var meanVisitsPerUser: Double
+    var days: Int
+    var endUnixSeconds: Int64
+    var seed: UInt64
+
+    init(_ configuration: SyntheticCity.Configuration) {
+        userCount = configuration.userCount
+        storeCount = configuration.storeCount
+        meanVisitsPerUser = configuration.meanVisitsPerUser
+        days = configuration.days
+        endUnixSeconds = configuration.endUnixSeconds
+        seed = configuration.seed
+    }
+
+    var configuration: SyntheticCity.Configuration {
+        SyntheticCity.Configuration(
+            userCount: userCount, storeCount: storeCount, meanVisitsPerUser: meanVisitsPerUser, days: days,
+            endUnixSeconds: endUnixSeconds, seed: seed
+        )
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import GeoPredict
+import GeoPredictProtos
+import Logging
+import MPI
+
+/// One rank's share of the service: its users' histories and write-ahead log, the replicated store
+/// catalogue, and the replicated model. Lives on the rank's MPI thread only.
+final class GeoPredictNode {
+    let shards: ShardMap
+    let catalogue: StoreCatalogue
+    let histories: UserHistories
+    let log: WriteAheadLog
+    let logger: Logger
+    private(set) var model: NextVisitModel
+    private(set) var status = TrainingStatus()
+    private var modelSequence = 1
+    /// Scratch buffers of the model's scorer, reused by every prediction on this thread.
+    private var scratch: NextVisitScratch
+
+    init(
+        shards: ShardMap, catalogue: StoreCatalogue, histories: UserHistories, log: WriteAheadLog,
+        model: NextVisitModel, modelVersion: String, logger: Logger
+    ) {
+        self.shards = shards
+        self.catalogue = catalogue
+        self.histories = histories
+        self.log = log
+        self.model = model
+        self.logger = logger
+        scratch = model.makeScratch()
+        status.servingVersion = modelVersion
+        status.runVersion = modelVersion
+        status.stage = status.stages
+    }
+
+    /// Whether this rank owns `userID`.
+    func owns(_ userID: String) -> Bool { shards.owner(of: userID) == shardRank }
+
+    /// This rank's number in the shard map (set by the first round; the service communicator has the
+    /// same ranks as the world).
+    var shardRank = 0
+
+    // MARK: Predictions
+
+    /// The prediction for a user this rank owns.
+    func predict(_ request: Geopredict_V1_PredictNextVisitsRequest, nowUnixSeconds: Int64) -> Geopredict_V1_PredictNextVisitsResponse {
+        let history = histories.visits(of: request.userID)
+        let requestPosition = request.hasLatitude
+            ? GeoPoint(latitude: request.latitude, longitude: request.longitude) : nil
+        let position = requestPosition ?? histories.lastPosition(of: request.userID)
+        let time = request.atUnixSeconds == 0 ? nowUnixSeconds : request.atUnixSeconds
+        let query = NextVisitRequest(
+            time: time, position: position, limit: request.effectiveLimit, categories: Self.filter(for: request)
+        )
+        let prediction = model.predict(trainingVisits: history, recentVisits: .empty, request: query, scratch: &scratch)
+        return .with { response in
+            response.visits = prediction.stores.map { ranked in
+                let store = ranked.store
+                let point = GeoPoint(latitude: catalogue.latitudes[store], longitude: catalogue.longitudes[store])
+                return .with {
+                    $0.storeID = catalogue.ids[store]
+                    $0.score = ranked.score
+                    $0.latitude = point.latitude
+                    $0.longitude = point.longitude
+                    $0.distanceMeters = position.map { $0.distance(to: point) } ?? 0
+                    $0.category = catalogue.category(of: store)
+                }
+            }
+            if let trip = prediction.nextTrip {
+                response.nextTrip = .with {
+                    $0.earliestUnixSeconds = trip.earliest
+                    $0.latestUnixSeconds = trip.latest
+                    $0.probabilityWithin24H = trip.probabilityWithinHorizon
+                }
+            }
+            response.modelVersion = status.servingVersion
+            response.coldStart = history.isEmpty
+        }
+    }
+
+    private static func filter(for request: Geopredict_V1_PredictNextVisitsRequest) -> CategoryFilter? {
+        switch (request.categories.isEmpty, request.shoppingOnly) {
+        case (true, false): return nil
+        case (true, true): return .shopping
+        case (false, false): return .names(Set(request.categories))
+        case (false, true): return .names(Set(request.categories.filter(ShoppingCategories.contains)))
+        }
+    }
+
+    // MARK: Ingest
+
+    /// Stores this rank's share of validated events durably, then applies them. Returns false if the
+    /// log could not be written (nothing is applied then).
+    func ingest(_ events: [(event: Geopredict_V1_LocationEvent, store: Int32?)]) -> Bool {
+        guard !events.isEmpty else { return true }
+        do {
+            try log.append(events.map { try $0.event.serializedBytes() })
+        } catch {
+            logger.error("could not make events durable", metadata: ["error": "\(error)"])
+            return false
+        }
+        for (event, store) in events { apply(event, store: store) }
+        return true
+    }
+
+    /// Applies an event that is already durable (from ingest or from the log at start).
+    func apply(_ event: Geopredict_V1_LocationEvent, store: Int32?) {
+        _ = histories.apply(
+            userID: event.userID, timestamp: event.timestampUnixSeconds,
+            position: GeoPoint(latitude: event.latitude, longitude: event.longitude), storeIndex: store
+        )
+    }
+
+    // MARK: Training
+
+    /// Trains a new model from every stored visit, over all ranks, and serves it. Collective.
+    func train(settings: Geopredict_V1_TrainRequest, nowUnixSeconds: Int64, on communicator: Communicator) -> Result<String, TrainingFailure> {
+        modelSequence += 1
+        let version = ModelVersion.make(sequence: modelSequence, unixSeconds: nowUnixSeconds)
+        status.state = .running
+        status.runVersion = version
+        status.stage = 0
+        status.started = .now
+        status.finishedSeconds = nil
+        status.error = ""
+        do {
+            let trainer = Self.trainer(settings)
+            let (newModel, _) = try trainer.train(
+                visits: histories.snapshot(), catalogue: catalogue, shards: shards, on: communicator
+            ) { [weak self] line in
+                self?.status.stage += 1
+                if communicator.rank == 0 { self?.logger.info("training \(version): \(line)") }
+            }
+            model = newModel
+            scratch = newModel.makeScratch()
+            status.loss = newModel.fitReport?.objective ?? 0
+            status.servingVersion = version
+            status.state = .idle
+            status.stage = status.stages
+        } catch {
+            status.state = .failed
+            status.error = "\(error)"
+        }
+        if let started = status.started {
+            let elapsed = ContinuousClock.now - started
+            status.finishedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        return status.state == .failed ? .failure(TrainingFailure(message: status.error)) : .success(version)
+    }
+
+    /// The trainer for a `Train` request's hyper-parameters (zero fields keep the defaults).
+    static func trainer(_ settings: Geopredict_V1_TrainRequest) -> NextVisitTrainer {
+        var trainer = NextVisitTrainer()
+        var configuration = ALSCollaborativeTraining().configuration
+        if settings.factors > 0 { configuration.factorCount = Int(settings.factors) }
+        if settings.iterations > 0 { configuration.iterations = Int(settings.iterations) }
+        if settings.regularization > 0 { configuration.regularization = Float(settings.regularization) }
+        if settings.alpha > 0 { configuration.confidence = .linear(alpha: Float(settings.alpha)) }
+        trainer.collaborative = ALSCollaborativeTraining(configuration: configuration)
+        return trainer
+    }
+}
+
+/// Why a training run failed.
+struct TrainingFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import GeoPredict
+import GeoPredictService
+import Logging
+import MPI
+import MPIPlug
+
+/// `geopredict serve`: the GeoPredict service. Every rank loads its share of the users, replays its
+/// write-ahead log, trains, and serves; rank 0 answers HTTP.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the GeoPredict v1 API from this MPI job (run it under mpirun; rank 0 listens)."
+    )
+
+    @Option(help: "Folder for the write-ahead logs and the synthetic city's settings.") var state = "state"
+    @Option(help: "A data file (or GeoLife folder) to serve instead of the synthetic city.") var data: String?
+    @Option(help: "The format of --data: tsmc, snap, getnext, csv or geolife.") var format: String?
+    @Option(help: "A store file (CSV: store_id,latitude,longitude,category) that defines the stores.") var stores: String?
+    @Option(help: "Users in the synthetic city (first start only).") var users = 50_000
+    @Option(help: "Stores in the synthetic city (first start only).") var storeCount = 2_000
+    @OptionGroup var server: ServerOptions
+
+    func run() throws {
+        let options = GeoPredictServerOptions(data: try dataSource(), stateDirectory: state, plug: try server.makeConfiguration())
+        var logger = Logger(label: "geopredict")
+        logger.logLevel = .info
+        MPI.run(threadLevel: .funneled) { environment in
+            try GeoPredictServer.run(environment: environment, options: options, logger: logger) { address, summary in
+                let example = #"curl -s -X POST -H 'Content-Type: application/json' -d '{"userId":"u0000001","limit":5}' "#
+                    + "\(address.url)/geopredict.v1.GeoPredictService/PredictNextVisits"
+                print("geopredict: serving on \(address.url) (\(summary))")
+                print("geopredict: try  \(example)")
+                fflush(nil)
+            }
+        }
+    }
+
+    private func dataSource() throws -> DataSource {
+        guard let data else {
+            guard format == nil else { throw ValidationError("--format needs --data") }
+            return .synthetic(SyntheticCity.Configuration(userCount: users, storeCount: storeCount))
+        }
+        guard let name = format else { throw ValidationError("--data needs --format (tsmc, snap, getnext, csv or geolife)") }
+        guard let format = ImportFormat(rawValue: name) else {
+            throw ValidationError("unknown --format \(name); use tsmc, snap, getnext, csv or geolife")
+        }
+        return .file(path: data, format: format, stores: stores)
+    }
+}
+
+/// Options every MPIPlug server takes.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0: any free port).") var port = 8080
+    @Option(help: "Largest request body in bytes.") var maxBodyBytes = 4 * 1024 * 1024
+    @Option(help: "Most requests per round.") var maxBatch = 512
+    @Option(help: "File holding a bearer token that every call must present.") var authTokenFile: String?
+    @Option(help: "PEM certificate chain for HTTPS.") var tlsCert: String?
+    @Option(help: "PEM private key for HTTPS.") var tlsKey: String?
+
+    func makeConfiguration() throws -> MPIPlugConfiguration {
+        var configuration = MPIPlugConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.maximumBodyBytes = maxBodyBytes
+        configuration.maximumBatchSize = maxBatch
+        if let authTokenFile {
+            let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("\(authTokenFile) holds no token") }
+            configuration.bearerToken = token
+        }
+        switch (tlsCert, tlsKey) {
+        case let (cert?, key?): configuration.tls = .init(certificateChainPath: cert, privateKeyPath: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        return configuration
+    }
+}

@@ -1,0 +1,97 @@
+@testable import GeoPredict
+import Testing
+
+struct EvaluationTests {
+    @Test func metricsMatchASlowReference() {
+        var random = ScoringRandom(seed: 17)
+        var metrics = RankingMetrics()
+        var positions: [Int?] = []
+        for _ in 0..<500 {
+            let position: Int? = random.uniform() < 0.2 ? nil : random.below(15)
+            positions.append(position)
+            metrics.add(position: position)
+        }
+        func accuracy(_ k: Int) -> Double {
+            Double(positions.filter { $0 != nil && $0! < k }.count) / Double(positions.count)
+        }
+        var reciprocal = 0.0
+        for position in positions { if let position, position < 10 { reciprocal += 1.0 / Double(position + 1) } }
+        #expect(metrics.count == 500)
+        #expect(metrics.accuracyAt1 == accuracy(1))
+        #expect(metrics.accuracyAt5 == accuracy(5))
+        #expect(metrics.accuracyAt10 == accuracy(10))
+        #expect(abs(metrics.meanReciprocalRankAt10 - reciprocal / 500) < 1e-15)
+        #expect(RankingMetrics().accuracyAt1 == 0)
+        #expect(RankingMetrics.position(of: 7, in: [3, 7, 9]) == 1)
+        #expect(RankingMetrics.position(of: 8, in: [3, 7, 9]) == nil)
+    }
+
+    @Test func baselinesOnAHandMadeExample() {
+        let catalogue = ScoringFeatureTests.tiny
+        // Everyone: A 10, B 5, C 5; transitions A→B 4, A→C 2.
+        let statistics = ScoringFeatureTests.tinyStatistics
+        #expect(NextVisitBaselines.mostPopular(statistics, limit: 2) == [0, 1])
+        #expect(catalogue.count == 3)
+        let visits = VisitSequence(stores: [2, 0, 2, 1, 0, 2], timestamps: [1, 2, 3, 4, 5, 6])
+        #expect(NextVisitBaselines.userMostFrequent(visits, limit: 3) == [2, 0, 1])
+        let tied = VisitSequence(stores: [2, 1], timestamps: [1, 2])
+        #expect(NextVisitBaselines.userMostFrequent(tied, limit: 5) == [1, 2], "ties go to the lower index")
+        #expect(NextVisitBaselines.lastStoreTransitions(last: 0, userVisits: tied, statistics: statistics, limit: 3) == [1, 2, 0])
+        // From C nobody moved on: back off to the user's most frequent, then the most popular.
+        #expect(NextVisitBaselines.lastStoreTransitions(last: 2, userVisits: tied, statistics: statistics, limit: 3) == [1, 2, 0])
+        #expect(NextVisitBaselines.lastStoreTransitions(last: nil, userVisits: .empty, statistics: statistics, limit: 2) == [0, 1])
+    }
+
+    @Test func queriesFollowTheGETNextFilter() {
+        let shards = ShardMap(rankCount: 1)
+        let training = VisitLog(visits: [("u1", 0, 10), ("u1", 1, 20), ("u2", 2, 30)], shards: shards)
+        // u1: trajectory "u1_1" with 4 known check-ins, "u1_2" with 2; u3: unknown user.
+        let testVisits: [(userID: String, store: Int32, timestamp: Int64)] = [
+            ("u1", 0, 100), ("u1", 1, 110), ("u1", 2, 120), ("u1", 1, 130), ("u1", 0, 500_000), ("u1", 2, 500_100),
+            ("u3", 0, 100), ("u3", 1, 200), ("u3", 2, 300),
+        ]
+        let test = VisitLog(visits: testVisits, shards: shards)
+        var names: [Int32] = []
+        for user in 0..<test.userCount {
+            for visit in test.visitRange(ofUser: user) {
+                let id = test.userIDs[user]
+                names.append(id == "u3" ? 2 : (test.timestamps[visit] < 1_000 ? 0 : 1))
+            }
+        }
+        let attributes = VisitAttributes(trajectoryNames: ["u1_1", "u1_2", "u3_1"], trajectories: names)
+        let (queries, counts) = EvaluationQueries.build(test: test, attributes: attributes, training: training, sessionGapSeconds: 86_400)
+        #expect(counts.trajectories == 3 && counts.unknownUser == 1 && counts.tooShort == 1 && counts.scored == 1)
+        #expect(queries.count == 1)
+        #expect(queries[0].trajectoryID == "u1_1")
+        #expect(Array(queries[0].prefix.stores) == [0, 1, 2])
+        #expect(queries[0].target == 1)
+        // Without trajectory ids, sessions are cut at 24-h gaps: the same split here.
+        let (bySession, sessionCounts) = EvaluationQueries.build(
+            test: test, attributes: VisitAttributes(), training: training, sessionGapSeconds: 86_400)
+        #expect(bySession.count == 1 && sessionCounts.trajectories == 3)
+        #expect(bySession[0].trajectoryID == "u1#0")
+    }
+
+    @Test func reportTableCSVAndRoundTrip() throws {
+        let trajectory = EvaluatedTrajectory(
+            trajectoryID: "t,1", userID: "u", target: 1, targetIsShopping: true,
+            predictions: [RankedStore(store: 1, score: 0.5), RankedStore(store: 0, score: -1.25)], baselinePositions: [nil, 0, 3])
+        var writer = ByteWriter()
+        trajectory.write(to: &writer)
+        var reader = ByteReader(writer.bytes)
+        #expect(try EvaluatedTrajectory(from: &reader) == trajectory)
+        var counts = EvaluationCounts()
+        counts.trajectories = 2
+        counts.tooShort = 1
+        let report = NextVisitEvaluationReport(trajectories: [trajectory], counts: counts)
+        #expect(report.metrics(.model).accuracyAt1 == 1)
+        #expect(report.metrics(.mostPopular).accuracyAt10 == 0)
+        #expect(report.metrics(.lastStoreTransitions).meanReciprocalRankAt10 == 0.25)
+        #expect(report.metrics(.model, shoppingOnly: true).count == 1)
+        let csv = report.predictionsCSV(top: 1, catalogue: ScoringFeatureTests.tiny)
+        #expect(csv == "trajectory_id,rank,venue_id,score\n\"t,1\",1,B,0.500000\n")
+        let table = report.table(title: "test")
+        #expect(table.contains("1 trajectories scored of 2") && table.contains("GeoPredict model") && table.contains("1.0000"))
+        #expect(fixed(-1.25, digits: 3) == "-1.250" && fixed(0.00004) == "0.0000" && fixed(2.5) == "2.5000")
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// Runs the `mpiplug` executable built beside this test bundle (`swift build --build-tests` builds every
+/// product), so that `mpiplug launch` and `mpiplug new` are tested as users run them.
+enum ScaffoldTool {
+    struct Outcome {
+        let status: Int32
+        let output: String
+        let errors: String
+    }
+
+    /// The bin folder of this build: where the test bundle and `mpiplug` are.
+    static var binFolder: URL {
+        #if os(Linux)
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        #else
+        (Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }?.bundleURL ?? Bundle.main.bundleURL)
+            .deletingLastPathComponent()
+        #endif
+    }
+
+    static var executable: URL { binFolder.appendingPathComponent("mpiplug") }
+
+    /// Runs `mpiplug ARGUMENTS` with only PATH and HOME from this process's environment, plus `environment`.
+    static func run(_ arguments: [String], environment: [String: String] = [:], in folder: URL? = nil) throws -> Outcome {
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw MissingExecutable(path: executable.path)
+        }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        var base = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME"].contains($0.key) }
+        base.merge(environment) { _, new in new }
+        process.environment = base
+        if let folder { process.currentDirectoryURL = folder }
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        // Read before waiting: a full pipe would block the child.
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus,
+            output: String(decoding: outputData, as: UTF8.self),
+            errors: String(decoding: errorData, as: UTF8.self)
+        )
+    }
+
+    struct MissingExecutable: Error, CustomStringConvertible {
+        let path: String
+        var description: String { "\(path) is not built; run `swift build --build-tests` (it builds every product)" }
+    }
+
+    /// A fresh temporary folder.
+    static func temporaryFolder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mpiplug-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// Whether this process runs as root (mpirun lines then carry --allow-run-as-root).
+    static var isRoot: Bool { geteuid() == 0 }
+}
