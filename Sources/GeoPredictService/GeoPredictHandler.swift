@@ -19,7 +19,7 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
         // Every rank checks every event with the round's clock, so all ranks agree on which are good;
         // each stores its own users' good events.
         var responses = [Geopredict_V1_IngestEventsResponse]()
-        var mine = [(event: Geopredict_V1_LocationEvent, store: Int32?)]()
+        var mine = [(event: Geopredict_V1_LocationEvent, kind: UserHistories.EventKind)]()
         for request in requests {
             var response = Geopredict_V1_IngestEventsResponse()
             for (index, event) in request.events.enumerated() {
@@ -27,9 +27,9 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
                 case .rejected(var error):
                     error.index = UInt32(index)
                     response.errors.append(error)
-                case .accepted(let store):
+                case .accepted(let kind):
                     response.accepted += 1
-                    if node.owns(event.userID) { mine.append((event, store)) }
+                    if node.owns(event.userID) { mine.append((event, kind)) }
                 }
             }
             response.rejected = UInt32(response.errors.count)
@@ -47,21 +47,21 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     }
 
     private enum EventOutcome {
-        /// Good: the store index for a check-in, nil for a raw GPS fix.
-        case accepted(store: Int32?)
+        /// Good: a check-in at a known store or a raw GPS fix.
+        case accepted(UserHistories.EventKind)
         case rejected(Geopredict_V1_EventError)
     }
 
     private func check(_ event: Geopredict_V1_LocationEvent, nowUnixSeconds: Int64) -> EventOutcome {
         if let problem = EventCheck.problem(event, nowUnixSeconds: nowUnixSeconds) { return .rejected(problem) }
-        guard event.hasStoreID else { return .accepted(store: nil) }
+        guard event.hasStoreID else { return .accepted(.rawFix) }
         guard let store = node.catalogue.index(of: event.storeID) else {
             return .rejected(.with {
                 $0.field = "store_id"
                 $0.message = "store_id: unknown store \(event.storeID.prefix(64))"
             })
         }
-        return .accepted(store: Int32(store))
+        return .accepted(.checkIn(store: Int32(store)))
     }
 
     func predictNextVisits(

@@ -148,6 +148,7 @@ public enum GeoPredictServer {
         let (model, _) = try NextVisitTrainer().train(
             visits: histories.snapshot(), catalogue: catalogue, shards: shards, on: world, progress: say
         )
+        histories.markAllTrained()
         say("trained the first model in \(ContinuousClock.now - started)")
         return model
     }
@@ -172,10 +173,17 @@ public enum GeoPredictServer {
             (lhs.element.timestampUnixSeconds, lhs.offset) < (rhs.element.timestampUnixSeconds, rhs.offset)
         }
         for (_, event) in ordered {
-            let store = event.hasStoreID ? histories.catalogue.index(of: event.storeID).map { Int32($0) } : nil
+            let kind: UserHistories.EventKind
+            if !event.hasStoreID {
+                kind = .rawFix
+            } else if let store = histories.catalogue.index(of: event.storeID) {
+                kind = .checkIn(store: Int32(store))
+            } else {
+                kind = .checkInAtUnknownStore
+            }
             _ = histories.apply(
                 userID: event.userID, timestamp: event.timestampUnixSeconds,
-                position: GeoPoint(latitude: event.latitude, longitude: event.longitude), storeIndex: store
+                position: GeoPoint(latitude: event.latitude, longitude: event.longitude), kind: kind
             )
         }
         let total = try world.allReduce(Int64(mine.count), .sum)

@@ -40,7 +40,10 @@ struct ServeCommand: ParsableCommand {
     private func dataSource() throws -> DataSource {
         guard let data else {
             guard format == nil else { throw ValidationError("--format needs --data") }
-            return .synthetic(SyntheticCity.Configuration(userCount: users, storeCount: storeCount))
+            // The city's history ends at the start of today (UTC), so that predictions for "now" follow
+            // straight on from it; the state folder keeps this date, so restarts serve the same city.
+            let today = Int64(Date().timeIntervalSince1970) / 86_400 * 86_400
+            return .synthetic(SyntheticCity.Configuration(userCount: users, storeCount: storeCount, endUnixSeconds: today))
         }
         guard let name = format else { throw ValidationError("--data needs --format (tsmc, snap, getnext, csv or geolife)") }
         guard let format = ImportFormat(rawValue: name) else {

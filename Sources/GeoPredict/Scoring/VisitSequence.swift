@@ -70,8 +70,32 @@ public struct VisitSequence: Sendable, Equatable {
         return result
     }
 
-    /// This sequence followed by `other` (a new array; for query histories = training + recent visits).
+    /// This sequence and `other` as one time-ordered sequence (a new array; for query histories =
+    /// training + recent visits). On equal times this sequence's visits come first; when `other` starts
+    /// no earlier than this one ends (the usual case) it is a plain concatenation.
     public func appending(_ other: VisitSequence) -> VisitSequence {
-        VisitSequence(stores: Array(stores) + Array(other.stores), timestamps: Array(timestamps) + Array(other.timestamps))
+        guard let last = timestamps.last, let first = other.timestamps.first, first < last else {
+            return VisitSequence(stores: Array(stores) + Array(other.stores), timestamps: Array(timestamps) + Array(other.timestamps))
+        }
+        var mergedStores = [Int32]()
+        var mergedTimestamps = [Int64]()
+        mergedStores.reserveCapacity(count + other.count)
+        mergedTimestamps.reserveCapacity(count + other.count)
+        var mine = timestamps.startIndex
+        var theirs = other.timestamps.startIndex
+        while mine < timestamps.endIndex || theirs < other.timestamps.endIndex {
+            let takeMine = theirs == other.timestamps.endIndex
+                || (mine < timestamps.endIndex && timestamps[mine] <= other.timestamps[theirs])
+            if takeMine {
+                mergedStores.append(stores[mine])
+                mergedTimestamps.append(timestamps[mine])
+                mine += 1
+            } else {
+                mergedStores.append(other.stores[theirs])
+                mergedTimestamps.append(other.timestamps[theirs])
+                theirs += 1
+            }
+        }
+        return VisitSequence(stores: mergedStores, timestamps: mergedTimestamps)
     }
 }

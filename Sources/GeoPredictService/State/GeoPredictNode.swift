@@ -45,7 +45,8 @@ final class GeoPredictNode {
 
     /// The prediction for a user this rank owns.
     func predict(_ request: Geopredict_V1_PredictNextVisitsRequest, nowUnixSeconds: Int64) -> Geopredict_V1_PredictNextVisitsResponse {
-        let history = histories.visits(of: request.userID)
+        let trained = histories.trainedVisits(of: request.userID)
+        let recent = histories.recentVisits(of: request.userID)
         let requestPosition = request.hasLatitude
             ? GeoPoint(latitude: request.latitude, longitude: request.longitude) : nil
         let position = requestPosition ?? histories.lastPosition(of: request.userID)
@@ -53,7 +54,7 @@ final class GeoPredictNode {
         let query = NextVisitRequest(
             time: time, position: position, limit: request.effectiveLimit, categories: Self.filter(for: request)
         )
-        let prediction = model.predict(trainingVisits: history, recentVisits: .empty, request: query, scratch: &scratch)
+        let prediction = model.predict(trainingVisits: trained, recentVisits: recent, request: query, scratch: &scratch)
         return .with { response in
             response.visits = prediction.stores.map { ranked in
                 let store = ranked.store
@@ -75,7 +76,7 @@ final class GeoPredictNode {
                 }
             }
             response.modelVersion = status.servingVersion
-            response.coldStart = history.isEmpty
+            response.coldStart = trained.isEmpty && recent.isEmpty
         }
     }
 
@@ -92,7 +93,7 @@ final class GeoPredictNode {
 
     /// Stores this rank's share of validated events durably, then applies them. Returns false if the
     /// log could not be written (nothing is applied then).
-    func ingest(_ events: [(event: Geopredict_V1_LocationEvent, store: Int32?)]) -> Bool {
+    func ingest(_ events: [(event: Geopredict_V1_LocationEvent, kind: UserHistories.EventKind)]) -> Bool {
         guard !events.isEmpty else { return true }
         do {
             try log.append(events.map { try $0.event.serializedBytes() })
@@ -100,15 +101,15 @@ final class GeoPredictNode {
             logger.error("could not make events durable", metadata: ["error": "\(error)"])
             return false
         }
-        for (event, store) in events { apply(event, store: store) }
+        for (event, kind) in events { apply(event, kind: kind) }
         return true
     }
 
     /// Applies an event that is already durable (from ingest or from the log at start).
-    func apply(_ event: Geopredict_V1_LocationEvent, store: Int32?) {
+    func apply(_ event: Geopredict_V1_LocationEvent, kind: UserHistories.EventKind) {
         _ = histories.apply(
             userID: event.userID, timestamp: event.timestampUnixSeconds,
-            position: GeoPoint(latitude: event.latitude, longitude: event.longitude), storeIndex: store
+            position: GeoPoint(latitude: event.latitude, longitude: event.longitude), kind: kind
         )
     }
 
@@ -133,6 +134,7 @@ final class GeoPredictNode {
                 if communicator.rank == 0 { self?.logger.info("training \(version): \(line)") }
             }
             model = newModel
+            histories.markAllTrained()
             scratch = newModel.makeScratch()
             status.loss = newModel.fitReport?.objective ?? 0
             status.servingVersion = version

@@ -5,11 +5,15 @@ import GeoPredict
 ///
 /// The loaded ``VisitLog`` stays immutable (one allocation per column for millions of users); a user
 /// who receives new events gets a private, time-ordered copy of their history that grows from then on.
+/// A user's visits are kept in two parts: those the serving model was trained on (its statistics count
+/// them, and scoring subtracts them as the user's own) and those that arrived since (``recent``).
 final class UserHistories {
     /// One user's history once they have received events since start.
     struct LiveUser {
-        var stores: [Int32]
-        var timestamps: [Int64]
+        /// Visits the serving model was trained on, in time order.
+        var trained: (stores: [Int32], timestamps: [Int64])
+        /// Visits since the last training, in time order.
+        var recent: (stores: [Int32], timestamps: [Int64])
         /// Events stored for the user: check-ins and raw GPS fixes.
         var eventCount: Int
         var lastEventUnixSeconds: Int64
@@ -18,7 +22,18 @@ final class UserHistories {
         var stayPoints: StayPointDetector
     }
 
-    /// What ``apply(_:)`` did with an event.
+    /// What an event is, as far as the history is concerned.
+    enum EventKind: Equatable {
+        /// A check-in at the store with this catalogue index.
+        case checkIn(store: Int32)
+        /// A check-in at a store the catalogue no longer has (replayed from a log written with other
+        /// data): it counts as an event, not a visit.
+        case checkInAtUnknownStore
+        /// A raw GPS fix, which goes through stay-point detection.
+        case rawFix
+    }
+
+    /// What ``apply(userID:timestamp:position:kind:)`` did with an event.
     enum Applied: Equatable {
         /// A check-in became a visit to `store`.
         case visit(store: Int32)
@@ -47,11 +62,22 @@ final class UserHistories {
     /// Users this rank knows.
     var userCount: Int { base.userCount + live.keys.filter { baseIndex(of: $0) == nil }.count }
 
-    /// The user's visits in time order (empty for an unknown user).
-    func visits(of userID: String) -> VisitSequence {
-        if let user = live[userID] { return VisitSequence(stores: user.stores, timestamps: user.timestamps) }
+    /// The user's visits that the serving model was trained on, in time order (empty for an unknown user).
+    func trainedVisits(of userID: String) -> VisitSequence {
+        if let user = live[userID] { return VisitSequence(stores: user.trained.stores, timestamps: user.trained.timestamps) }
         if let index = baseIndex(of: userID) { return VisitSequence(user: index, in: base) }
         return .empty
+    }
+
+    /// The user's visits since the last training, in time order.
+    func recentVisits(of userID: String) -> VisitSequence {
+        guard let user = live[userID] else { return .empty }
+        return VisitSequence(stores: user.recent.stores, timestamps: user.recent.timestamps)
+    }
+
+    /// All the user's visits in time order.
+    func visits(of userID: String) -> VisitSequence {
+        trainedVisits(of: userID).appending(recentVisits(of: userID))
     }
 
     /// The user's last known position: their last reported one, or their last visit's store.
@@ -64,16 +90,17 @@ final class UserHistories {
 
     /// Counts for `GetUser`, or nil for an unknown user.
     func summary(of userID: String) -> (events: Int, visits: Int, lastEventUnixSeconds: Int64)? {
-        if let user = live[userID] { return (user.eventCount, user.stores.count, user.lastEventUnixSeconds) }
+        if let user = live[userID] {
+            return (user.eventCount, user.trained.stores.count + user.recent.stores.count, user.lastEventUnixSeconds)
+        }
         guard let index = baseIndex(of: userID) else { return nil }
         let range = base.visitRange(ofUser: index)
         let fixes = baseFixCounts[userID] ?? 0
         return (range.count + fixes, range.count, range.isEmpty ? 0 : base.timestamps[range.upperBound - 1])
     }
 
-    /// Records one validated event of a user this rank owns. `storeIndex` is the catalogue index of
-    /// the event's store for a check-in, nil for a raw GPS fix.
-    func apply(userID: String, timestamp: Int64, position: GeoPoint, storeIndex: Int32?) -> Applied {
+    /// Records one validated event of a user this rank owns.
+    func apply(userID: String, timestamp: Int64, position: GeoPoint, kind: EventKind) -> Applied {
         var user = live[userID] ?? makeLiveUser(userID)
         defer { live[userID] = user }
         user.eventCount += 1
@@ -81,31 +108,48 @@ final class UserHistories {
             user.lastEventUnixSeconds = timestamp
             user.lastPosition = position
         }
-        if let storeIndex {
-            insert(storeIndex, at: timestamp, into: &user)
-            return .visit(store: storeIndex)
+        switch kind {
+        case .checkIn(let store):
+            Self.insert(store, at: timestamp, into: &user.recent)
+            return .visit(store: store)
+        case .checkInAtUnknownStore:
+            return .stored
+        case .rawFix:
+            break
         }
         // Out-of-order or invalid fixes are stored but cannot take part in stay-point detection.
         let fix = GPSFix(latitude: position.latitude, longitude: position.longitude, timestampUnixSeconds: timestamp)
         guard let stay = try? user.stayPoints.add(fix), let store = matcher.store(nearestTo: stay.point) else {
             return .stored
         }
-        insert(Int32(store), at: stay.arrivalUnixSeconds, into: &user)
+        Self.insert(Int32(store), at: stay.arrivalUnixSeconds, into: &user.recent)
         return .detectedVisit(store: Int32(store))
+    }
+
+    /// Marks every visit as trained on: called once a model trained on ``snapshot()`` serves.
+    func markAllTrained() {
+        for (id, var user) in live where !user.recent.stores.isEmpty {
+            let merged = VisitSequence(stores: user.trained.stores, timestamps: user.trained.timestamps)
+                .appending(VisitSequence(stores: user.recent.stores, timestamps: user.recent.timestamps))
+            user.trained = (Array(merged.stores), Array(merged.timestamps))
+            user.recent = ([], [])
+            live[id] = user
+        }
     }
 
     /// Every user's visits as one log, for training.
     func snapshot() -> VisitLog {
         guard !live.isEmpty else { return base }
         var entries = [(userID: String, store: Int32, timestamp: Int64)]()
-        entries.reserveCapacity(base.visitCount + live.values.reduce(0) { $0 + $1.stores.count })
+        entries.reserveCapacity(base.visitCount + live.values.reduce(0) { $0 + $1.trained.stores.count + $1.recent.stores.count })
         for index in 0..<base.userCount where live[base.userIDs[index]] == nil {
             for visit in base.visitRange(ofUser: index) {
                 entries.append((base.userIDs[index], base.stores[visit], base.timestamps[visit]))
             }
         }
         for (id, user) in live {
-            for (store, timestamp) in zip(user.stores, user.timestamps) { entries.append((id, store, timestamp)) }
+            for (store, timestamp) in zip(user.trained.stores, user.trained.timestamps) { entries.append((id, store, timestamp)) }
+            for (store, timestamp) in zip(user.recent.stores, user.recent.timestamps) { entries.append((id, store, timestamp)) }
         }
         return VisitLog(visits: entries, shards: shards)
     }
@@ -115,20 +159,20 @@ final class UserHistories {
     }
 
     private func makeLiveUser(_ userID: String) -> LiveUser {
-        let history = visits(of: userID)
+        let history = trainedVisits(of: userID)
         let summary = summary(of: userID)
         return LiveUser(
-            stores: Array(history.stores), timestamps: Array(history.timestamps),
+            trained: (Array(history.stores), Array(history.timestamps)), recent: ([], []),
             eventCount: summary?.events ?? 0, lastEventUnixSeconds: summary?.lastEventUnixSeconds ?? .min,
             lastPosition: nil, stayPoints: StayPointDetector()
         )
     }
 
     /// Inserts a visit keeping time order (after any visit at the same second).
-    private func insert(_ store: Int32, at timestamp: Int64, into user: inout LiveUser) {
-        var position = user.timestamps.endIndex
-        while position > 0, user.timestamps[position - 1] > timestamp { position -= 1 }
-        user.stores.insert(store, at: position)
-        user.timestamps.insert(timestamp, at: position)
+    private static func insert(_ store: Int32, at timestamp: Int64, into visits: inout (stores: [Int32], timestamps: [Int64])) {
+        var position = visits.timestamps.endIndex
+        while position > 0, visits.timestamps[position - 1] > timestamp { position -= 1 }
+        visits.stores.insert(store, at: position)
+        visits.timestamps.insert(timestamp, at: position)
     }
 }

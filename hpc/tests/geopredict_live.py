@@ -1,0 +1,417 @@
+"""Live tests of `geopredict serve` under mpirun: every v1 method from clients that share no code
+with the server, validation, near-real-time updates, training while serving, and the kill -9 test.
+
+Modes:
+  --mode api         the API at one rank count (curl JSON, protoc binary, connect-python, requests +
+                     protobuf, the clients in clients/ when built), errors, ingest -> prediction, raw
+                     GPS -> visit, Train and GetTrainingStatus, SIGTERM.
+  --mode durability  ingest load from several threads, kill -9 of the whole job, restart at another
+                     rank count on the same state folder: every acknowledged event must be there.
+
+Prints one line per check and a summary; exits non-zero on any failure.
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import requests
+
+from geopredict.v1 import geopredict_pb2
+from geopredict.v1.geopredict_connect import GeoPredictServiceClientSync
+from connectrpc.errors import ConnectError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SERVICE = "/geopredict.v1.GeoPredictService/"
+
+
+class Checks:
+    def __init__(self):
+        self.passed, self.failed = 0, 0
+
+    def check(self, condition, name, detail=""):
+        if condition:
+            self.passed += 1
+            print(f"  ok   {name}")
+        else:
+            self.failed += 1
+            print(f"  FAIL {name} {str(detail)[:400]}")
+        sys.stdout.flush()
+        return condition
+
+
+class Job:
+    """`mpirun -np N geopredict serve --port 0 --state DIR ...`, waiting for its 'serving on URL' line."""
+
+    def __init__(self, binary, ranks, state, users, stores, log_path, timeout=900):
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                   OPENBLAS_NUM_THREADS="1")
+        self.log = open(log_path, "a")
+        self.process = subprocess.Popen(
+            ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks), binary, "serve",
+             "--port", "0", "--state", state, "--users", str(users), "--store-count", str(stores)],
+            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, start_new_session=True)
+        self.url, self.ranks = None, ranks
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.log.write(line)
+            if line.startswith("geopredict: serving on "):
+                self.url = line.split(" on ")[1].split(" ")[0]
+                break
+        if self.url is None:
+            self.kill()
+            raise RuntimeError(f"the service did not start; see {log_path}")
+        # Keep draining stdout so the job never blocks on a full pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.process.stdout:
+            self.log.write(line)
+
+    def rank_pids(self):
+        output = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in output.split()]
+
+    def rank0_pid(self):
+        for pid in self.rank_pids():
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as environ:
+                    if b"OMPI_COMM_WORLD_RANK=0\0" in environ.read():
+                        return pid
+            except OSError:
+                continue
+        return None
+
+    def kill(self):
+        """kill -9 of the whole job: mpirun and every rank at once."""
+        pids = self.rank_pids()
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=30)
+
+
+def call(url, method, message, timeout=60):
+    return requests.post(url + SERVICE + method, data=json.dumps(message),
+                         headers={"Content-Type": "application/json"}, timeout=timeout)
+
+
+def predict(url, user, **fields):
+    return call(url, "PredictNextVisits", dict(userId=user, **fields)).json()
+
+
+def store_ids(answer):
+    return [visit["storeId"] for visit in answer.get("visits", [])]
+
+
+def test_reads(checks, url, ranks):
+    health = requests.get(url + "/healthz", timeout=10)
+    checks.check(health.status_code == 200, "GET /healthz is 200", health.text)
+    curl = subprocess.run(["curl", "-sS", "-X", "POST", "-H", "Content-Type: application/json",
+                           "-d", '{"userId":"u0000001","limit":5}', url + SERVICE + "PredictNextVisits"],
+                          capture_output=True, text=True)
+    answer = json.loads(curl.stdout or "{}")
+    visits = answer.get("visits", [])
+    checks.check(len(visits) == 5 and answer.get("modelVersion", "").startswith("m")
+                 and all(v["storeId"].startswith("s") and "latitude" in v and "category" in v for v in visits)
+                 and [v["score"] for v in visits] == sorted((v["score"] for v in visits), reverse=True),
+                 "curl JSON PredictNextVisits: 5 stores, best first, with position, category and model version",
+                 curl.stdout)
+    checks.check("nextTrip" in answer and 0 <= answer["nextTrip"].get("probabilityWithin24h", 0) <= 1
+                 and int(answer["nextTrip"]["earliestUnixSeconds"]) <= int(answer["nextTrip"]["latestUnixSeconds"]),
+                 "the next trip is a window and a probability within 24 h", answer.get("nextTrip"))
+
+    # Google's protoc makes and reads the binary bodies.
+    proto_dir = os.path.join(ROOT, "proto")
+    encoded = subprocess.run(["protoc", "--encode=geopredict.v1.PredictNextVisitsRequest", "-I", proto_dir,
+                              "geopredict/v1/geopredict.proto"], input=b'user_id: "u0000001" limit: 5\n',
+                             capture_output=True, check=True).stdout
+    raw = requests.post(url + SERVICE + "PredictNextVisits", data=encoded,
+                        headers={"Content-Type": "application/proto"}, timeout=30)
+    decoded = subprocess.run(["protoc", "--decode=geopredict.v1.PredictNextVisitsResponse", "-I", proto_dir,
+                              "geopredict/v1/geopredict.proto"], input=raw.content, capture_output=True).stdout.decode()
+    checks.check(raw.status_code == 200 and raw.headers.get("Content-Type") == "application/proto"
+                 and decoded.count("visits {") == 5 and store_ids(answer)[0] in decoded,
+                 "binary protobuf from protoc --encode, answer readable by protoc --decode", decoded[:200])
+
+    # connect-python, binary and JSON, and plain requests + protobuf.
+    client = GeoPredictServiceClientSync(url)
+    typed = client.predict_next_visits(geopredict_pb2.PredictNextVisitsRequest(user_id="u0000001", limit=5))
+    checks.check([v.store_id for v in typed.visits] == store_ids(answer),
+                  "connect-python (binary) gives the same stores as curl", typed)
+    json_client = GeoPredictServiceClientSync(url, proto_json=True)
+    user = json_client.get_user(geopredict_pb2.GetUserRequest(user_id="u0000001"))
+    checks.check(user.user_id == "u0000001" and user.visit_count > 0 and user.event_count >= user.visit_count,
+                 "connect-python (JSON) GetUser counts the user's events and visits", user)
+    body = geopredict_pb2.PredictNextVisitsRequest(user_id="u0000001", limit=5).SerializeToString()
+    plain = requests.post(url + SERVICE + "PredictNextVisits", data=body,
+                          headers={"Content-Type": "application/proto"}, timeout=30)
+    parsed = geopredict_pb2.PredictNextVisitsResponse.FromString(plain.content)
+    checks.check([v.store_id for v in parsed.visits] == store_ids(answer),
+                  "requests + protobuf gives the same stores", parsed)
+
+    cold = predict(url, "never-seen-user", limit=4, latitude=40.75, longitude=-73.99)
+    distances = [v.get("distanceMeters", 0) for v in cold.get("visits", [])]
+    checks.check(cold.get("coldStart") is True and len(distances) == 4 and max(distances) < 15_000,
+                 "an unknown user gets cold-start stores near the position, not an error", cold)
+    shopping = predict(url, "u0000002", limit=10, shoppingOnly=True)
+    checks.check(len(shopping.get("visits", [])) > 0,
+                 "shopping_only answers shops", shopping)
+    unknown = call(url, "GetUser", {"userId": "never-seen-user"})
+    checks.check(unknown.status_code == 404 and unknown.json().get("code") == "not_found",
+                 "GetUser of an unknown user is not_found", unknown.text)
+
+
+def test_validation(checks, url):
+    now = int(time.time())
+    cases = [
+        ("PredictNextVisits", {"userId": ""}, "user_id"),
+        ("PredictNextVisits", {"userId": "u1", "limit": 101}, "limit"),
+        ("PredictNextVisits", {"userId": "u1", "latitude": 91, "longitude": 0}, "latitude"),
+        ("PredictNextVisits", {"userId": "u1", "latitude": "NaN", "longitude": 0}, "latitude"),
+        ("PredictNextVisits", {"userId": "u1", "atUnixSeconds": str(now + 10 * 86_400)}, "at_unix_seconds"),
+        ("GetUser", {"userId": "x" * 5000}, "user_id"),
+        ("IngestEvents", {"events": []}, "events"),
+    ]
+    for method, body, field in cases:
+        response = call(url, method, body)
+        error = response.json() if response.headers.get("Content-Type") == "application/json" else {}
+        checks.check(response.status_code == 400 and error.get("code") == "invalid_argument"
+                     and field in error.get("message", ""),
+                     f"{method} {json.dumps(body)[:50]} -> invalid_argument naming {field}", response.text)
+    good = {"userId": "batch-user", "timestampUnixSeconds": str(now - 60), "latitude": 40.7, "longitude": -74.0,
+            "storeId": "s000001"}
+    bad = [
+        dict(good, latitude=100),
+        dict(good, longitude="Infinity"),
+        dict(good, timestampUnixSeconds="500000000"),
+        dict(good, timestampUnixSeconds=str(now + 7 * 86_400)),
+        dict(good, userId=""),
+        dict(good, storeId="no-such-store"),
+    ]
+    response = call(url, "IngestEvents", {"events": [good] + bad + [good]})
+    answer = response.json()
+    errors = answer.get("errors", [])
+    checks.check(response.status_code == 200 and answer.get("accepted") == 2 and answer.get("rejected") == len(bad)
+                 and [e.get("index", 0) for e in errors] == list(range(1, len(bad) + 1))
+                 and [e.get("field") for e in errors] == ["latitude", "longitude", "timestamp_unix_seconds",
+                                                          "timestamp_unix_seconds", "user_id", "store_id"],
+                 "a batch keeps its good events and reports each bad one by index and field", answer)
+    user = call(url, "GetUser", {"userId": "batch-user"}).json()
+    checks.check(user.get("eventCount") == "2", "only the good events were stored", user)
+    malformed = requests.post(url + SERVICE + "PredictNextVisits", data=b"\xff\xff\xff",
+                              headers={"Content-Type": "application/proto"}, timeout=30)
+    checks.check(malformed.status_code == 400 and malformed.json().get("code") == "invalid_argument",
+                 "a malformed binary body is invalid_argument", malformed.text)
+    checks.check(requests.get(url + "/healthz", timeout=10).status_code == 200, "healthy after bad input")
+
+
+def test_near_real_time(checks, url):
+    """Ingested check-ins change the user's next prediction at once (fold-in, own counts)."""
+    user = "u0000003"
+    before = predict(url, user, limit=10)
+    listed = set(store_ids(before))
+    all_stores = [f"s{index:06d}" for index in range(1, 61)]
+    target = next(store for store in all_stores if store not in listed)
+    now = int(time.time())
+    events = [{"userId": user, "timestampUnixSeconds": str(now - 3_000 + 600 * step), "latitude": 40.73,
+               "longitude": -73.99, "storeId": target} for step in range(5)]
+    started = time.perf_counter()
+    ingest = call(url, "IngestEvents", {"events": events}).json()
+    after = predict(url, user, limit=10)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    checks.check(ingest.get("accepted") == 5, "five check-ins accepted", ingest)
+    checks.check(target in store_ids(after) and store_ids(after) != store_ids(before),
+                 f"the very next prediction reflects them ({target} enters the list; "
+                 f"ingest + predict took {elapsed_ms:.1f} ms here)", after)
+
+
+def test_raw_gps(checks, url):
+    """Raw GPS fixes that stay near a store for 10 minutes, then leave, become a visit."""
+    user = "gps-walker"
+    store = call(url, "PredictNextVisits", {"userId": "u0000004", "limit": 1}).json()["visits"][0]
+    lat, lon = store["latitude"], store["longitude"]
+    start = int(time.time()) - 3_600
+    fixes = [{"userId": user, "timestampUnixSeconds": str(start + 60 * minute),
+              "latitude": lat + 0.00005 * (minute % 2), "longitude": lon} for minute in range(11)]
+    fixes.append({"userId": user, "timestampUnixSeconds": str(start + 60 * 12), "latitude": lat + 0.02,
+                  "longitude": lon})
+    answer = call(url, "IngestEvents", {"events": fixes}).json()
+    summary = call(url, "GetUser", {"userId": user}).json()
+    checks.check(answer.get("accepted") == len(fixes) and summary.get("eventCount") == str(len(fixes))
+                 and summary.get("visitCount") == "1",
+                 "raw GPS: a 10-minute stay at a store becomes one visit", (answer, summary))
+
+
+def test_training(checks, url):
+    status = call(url, "GetTrainingStatus", {}).json()
+    version = status.get("servingModelVersion")
+    trained = call(url, "Train", {"iterations": 3}, timeout=600)
+    answer = trained.json()
+    checks.check(trained.status_code == 200 and answer.get("modelVersion", "") not in ("", version),
+                 "Train runs over all ranks and answers the new model version", answer)
+    after = call(url, "GetTrainingStatus", {}).json()
+    checks.check(after.get("servingModelVersion") == answer.get("modelVersion") and after.get("state") == "STATE_IDLE"
+                 and float(after.get("elapsedSeconds", 0)) > 0,
+                 "GetTrainingStatus reports the finished run", after)
+    served = predict(url, "u0000001", limit=3)
+    checks.check(served.get("modelVersion") == answer.get("modelVersion"), "predictions use the new model", served)
+
+
+def test_clients(checks, url, bin_dir):
+    script = os.path.join(ROOT, "clients", "test-clients")
+    if not os.path.exists(script):
+        checks.check(False, "clients/test-clients exists")
+        return
+    result = subprocess.run([script, url, "u0000001"], capture_output=True, text=True,
+                            env=dict(os.environ, SWIFT_BIN_DIR=bin_dir), timeout=600)
+    print(result.stdout[-2000:])
+    checks.check(result.returncode == 0, "C, Python and Swift clients agree", result.stderr[-1000:])
+
+
+def test_sigterm(checks, job):
+    pid = job.rank0_pid()
+    if pid is None:
+        checks.check(False, "found rank 0")
+        return
+    os.kill(pid, signal.SIGTERM)
+    try:
+        code = job.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        code = None
+    checks.check(code == 0, "SIGTERM to rank 0 drains and every rank exits 0", code)
+
+
+def run_api(arguments, checks):
+    state = tempfile.mkdtemp(prefix="geopredict-live-")
+    try:
+        job = Job(arguments.binary, arguments.ranks, state, 600, 60, os.path.join(state, "job.log"))
+        try:
+            test_reads(checks, job.url, job.ranks)
+            test_validation(checks, job.url)
+            test_near_real_time(checks, job.url)
+            test_raw_gps(checks, job.url)
+            test_training(checks, job.url)
+            if arguments.clients:
+                test_clients(checks, job.url, os.path.dirname(arguments.binary))
+            test_sigterm(checks, job)
+        finally:
+            if job.process.poll() is None:
+                job.kill()
+    finally:
+        if checks.failed:
+            print(open(os.path.join(state, "job.log")).read()[-3000:])
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def run_durability(arguments, checks):
+    """kill -9 of the whole job under ingest load; restart at another rank count; count."""
+    state = tempfile.mkdtemp(prefix="geopredict-durability-")
+    log_path = os.path.join(state, "job.log")
+    acknowledged, in_flight = {}, {}
+    lock, stop = threading.Lock(), threading.Event()
+    threads_count, batch = 4, 25
+
+    def load(worker, url):
+        sequence = 0
+        session = requests.Session()
+        while not stop.is_set():
+            user = f"durable-{worker}-{sequence % 50}"
+            now = int(time.time())
+            events = [{"userId": user, "timestampUnixSeconds": str(now - 600 + index), "latitude": 40.73,
+                       "longitude": -73.99, "storeId": f"s{1 + (sequence + index) % 60:06d}"}
+                      for index in range(batch)]
+            with lock:
+                in_flight[user] = in_flight.get(user, 0) + batch
+            try:
+                response = session.post(url + SERVICE + "IngestEvents", data=json.dumps({"events": events}),
+                                        headers={"Content-Type": "application/json"}, timeout=10)
+                accepted = response.json().get("accepted", 0) if response.status_code == 200 else 0
+            except (requests.RequestException, ValueError):
+                accepted = 0
+            with lock:
+                acknowledged[user] = acknowledged.get(user, 0) + accepted
+                # An unanswered request may or may not have been stored: it stays counted as in flight.
+                if accepted:
+                    in_flight[user] -= batch
+            sequence += 1
+
+    try:
+        job = Job(arguments.binary, arguments.ranks, state, 400, 60, log_path)
+        workers = [threading.Thread(target=load, args=(worker, job.url)) for worker in range(threads_count)]
+        started = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        time.sleep(arguments.load_seconds)
+        job.kill()
+        stop.set()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - started
+        total = sum(acknowledged.values())
+        print(f"  ingest under load: {total} events acknowledged in {elapsed:.1f} s "
+              f"({total / elapsed:.0f} events/s with fdatasync, {threads_count} clients x {batch} events), then kill -9")
+        checks.check(total > 0, "events were acknowledged before the kill")
+
+        restart_ranks = arguments.restart_ranks
+        job = Job(arguments.binary, restart_ranks, state, 400, 60, log_path)
+        try:
+            lost, extra = [], 0
+            for user, count in sorted(acknowledged.items()):
+                answer = call(job.url, "GetUser", {"userId": user})
+                stored = int(answer.json().get("eventCount", 0)) if answer.status_code == 200 else 0
+                if stored < count:
+                    lost.append((user, count, stored))
+                extra += stored - count
+            checks.check(not lost, f"after restart at {restart_ranks} ranks every acknowledged event is there "
+                                   f"({total} acknowledged; {extra} more stored from requests cut off unanswered)",
+                         lost[:5])
+            unanswered = sum(in_flight.values())
+            checks.check(0 <= extra <= unanswered, "nothing was stored twice or invented",
+                         f"extra={extra} unanswered={unanswered}")
+        finally:
+            job.kill()
+    finally:
+        if checks.failed:
+            print(open(log_path).read()[-3000:])
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", required=True, help="the geopredict executable")
+    parser.add_argument("--ranks", type=int, default=2)
+    parser.add_argument("--mode", choices=["api", "durability"], default="api")
+    parser.add_argument("--restart-ranks", type=int, default=3)
+    parser.add_argument("--load-seconds", type=float, default=6)
+    parser.add_argument("--clients", action="store_true", help="also run clients/test-clients")
+    arguments = parser.parse_args()
+    checks = Checks()
+    print(f"geopredict live ({arguments.mode}) at {arguments.ranks} rank(s)")
+    if arguments.mode == "api":
+        run_api(arguments, checks)
+    else:
+        run_durability(arguments, checks)
+    print(f"geopredict-live: mode={arguments.mode} ranks={arguments.ranks} passed={checks.passed} failed={checks.failed}")
+    sys.exit(1 if checks.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
