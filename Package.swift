@@ -7,7 +7,7 @@ import PackageDescription
 //                                            │             └─> MPIPlugProtos
 //                                            ├─> GeoPredict ──> MPI, CBLAS ──> OpenBLAS, LAPACKE
 //                                            └─> GeoPredictProtos
-//   mpiplug (CLI)  ──> MPIPlug
+//   mpiplug (CLI)  ──> MPIPlugCommandLine (the options every server takes) ──> MPIPlug
 //   protoc-gen-mpiplug: generates each service's route table from its .proto (run by proto/generate)
 //
 // Why each dependency earns its build time:
@@ -24,6 +24,7 @@ let package = Package(
     products: [
         .library(name: "MPI", targets: ["MPI"]),
         .library(name: "MPIPlug", targets: ["MPIPlug"]),
+        .library(name: "MPIPlugCommandLine", targets: ["MPIPlugCommandLine"]),
         .library(name: "GeoPredict", targets: ["GeoPredict"]),
         .executable(name: "geopredict", targets: ["geopredict"]),
         .executable(name: "mpiplug", targets: ["mpiplug"]),
@@ -75,9 +76,13 @@ let package = Package(
             name: "protoc-gen-mpiplug",
             dependencies: [.product(name: "SwiftProtobufPluginLibrary", package: "swift-protobuf")]
         ),
+        .target(
+            name: "MPIPlugCommandLine",
+            dependencies: ["MPIPlug", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "mpiplug",
-            dependencies: ["MPIPlug", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MPIPlug", "MPIPlugCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: GeoPredict, the domain
@@ -101,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "geopredict",
             dependencies: [
-                "GeoPredictService", "GeoPredict", "MPIPlug", "MPI",
+                "GeoPredictService", "GeoPredict", "MPIPlug", "MPIPlugCommandLine", "MPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -138,7 +143,10 @@ let package = Package(
         ),
 
         // MARK: Benchmarks (run by hand from benchmarks/)
-        .executableTarget(name: "bench-collectives", dependencies: ["MPI"], path: "benchmarks/collectives"),
+        .executableTarget(
+            name: "bench-collectives", dependencies: ["MPI"], path: "benchmarks/collectives",
+            exclude: ["python", "run"]  // the mpi4py side, the report and the runner script
+        ),
         .executableTarget(name: "bench-als", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/als/swift"),
         .executableTarget(name: "bench-load", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/load"),
         .executableTarget(
@@ -147,6 +155,13 @@ let package = Package(
             path: "benchmarks/frontdoor/bare"
         ),
         .executableTarget(name: "bench-staypoints", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/staypoints/swift"),
+
+        // MARK: Example client (clients/README.md; the C and Python clients build outside SwiftPM)
+        .executableTarget(
+            name: "geopredict-client",
+            dependencies: ["GeoPredictProtos", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "clients/swift"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -66,6 +66,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Fitting instances come from the last this-many days of training.")
     var fitWindowDays = NextVisitParameters().fitWindowDays
 
+    @Option(help: "At most this many fitting instances per user (the most recent sessions).")
+    var maxInstancesPerUser = NextVisitParameters().maximumInstancesPerUser
+
     @Option(help: "L2 penalty on the weights.")
     var l2 = NextVisitParameters().l2
 
@@ -130,6 +133,7 @@ struct EvaluateCommand: ParsableCommand {
     func parameters() throws -> NextVisitParameters {
         var parameters = NextVisitParameters()
         parameters.fitWindowDays = fitWindowDays
+        parameters.maximumInstancesPerUser = maxInstancesPerUser
         parameters.l2 = l2
         parameters.sessionGapSeconds = Int64((sessionGapHours * 3_600).rounded())
         parameters.nearbyCandidates = nearbyCandidates

@@ -5,6 +5,7 @@ import GeoPredictService
 import Logging
 import MPI
 import MPIPlug
+import MPIPlugCommandLine
 
 /// `geopredict serve`: the GeoPredict service. Every rank loads its share of the users, replays its
 /// write-ahead log, trains, and serves; rank 0 answers HTTP.
@@ -50,35 +51,5 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError("unknown --format \(name); use tsmc, snap, getnext, csv or geolife")
         }
         return .file(path: data, format: format, stores: stores)
-    }
-}
-
-/// Options every MPIPlug server takes.
-struct ServerOptions: ParsableArguments {
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0: any free port).") var port = 8080
-    @Option(help: "Largest request body in bytes.") var maxBodyBytes = 4 * 1024 * 1024
-    @Option(help: "Most requests per round.") var maxBatch = 512
-    @Option(help: "File holding a bearer token that every call must present.") var authTokenFile: String?
-    @Option(help: "PEM certificate chain for HTTPS.") var tlsCert: String?
-    @Option(help: "PEM private key for HTTPS.") var tlsKey: String?
-
-    func makeConfiguration() throws -> MPIPlugConfiguration {
-        var configuration = MPIPlugConfiguration()
-        configuration.host = host
-        configuration.port = port
-        configuration.maximumBodyBytes = maxBodyBytes
-        configuration.maximumBatchSize = maxBatch
-        if let authTokenFile {
-            let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !token.isEmpty else { throw ValidationError("\(authTokenFile) holds no token") }
-            configuration.bearerToken = token
-        }
-        switch (tlsCert, tlsKey) {
-        case let (cert?, key?): configuration.tls = .init(certificateChainPath: cert, privateKeyPath: key)
-        case (nil, nil): break
-        default: throw ValidationError("--tls-cert and --tls-key go together")
-        }
-        return configuration
     }
 }

@@ -35,6 +35,11 @@ struct LaunchCommand: ParsableCommand {
     var interface: String?
     @Flag(help: "Use TCP even between ranks on the same node (no shared memory).")
     var tcpOnly = false
+    @Option(help: """
+        mpirun: seconds until a host that vanished silently (cut link, dead node) is noticed and the job \
+        aborted, through TCP keepalive on OpenMPI's daemon links (default: OpenMPI's 480).
+        """)
+    var lostHostTimeout: Int?
     @Option(help: "Program OpenMPI starts remote daemons with, instead of ssh.")
     var rshAgent: String?
     @Option(name: .customLong("forward"), help: "Copy this environment variable to every rank (repeatable).")
@@ -73,6 +78,7 @@ struct LaunchCommand: ParsableCommand {
         settings.interface = interface
         settings.sharedMemory = !tcpOnly
         settings.rshAgent = rshAgent
+        settings.lostHostTimeout = lostHostTimeout
         settings.forwardedVariables = forwardedVariables
         settings.mcaParameters = try mcaParameters.map { text throws(LaunchError) in try MCAParameter(parsing: text) }
         settings.oversubscribe = oversubscribe

@@ -20,7 +20,7 @@ struct NewCommand: ParsableCommand {
     var mpiplugPath: String?
     @Option(help: "A protoc-gen-swift to use (default: on PATH, or the checkout's; otherwise it is built).")
     var protocGenSwift: String?
-    @Option(help: "A protoc-gen-mpiplug to use (default: the one beside this binary; otherwise it is built).")
+    @Option(name: .customLong("protoc-gen-mpiplug"), help: "A protoc-gen-mpiplug to use (default: the one beside this binary; otherwise it is built).")
     var protocGenMPIPlug: String?
     @Flag(help: "Write the files only; run the package's proto/generate later.")
     var noGenerate = false

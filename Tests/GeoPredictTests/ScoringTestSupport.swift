@@ -84,14 +84,14 @@ enum ReferenceFeatures {
         let count = Double(visitsHere.count)
         set(.frequency, log(1 + count))
         for (feature, tau) in [(NextVisitFeature.recencyDay, 1.0), (.recencyWeek, 7.0), (.recencyMonth, 30.0)] {
-            set(feature, log(1 + visitsHere.map { exp(-Double(t - times[$0]) / (tau * 86_400)) }.reduce(0, +)))
+            set(feature, log(1 + visitsHere.map { (visit: Int) -> Double in exp(-Double(t - times[visit]) / (tau * 86_400)) }.reduce(0.0, +)))
         }
         if let latest = visitsHere.map({ times[$0] }).max() {
             set(.visited, 1)
             set(.hoursSinceVisit, log(1 + Double(t - latest) / 3_600))
         }
         func kernel(_ hour: Double) -> Double { exp(kappa * (cos(2 * Double.pi * (hour - hourQ) / 24) - 1)) }
-        let kernelSum = visitsHere.map { kernel(SolarTime.hour(at: times[$0], longitude: catalogue.longitudes[candidate])) }.reduce(0, +)
+        let kernelSum = visitsHere.map { (visit: Int) -> Double in kernel(SolarTime.hour(at: times[visit], longitude: catalogue.longitudes[candidate])) }.reduce(0.0, +)
         set(.userHour, log(1 + kernelSum))
         var uniform = 0.0
         for bin in 0..<24 {
@@ -133,12 +133,17 @@ enum ReferenceFeatures {
         set(.popularity, log(1 + othersVisits))
         let hourKernel = (0..<24).map { exp(kappa * cos(2 * Double.pi * (Double($0) + 0.5 - hourQ) / 24)) }
         let mean = hourKernel.reduce(0, +) / 24
-        var othersKernel = (0..<24).map { Double(statistics.hourCounts[candidate * 24 + $0]) * hourKernel[$0] / mean }.reduce(0, +)
+        var othersKernel = (0..<24).map { (hour: Int) -> Double in Double(statistics.hourCounts[candidate * 24 + hour]) * hourKernel[hour] / mean }.reduce(0.0, +)
         for (index, store) in ownStores.enumerated() where store == candidate {
             othersKernel -= hourKernel[SolarTime.hourBin(at: ownTimes[index], longitude: catalogue.longitudes[store])] / mean
         }
         let category = Int(catalogue.categoryIDs[candidate])
-        let categoryKernel = (0..<24).map { statistics.categoryHourShares[category * 24 + $0] * hourKernel[$0] / mean }.reduce(0, +)
+        var categoryHours = (0..<24).map { Double(statistics.categoryHourCounts[category * 24 + $0]) }
+        for (index, store) in ownStores.enumerated() where catalogue.categoryIDs[store] == catalogue.categoryIDs[candidate] {
+            categoryHours[SolarTime.hourBin(at: ownTimes[index], longitude: catalogue.longitudes[store])] -= 1
+        }
+        let categoryTotal = categoryHours.reduce(0, +)
+        let categoryKernel = (0..<24).map { (hour: Int) -> Double in (categoryHours[hour] + 1) / (categoryTotal + 24) * hourKernel[hour] / mean }.reduce(0.0, +)
         let m = parameters.storeHourPrior
         set(.storeHour, log((othersKernel + m * categoryKernel) / (othersVisits + m) / 24))
         set(.session, log(1 + Double((sessionStart..<max(n, sessionStart)).filter { $0 < n && stores[$0] == candidate }.count)))

@@ -47,6 +47,17 @@ struct ScaffoldLaunchTests {
             + " --mca plm_rsh_agent /opt/agent --mca btl_tcp_links 2 \(threads) prog")
     }
 
+    @Test func lostHostTimeoutSetsKeepaliveOnTheDaemonLinks() throws {
+        let hosts = try hostfile("a\nb\n")
+        let printed = try line(["--hostfile", hosts, "--lost-host-timeout", "11", "--", "p"])
+        #expect(printed.contains("--mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_probes 3"))
+        let longer = try line(["--hostfile", hosts, "--lost-host-timeout", "60", "--", "p"])
+        #expect(longer.contains("--mca oob_tcp_keepalive_time 30 --mca oob_tcp_keepalive_intvl 10 --mca oob_tcp_keepalive_probes 3"))
+        let refused = try ScaffoldTool.run(["launch", "--hostfile", hosts, "--lost-host-timeout", "2", "--", "p"])
+        #expect(refused.status != 0)
+        #expect(refused.errors.contains("--lost-host-timeout"))
+    }
+
     @Test func boundRanksReserveCoresForTheirThreads() throws {
         let hosts = try hostfile("a\nb\n")
         let printed = try line(["--hostfile", hosts, "--ranks-per-node", "2", "--threads-per-rank", "4", "--bind-to", "core", "--", "p"])

@@ -1,6 +1,6 @@
 """The ALS benchmark's peers on the same triplet file: benfred's `implicit` and Spark MLlib.
 
-    python peers.py implicit --data FILE --threads 2 [model options] [--dump DIR]
+    python peers.py implicit --data FILE [--threads N] [model options] [--dump DIR]
     python peers.py spark --data FILE --csv FILE [model options] [--dump DIR]
 
 Both print `name: value` lines (seconds, MiB) for benchmarks/als/run. Model options are the ones
@@ -94,12 +94,15 @@ def run_implicit(arguments):
     fit_peak = status_kib("VmHWM")
 
     print(f"implicit_version: {implicit.__version__}")
-    print(f"threads: {arguments.threads}")
+    # 0 is implicit's default: one thread per core.
+    print(f"threads: {arguments.threads if arguments.threads > 0 else os.cpu_count()}")
+    print(f"threads_requested: {arguments.threads}")
     print(f"load_seconds: {load_seconds:.3f}")
     print(f"fit_seconds: {fit_seconds:.3f}")
     print(f"fit_cpu_seconds: {fit_cpu:.3f}")
     print(f"rss_before_fit_mib: {rss_before / 1024:.3f}")
     print(f"fit_peak_rss_mib: {fit_peak / 1024:.3f}")
+    print(f"fit_memory_mib: {(fit_peak - rss_before) / 1024:.3f}")
     print(f"peak_rss_mib: {max(fit_peak, load_peak) / 1024:.3f}")
     if arguments.dump:
         loss = calculate_loss(matrix, model.user_factors, model.item_factors, arguments.regularization)
@@ -146,7 +149,7 @@ def run_spark(arguments):
 
     start = time.perf_counter()
     spark = (
-        SparkSession.builder.master(f"local[{arguments.threads}]").appName("geopredict-als-bench")
+        SparkSession.builder.master(f"local[{arguments.threads or '*'}]").appName("geopredict-als-bench")
         .config("spark.driver.memory", arguments.driver_memory)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -162,6 +165,7 @@ def run_spark(arguments):
     load_seconds = time.perf_counter() - start
 
     java = java_descendants()
+    rss_before = sum(status_kib("VmRSS", pid) for pid in java)
     load_peak = sum(status_kib("VmHWM", pid) for pid in java)
     for pid in java:
         reset_peak(pid)
@@ -184,7 +188,9 @@ def run_spark(arguments):
     print(f"load_seconds: {load_seconds:.3f}")
     print(f"fit_seconds: {fit_seconds:.3f}")
     print(f"fit_cpu_seconds: {jvm_fit_cpu:.3f}")
+    print(f"rss_before_fit_mib: {rss_before / 1024:.3f}")
     print(f"jvm_fit_peak_rss_mib: {jvm_fit_peak_kib / 1024:.3f}")
+    print(f"fit_memory_mib: {(jvm_fit_peak_kib - rss_before) / 1024:.3f}")
     print(f"jvm_peak_rss_mib: {max(jvm_fit_peak_kib, load_peak) / 1024:.3f}")
     print(f"jvm_processes: {len(java)}")
     print(f"python_peak_rss_mib: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.3f}")
@@ -214,7 +220,7 @@ def main():
     parser.add_argument("peer", choices=["implicit", "spark"])
     parser.add_argument("--data", required=True)
     parser.add_argument("--csv", help="the same triplets as CSV (Spark reads this)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="implicit: 0 = its default, one per core")
     parser.add_argument("--factors", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--regularization", type=float, default=0.1)

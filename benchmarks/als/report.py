@@ -1,9 +1,9 @@
 """Summarises one run of benchmarks/als/run: medians, ratios, memory, model quality; writes the JSON.
 
-    python report.py --work DIR --data FILE --output FILE.json [--machine-json FILE]
+    python report.py --work DIR --data FILE --holdout FILE --output FILE.json [--machine-json FILE]
 
 DIR holds `<implementation>-<round>.txt` files with `name: value` lines (ours-np2, ours-np1, implicit,
-spark) and a `dump/` folder with the trained factors of round 1 (ours-np2.bin, ours-np1.bin,
+implicit-t1, spark) and a `dump/` folder with the trained factors of round 1 (ours-np2.bin, ours-np1.bin,
 implicit-*.npy, spark-*.npy).
 """
 import argparse
@@ -60,10 +60,19 @@ def overlap(a, b):
     return float(np.mean([len(x & y) / 10 for x, y in zip(a, b)]))
 
 
-def quality(work, data_path, regularization, alpha):
-    """Top-10 overlaps and training losses of the round-1 models, where their dumps exist."""
+def hit_rate(lists, held_users, held_stores, sample):
+    """The share of held-out (user, store) pairs whose store is in that user's top 10."""
+    position = {int(user): index for index, user in enumerate(sample)}
+    hits = [int(store) in lists[position[int(user)]] for user, store in zip(held_users, held_stores)]
+    return float(np.mean(hits)) if hits else None
+
+
+def quality(work, data_path, holdout_path, regularization, alpha):
+    """Held-out hit rates, top-10 overlaps and training losses of the round-1 models, where their
+    dumps exist."""
     dump = os.path.join(work, "dump")
     user_count, store_count, users, stores, counts = load_triplets(data_path)
+    _, _, held_users, held_stores, _ = load_triplets(holdout_path) if holdout_path else (0, 0, [], [], [])
     sample = sample_users(user_count)
     starts = np.searchsorted(users, sample, side="left")
     ends = np.searchsorted(users, sample, side="right")
@@ -83,7 +92,11 @@ def quality(work, data_path, regularization, alpha):
     # A popularity baseline, to show what overlap "no personalisation" would give.
     popularity = np.bincount(stores, minlength=store_count).astype(np.float64)
     lists["popularity"] = top10(np.ones((len(sample), 1)), popularity[:, None], visited)
-    result = {"sampled_users": int(len(sample))}
+    result = {"sampled_users": int(len(sample)), "held_out_pairs": int(len(held_users))}
+    for name, top in lists.items():
+        rate = hit_rate(top, held_users, held_stores, sample)
+        if rate is not None:
+            result[f"hit_rate_at_10_{name}".replace("-", "_")] = round(rate, 4)
     names = list(lists)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -112,6 +125,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", required=True)
     parser.add_argument("--data", required=True)
+    parser.add_argument("--holdout", help="held-out triplets from generate.py (hit rate at 10)")
     parser.add_argument("--output", required=True)
     parser.add_argument("--machine-json")
     parser.add_argument("--regularization", type=float, required=True)
@@ -132,7 +146,7 @@ def main():
         summary[name] = value
         lines.append(f"{name}: {value}")
 
-    for name in ("ours-np2", "ours-np1", "implicit", "spark"):
+    for name in ("ours-np2", "ours-np1", "implicit", "implicit-t1", "spark"):
         rounds = runs.get(name, {})
         if not rounds:
             continue
@@ -157,6 +171,9 @@ def main():
         else:
             peak, _ = median_of(rounds.values(), "fit_peak_rss_mib")
             whole, _ = median_of(rounds.values(), "peak_rss_mib")
+        memory, _ = median_of(rounds.values(), "fit_memory_mib")
+        if memory is not None:
+            emit(f"{key}_fit_memory_mib", round(memory, 1))
         emit(f"{key}_fit_peak_rss_mib", round(peak, 1))
         emit(f"{key}_peak_rss_mib", round(whole, 1))
 
@@ -166,22 +183,26 @@ def main():
                  for r in runs.get(ours, {}) if r in runs.get(theirs, {})]
         return (round(statistics.median(pairs), 3), [round(p, 3) for p in pairs]) if pairs else (None, [])
 
-    ratio, pairs = paired_ratio("ours-np2", "implicit")
-    emit("als_fit_ratio_vs_implicit", ratio)
-    summary["als_fit_ratio_vs_implicit_per_round"] = pairs
-    ratio, _ = paired_ratio("ours-np1", "implicit")
-    emit("als_fit_ratio_np1_vs_implicit", ratio)
+    # Like for like in cores: 2 ranks against implicit's default (a thread per core, 2 here), 1 rank
+    # against one implicit thread.
+    for ours, theirs, label in (("ours-np2", "implicit", "vs_implicit"), ("ours-np1", "implicit-t1", "np1_vs_implicit_t1"),
+                                ("ours-np1", "implicit", "np1_vs_implicit"), ("ours-np2", "spark", "vs_spark")):
+        ratio, pairs = paired_ratio(ours, theirs)
+        emit(f"als_fit_ratio_{label}", ratio)
+        if pairs:
+            summary[f"als_fit_ratio_{label}_per_round"] = pairs
     ratio, _ = paired_ratio("ours-np2", "implicit", "fit_cpu_seconds")
     emit("als_fit_cpu_ratio_vs_implicit", ratio)
-    ratio, pairs = paired_ratio("ours-np2", "spark")
-    emit("als_fit_ratio_vs_spark", ratio)
-    if "ours_np2_fit_peak_rss_mib" in summary and "implicit_fit_peak_rss_mib" in summary:
-        emit("als_fit_memory_ratio_vs_implicit", round(summary["ours_np2_fit_peak_rss_mib"] / summary["implicit_fit_peak_rss_mib"], 3))
-        emit("als_peak_memory_ratio_vs_implicit", round(summary["ours_np2_peak_rss_mib"] / summary["implicit_peak_rss_mib"], 3))
-    if "ours_np2_fit_peak_rss_mib" in summary and "spark_fit_peak_rss_mib" in summary:
-        emit("als_fit_memory_ratio_vs_spark", round(summary["ours_np2_fit_peak_rss_mib"] / summary["spark_fit_peak_rss_mib"], 3))
 
-    for name, value in quality(arguments.work, arguments.data, arguments.regularization, arguments.alpha).items():
+    # Fit memory = peak RSS during the fit minus RSS just before it (summed over ranks or JVMs).
+    for ours, theirs, label in (("ours_np2", "implicit", "vs_implicit"), ("ours_np1", "implicit_t1", "np1_vs_implicit_t1"),
+                                ("ours_np2", "spark", "vs_spark")):
+        if f"{ours}_fit_memory_mib" in summary and f"{theirs}_fit_memory_mib" in summary:
+            emit(f"als_fit_memory_ratio_{label}", round(summary[f"{ours}_fit_memory_mib"] / summary[f"{theirs}_fit_memory_mib"], 3))
+        if f"{ours}_peak_rss_mib" in summary and f"{theirs}_peak_rss_mib" in summary:
+            emit(f"als_peak_rss_ratio_{label}", round(summary[f"{ours}_peak_rss_mib"] / summary[f"{theirs}_peak_rss_mib"], 3))
+
+    for name, value in quality(arguments.work, arguments.data, arguments.holdout, arguments.regularization, arguments.alpha).items():
         emit(name, value)
 
     machine = {}

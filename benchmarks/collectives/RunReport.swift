@@ -6,6 +6,8 @@ struct RunReport: Encodable {
     let ranks: Int
     let threadLevel: String
     let repetitions: Int
+    /// Whether buffers of 4 MiB or more were advised to use huge pages, as numpy does (`Buffers.swift`).
+    let hugePageAdvice: Bool
     let measurements: [Measurement]
 
     /// Writes the report as JSON to `path`, or to standard output when `path` is `nil`.

@@ -1,5 +1,5 @@
 /// bench-collectives: latency of the Swift MPI bindings' allreduce and alltoallv, measured exactly as
-/// `bench_collectives.py` measures mpi4py, so that `benchmarks/collectives/run` can compare them.
+/// `python/bench_collectives.py` measures mpi4py, so that `benchmarks/collectives/run` can compare them.
 ///
 /// Cases: `allReduce(_:into:_:)` and `allReduce(inPlace:_:)` on `[Double]` (sum), and
 /// `allToAll(_:sendCounts:receiveCounts:)` on `[UInt8]` split evenly over the ranks. For each case and
@@ -31,7 +31,7 @@ MPI.run(threadLevel: .funneled) { environment in
     if world.isRoot {
         let report = RunReport(
             implementation: "swift", ranks: world.size, threadLevel: "\(environment.providedThreadLevel)",
-            repetitions: options.repetitions, measurements: measurements
+            repetitions: options.repetitions, hugePageAdvice: adviseHugePages, measurements: measurements
         )
         try report.write(to: options.outputPath)
     }

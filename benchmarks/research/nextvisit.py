@@ -159,7 +159,7 @@ class World:
         self.popular = np.lexsort((np.arange(S), -self.popularity))[: params["n_popular"]]
         category_hours = np.zeros((len(self.category_names), 24))
         np.add.at(category_hours, self.category, self.hours)
-        self.category_hour_share = (category_hours + 1) / (category_hours.sum(1, keepdims=True) + 24)
+        self.category_hours = category_hours
         self.cf_table = None
 
     def distance_km(self, a, stores):
@@ -262,7 +262,13 @@ class World:
         own_kernel = np.bincount(own_idx[om], weights=hour_kernel[own_hours], minlength=C)
         others_kernel = self.hours[cand] @ hour_kernel - own_kernel
         others_count = popularity
-        prior_kernel = self.category_hour_share[self.category[cand]] @ hour_kernel
+        # The category's hour profile without the user's own visits either (add-one smoothed).
+        category_hours = self.category_hours.copy()
+        own_stores = os_.astype(int)
+        own_all_hours = np.floor(solar_hour(ot, self.lon[own_stores])).astype(int)
+        np.add.at(category_hours, (self.category[own_stores], own_all_hours), -1)
+        category_share = (category_hours + 1) / (category_hours.sum(1, keepdims=True) + 24)
+        prior_kernel = category_share[self.category[cand]] @ hour_kernel
         F["store_hour"] = np.log((others_kernel + p["store_hour_prior"] * prior_kernel)
                                  / (others_count + p["store_hour_prior"]) / 24)
 

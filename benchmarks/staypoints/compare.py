@@ -72,7 +72,8 @@ def run_trackintel(folder, args):
         }
     )
     medians = {k: statistics.median(v) for k, v in times.items()}
-    return table, medians, len(pfs), len(locs.index.unique())
+    fixes_by_user = {int(u): int(n) for u, n in pfs.groupby("user_id").size().items()}
+    return table, medians, len(pfs), len(locs.index.unique()), fixes_by_user
 
 
 def run_swift(binary, folder, args, out_csv):
@@ -114,6 +115,46 @@ def match(left, right, distance_m):
     return found, exact, best
 
 
+def per_user_table(theirs, ours, found, reverse, fixes_by_user):
+    """Recall (trackintel's stay points found by ours) and precision (ours found by trackintel) per user."""
+    theirs = theirs.assign(found=found)
+    ours = ours.assign(found=reverse)
+    rows = []
+    for user in sorted(set(theirs["user_id"]) | set(ours["user_id"])):
+        t, o = theirs[theirs["user_id"] == user], ours[ours["user_id"] == user]
+        exact = t.merge(o, on=["start", "end"], how="inner")
+        rows.append({
+            "user_id": int(user), "fixes": fixes_by_user.get(int(user), 0),
+            "trackintel": len(t), "ours": len(o), "found": int(t["found"].sum()), "found_reverse": int(o["found"].sum()),
+            "recall_pct": 100.0 * t["found"].sum() / len(t) if len(t) else 100.0,
+            "precision_pct": 100.0 * o["found"].sum() / len(o) if len(o) else 100.0,
+            "exact": len(exact),
+        })
+    return rows
+
+
+def dbscan_count(stays, epsilon_m):
+    """Clusters of sklearn's DBSCAN (min_samples=1, haversine on [lat, lon] radians, eps inclusive)."""
+    from sklearn.cluster import DBSCAN
+
+    points = np.radians(np.stack([stays["lat"].to_numpy(), stays["lon"].to_numpy()], axis=1))
+    if len(points) == 0:
+        return 0
+    labels = DBSCAN(eps=epsilon_m / 6371000.0, min_samples=1, metric="haversine", algorithm="ball_tree").fit(points).labels_
+    return int(len(set(labels)))
+
+
+def distance_buckets(distances):
+    """How far apart the centres of exactly matching stay points are (metres)."""
+    distances = distances[~np.isnan(distances)]
+    if len(distances) == 0:
+        return {}
+    return {
+        "count": int(len(distances)), "below_0.01": int((distances < 0.01).sum()), "below_1": int((distances < 1).sum()),
+        "below_5": int((distances < 5).sum()), "median": float(np.median(distances)), "max": float(distances.max()),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--geolife", required=True)
@@ -130,13 +171,15 @@ def main():
 
     import trackintel
 
-    theirs, their_times, pfs_count, their_locations = run_trackintel(args.geolife, args)
+    theirs, their_times, pfs_count, their_locations, fixes_by_user = run_trackintel(args.geolife, args)
     ours, summary = run_swift(args.swift_binary, args.geolife, args, os.path.join(args.work, "ours.csv"))
     theirs.to_csv(os.path.join(args.work, "trackintel.csv"), index=False)
 
     found, exact, best = match(theirs, ours, args.distance_m)
     reverse, _, _ = match(ours, theirs, args.distance_m)
     matched_distances = best[found]
+    per_user = per_user_table(theirs, ours, found, reverse, fixes_by_user)
+    fixes = summary["fixes"]
     result = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, {platform.platform()}",
@@ -159,6 +202,10 @@ def main():
         "centre_distance_m_max": float(np.max(matched_distances)) if len(matched_distances) else None,
         "places_ours": summary["places"],
         "locations_trackintel_dataset": int(their_locations),
+        # trackintel 1.4.2 hands sklearn's haversine DBSCAN [lon, lat] where it expects [lat, lon], so its
+        # locations are clustered with distorted distances; plain DBSCAN with [lat, lon] is the reference.
+        "places_sklearn_dbscan_lat_lon_on_our_centres": dbscan_count(ours, args.epsilon_m),
+        "places_sklearn_dbscan_lat_lon_on_trackintel_centres": dbscan_count(theirs, args.epsilon_m),
         "repeats": args.repeat,
         "seconds_median": {
             "trackintel_read_geolife": their_times["read"],
@@ -169,6 +216,15 @@ def main():
             "ours_detect_incremental": summary["detect_incremental_s"],
             "ours_cluster": summary["cluster_s"],
         },
+        "fixes_per_second": {
+            "trackintel_generate_staypoints": fixes / their_times["staypoints"],
+            "trackintel_read_and_generate": fixes / (their_times["read"] + their_times["staypoints"]),
+            "ours_detect_batch": fixes / summary["detect_batch_s"],
+            "ours_detect_incremental": fixes / summary["detect_incremental_s"],
+            "ours_read_and_detect_batch": fixes / (summary["read_s"] + summary["detect_batch_s"]),
+        },
+        "centre_distance_m_of_exact_matches": distance_buckets(best[exact]),
+        "per_user": per_user,
         "ours_incremental_equals_batch": summary["incremental_equals_batch"],
         "ours_bad_lines": summary["bad_lines"],
     }
@@ -179,6 +235,18 @@ def main():
         f"({result['trackintel_found_by_ours_pct']:.2f} %); {result['ours_found_by_trackintel']}/{len(ours)} of ours "
         f"are in trackintel ({result['ours_found_by_trackintel_pct']:.2f} %); exact times {result['exact_time_matches']}"
     )
+    print("\n| user | fixes | trackintel | ours | recall % | precision % | exact times |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
+    for row in per_user:
+        print(f"| {row['user_id']:03d} | {row['fixes']:,} | {row['trackintel']} | {row['ours']} | "
+              f"{row['recall_pct']:.1f} | {row['precision_pct']:.1f} | {row['exact']} |")
+    rates = result["fixes_per_second"]
+    print(f"\nfixes/s: trackintel generate_staypoints {rates['trackintel_generate_staypoints']:,.0f}, "
+          f"ours batch {rates['ours_detect_batch']:,.0f}, ours incremental {rates['ours_detect_incremental']:,.0f}")
+    print(f"places (ε = {args.epsilon_m:g} m): ours {result['places_ours']}, sklearn DBSCAN on our centres "
+          f"{result['places_sklearn_dbscan_lat_lon_on_our_centres']}, on trackintel's centres "
+          f"{result['places_sklearn_dbscan_lat_lon_on_trackintel_centres']}; trackintel generate_locations "
+          f"{result['locations_trackintel_dataset']} (it passes [lon, lat] to sklearn's haversine)")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(result, f, indent=2)

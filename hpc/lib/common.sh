@@ -8,7 +8,7 @@ export GEOPREDICT_ROOT
 GEOPREDICT_PACKAGES=(
     libopenmpi-dev openmpi-bin          # MPI: headers, libmpi, mpirun
     libopenblas-dev liblapacke-dev      # BLAS/LAPACK for ALS
-    libprotobuf-c-dev protobuf-c-compiler protobuf-compiler  # protoc, the C client
+    libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libcurl4-openssl-dev  # protoc, the C client
     pkg-config xz-utils curl python3-venv
 )
 

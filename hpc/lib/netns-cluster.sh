@@ -105,6 +105,19 @@ netns_cut() {
     ip -n "$(netns_switch)" link set "p$1" down
 }
 
+# Brings host N's switch port back up (after netns_cut) and waits until it forwards again.
+netns_restore() {
+    local waited=0
+    ip -n "$(netns_switch)" link set "p$1" up
+    while [ "$waited" -lt 50 ]; do
+        ip -n "$(netns_switch)" -o link show "p$1" | grep -q 'state UP' && return 0
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    echo "error: port p$1 did not come back up" >&2
+    return 1
+}
+
 # Bytes the switch forwarded from host N (received on its port).
 netns_bytes_from() {
     ip netns exec "$(netns_switch)" cat "/sys/class/net/p$1/statistics/rx_bytes"

@@ -15,6 +15,9 @@ public struct NearestStoreIndex: Sendable {
     private let coordinates: [Double]
     /// Per tree node (range), the split axis; nodes are addressed by their range.
     private let axes: [UInt8]
+    /// Per store, degrees, for the final haversine ranking.
+    private let latitudes: [Double]
+    private let longitudes: [Double]
 
     public init(catalogue: StoreCatalogue) {
         var coordinates = [Double](repeating: 0, count: catalogue.count * 3)
@@ -30,6 +33,8 @@ public struct NearestStoreIndex: Sendable {
         self.order = order
         self.coordinates = coordinates
         self.axes = axes
+        latitudes = catalogue.latitudes
+        longitudes = catalogue.longitudes
     }
 
     static func unitVector(latitude: Double, longitude: Double) -> (Double, Double, Double) {
@@ -65,13 +70,45 @@ public struct NearestStoreIndex: Sendable {
     }
 
     /// The `count` stores nearest to `point`, nearest first; equally near stores by index.
+    ///
+    /// The tree finds the `count` nearest by chord; since two stores at the same great-circle distance
+    /// can come out a rounding error apart in chord length (and in the opposite order to their haversine
+    /// distances), every store within a 1 µm-of-arc margin of the `count`-th chord is collected and the
+    /// answer is ranked by ``Geodesy/haversineMeters(_:_:)``, the distance used everywhere else.
     public func nearest(to point: GeoPoint, count: Int) -> [Int] {
         guard count > 0, !order.isEmpty else { return [] }
         let query = Self.unitVector(latitude: point.latitude, longitude: point.longitude)
         var best: [(distance: Double, store: Int32)] = []
         best.reserveCapacity(count + 1)
         search(query, 0, order.count, count, &best)
-        return best.map { Int($0.store) }
+        guard let kth = best.last?.distance else { return [] }
+        let radius = kth.squareRoot() + Self.chordMargin
+        var within: [Int32] = []
+        collect(query, 0, order.count, radius * radius, &within)
+        let ranked = within.map { store in
+            (distance: Geodesy.haversineMeters(
+                latitude1: point.latitude, longitude1: point.longitude,
+                latitude2: latitudes[Int(store)], longitude2: longitudes[Int(store)]), store: store)
+        }.sorted { $0.distance != $1.distance ? $0.distance < $1.distance : $0.store < $1.store }
+        return ranked.prefix(count).map { Int($0.store) }
+    }
+
+    /// 1.6·10⁻¹³ of the unit sphere is 1 µm on the Earth: far above the rounding of a chord (about 10⁻¹⁶)
+    /// or of a haversine distance, far below any real difference between two stores.
+    static let chordMargin = 1.6e-13
+
+    /// Appends every store whose squared chord to `query` is at most `limit`.
+    private func collect(_ query: (Double, Double, Double), _ low: Int, _ high: Int, _ limit: Double, _ found: inout [Int32]) {
+        guard low < high else { return }
+        let middle = (low + high) / 2
+        let store = order[middle]
+        if squaredDistance(query, Int(store)) <= limit { found.append(store) }
+        guard high - low > 1 else { return }
+        let axis = Int(axes[middle])
+        let queryValue = axis == 0 ? query.0 : (axis == 1 ? query.1 : query.2)
+        let delta = queryValue - coordinates[Int(store) * 3 + axis]
+        if delta < 0 || delta * delta <= limit { collect(query, low, middle, limit, &found) }
+        if delta >= 0 || delta * delta <= limit { collect(query, middle + 1, high, limit, &found) }
     }
 
     private func squaredDistance(_ query: (Double, Double, Double), _ store: Int) -> Double {

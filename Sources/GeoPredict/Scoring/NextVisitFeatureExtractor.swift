@@ -36,6 +36,9 @@ public struct NextVisitQuery: Sendable, Equatable {
 public struct NextVisitScratch: Sendable {
     var slots: [Int32]
     var categoryCounts: [Int32]
+    /// Per category and hour, the querying user's own visits (subtracted from everyone's).
+    var ownCategoryHours: [Int32]
+    var ownCategoryTotals: [Int32]
     var accumulators: [Double]
     var collaborative: [Double]
 
@@ -43,6 +46,8 @@ public struct NextVisitScratch: Sendable {
     public init(storeCount: Int, categoryCount: Int) {
         slots = [Int32](repeating: -1, count: storeCount)
         categoryCounts = [Int32](repeating: 0, count: max(categoryCount, 1))
+        ownCategoryHours = [Int32](repeating: 0, count: max(categoryCount, 1) * 24)
+        ownCategoryTotals = [Int32](repeating: 0, count: max(categoryCount, 1))
         accumulators = []
         collaborative = []
     }
@@ -152,10 +157,16 @@ public struct NextVisitFeatureExtractor: Sendable {
         var ownVisits: Int64 = 0
         var ownFromLastTotal: Int64 = 0
         let own = query.ownVisits
+        var ownCategories: [Int32] = []
         scratch.accumulators.withUnsafeMutableBufferPointer { acc in
             for index in own.stores.indices {
                 let store = Int(own.stores[index])
                 ownVisits += 1
+                let bin = SolarTime.hourBin(at: own.timestamps[index], longitude: catalogue.longitudes[store])
+                let category = Int(catalogue.categoryIDs[store])
+                if scratch.ownCategoryTotals[category] == 0 { ownCategories.append(Int32(category)) }
+                scratch.ownCategoryTotals[category] += 1
+                scratch.ownCategoryHours[category * 24 + bin] += 1
                 let fromLast = index > own.stores.startIndex && last == Int(own.stores[index - 1])
                     && own.timestamps[index] - own.timestamps[index - 1] <= gap
                 if fromLast { ownFromLastTotal += 1 }
@@ -164,7 +175,6 @@ public struct NextVisitFeatureExtractor: Sendable {
                 let base = slot * columns
                 acc[base + Column.ownCount.rawValue] += 1
                 if fromLast { acc[base + Column.ownFromLast.rawValue] += 1 }
-                let bin = SolarTime.hourBin(at: own.timestamps[index], longitude: catalogue.longitudes[store])
                 acc[base + Column.ownKernel.rawValue] += normalizedKernel[bin]
             }
         }
@@ -230,8 +240,12 @@ public struct NextVisitFeatureExtractor: Sendable {
                     let category = Int(catalogue.categoryIDs[store])
                     for hour in 0..<24 {
                         storeKernel += Double(statistics.hourCounts[store * 24 + hour]) * normalizedKernel[hour]
-                        categoryKernel += statistics.categoryHourShares[category * 24 + hour] * normalizedKernel[hour]
+                        let othersInCategory = statistics.categoryHourCounts[category * 24 + hour]
+                            - Int64(scratch.ownCategoryHours[category * 24 + hour])
+                        categoryKernel += Double(othersInCategory + 1) * normalizedKernel[hour]
                     }
+                    // Everyone else's add-one-smoothed share of the category's visits by hour.
+                    categoryKernel /= Double(statistics.categoryTotals[category] - Int64(scratch.ownCategoryTotals[category]) + 24)
                     let othersKernel = storeKernel - value(.ownKernel)
                     set(.storeHour, log((othersKernel + prior * categoryKernel) / (othersVisits + prior) / 24))
 
@@ -245,6 +259,10 @@ public struct NextVisitFeatureExtractor: Sendable {
             }
         }
         for category in touchedCategories { scratch.categoryCounts[Int(category)] = 0 }
+        for category in ownCategories.map(Int.init) {
+            scratch.ownCategoryTotals[category] = 0
+            for hour in 0..<24 { scratch.ownCategoryHours[category * 24 + hour] = 0 }
+        }
         return output
     }
 }

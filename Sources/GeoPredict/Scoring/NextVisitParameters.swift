@@ -25,6 +25,11 @@ public struct NextVisitParameters: Sendable, Equatable, Hashable {
     /// At most this many fitting instances per user (the most recent), so that heavy users do not
     /// dominate the loss and the fitting cost stays linear in users.
     public var maximumInstancesPerUser = 16
+    /// Fitting instances come from at most about this many users: with more, only the users of the
+    /// first virtual partitions are used (a sample that does not depend on the rank count). A score
+    /// with a few dozen weights needs no more, and it keeps the fit's time and memory bounded at
+    /// millions of users.
+    public var maximumFitUsers = 100_000
     /// L2 penalty λ on the weights (loss = mean negative log-likelihood + λ‖w‖²).
     public var l2 = 1e-4
     /// The features the score uses; the weights of the others stay 0.
@@ -48,6 +53,7 @@ public struct NextVisitParameters: Sendable, Equatable, Hashable {
         try require(storeHourPrior > 0 && storeHourPrior.isFinite, "the store-hour prior must be positive")
         try require(fitWindowDays > 0, "the fit window must be at least a day")
         try require(maximumInstancesPerUser > 0, "at least one fitting instance per user")
+        try require(maximumFitUsers > 0, "at least one fitting user")
         try require(l2 >= 0 && l2.isFinite, "l2 must be >= 0")
         try require(maximumNewtonIterations > 0, "at least one Newton iteration")
     }

@@ -89,9 +89,16 @@ public struct NextVisitTrainer {
         fitParameters.features = features
         let extractor = NextVisitFeatureExtractor(catalogue: catalogue, statistics: statistics, parameters: fitParameters)
         let generator = CandidateGenerator(catalogue: catalogue, statistics: statistics, parameters: fitParameters)
+        let userCount: Int64
+        do {
+            userCount = try collectives.allReduce([Int64(visits.userCount)], .sum)[0]
+        } catch {
+            throw .communication("\(error)")
+        }
         let instances = Self.instances(
             visits: visits, from: fitFrom, extractor: extractor, generator: generator, collaborative: fitScorer,
-            parameters: fitParameters)
+            parameters: fitParameters,
+            partitionLimit: Self.fitPartitionLimit(userCount: userCount, parameters: parameters, partitionCount: shards.partitionCount))
         timings.instances = clock.lap()
         let active = features.features.map(\.rawValue)
         let (weights, report) = try SoftmaxFit.fit(
@@ -121,14 +128,23 @@ public struct NextVisitTrainer {
         return shopping.contains(true) ? shopping : [Bool](repeating: true, count: catalogue.count)
     }
 
-    /// The fitting instances of this rank's users, user by user in log order (so partition by partition).
+    /// How many virtual partitions (the first ones) supply fitting users: all of them unless there are
+    /// more than ``NextVisitParameters/maximumFitUsers`` users.
+    static func fitPartitionLimit(userCount: Int64, parameters: NextVisitParameters, partitionCount: Int) -> Int {
+        guard userCount > Int64(parameters.maximumFitUsers) else { return partitionCount }
+        let share = Double(parameters.maximumFitUsers) / Double(userCount)
+        return max(1, min(partitionCount, Int((share * Double(partitionCount)).rounded(.up))))
+    }
+
+    /// The fitting instances of this rank's users in partitions below `partitionLimit`, user by user in
+    /// log order (so partition by partition).
     static func instances(
         visits: VisitLog, from fitFrom: Int64, extractor: NextVisitFeatureExtractor, generator: CandidateGenerator,
-        collaborative: (any CollaborativeScoring)?, parameters: NextVisitParameters
+        collaborative: (any CollaborativeScoring)?, parameters: NextVisitParameters, partitionLimit: Int = .max
     ) -> SoftmaxInstances {
         var instances = SoftmaxInstances(featureCount: NextVisitFeature.count)
         var scratch = extractor.makeScratch()
-        for user in 0..<visits.userCount {
+        for user in 0..<visits.userCount where Int(visits.userPartitions[user]) < partitionLimit {
             let all = VisitSequence(user: user, in: visits)
             let starts = all.sessionStarts(gapSeconds: parameters.sessionGapSeconds)
             var sessions: [(start: Int, end: Int)] = []

@@ -13,8 +13,12 @@ public struct VisitStatistics: Sendable, Equatable {
     public let totalVisits: Int64
     /// Per store, 24 counts: visits by local solar hour (row-major, `store * 24 + hour`).
     public let hourCounts: [Int64]
-    /// Per category, 24 add-one-smoothed shares of its stores' visits by hour (row-major).
-    public let categoryHourShares: [Double]
+    /// Per category, 24 counts: its stores' visits by local solar hour (row-major, `category * 24 + hour`).
+    /// The features smooth each store's hour profile towards its category's, with the querying user's
+    /// own visits taken out of both.
+    public let categoryHourCounts: [Int64]
+    /// Per category, the sum of its 24 ``categoryHourCounts``.
+    public let categoryTotals: [Int64]
     /// Transitions: consecutive visits of one user less than a session gap apart, CSR by origin store.
     public let transitionOffsets: [Int]
     /// Destination stores, ascending within each origin.
@@ -47,14 +51,10 @@ public struct VisitStatistics: Sendable, Equatable {
             let category = Int(catalogue.categoryIDs[store])
             for hour in 0..<24 { categoryHours[category * 24 + hour] += hourCounts[store * 24 + hour] }
         }
-        var shares = [Double](repeating: 0, count: categoryHours.count)
-        for category in 0..<(categoryHours.count / 24) {
-            let total = (0..<24).reduce(Int64(0)) { $0 + categoryHours[category * 24 + $1] }
-            for hour in 0..<24 {
-                shares[category * 24 + hour] = Double(categoryHours[category * 24 + hour] + 1) / Double(total + 24)
-            }
+        categoryHourCounts = categoryHours
+        categoryTotals = (0..<(categoryHours.count / 24)).map { category in
+            (0..<24).reduce(Int64(0)) { $0 + categoryHours[category * 24 + $1] }
         }
-        categoryHourShares = shares
 
         let sorted = transitions.sorted { ($0.from, $0.to) < ($1.from, $1.to) }
         var offsets = [Int](repeating: 0, count: storeCount + 1)

@@ -40,7 +40,9 @@ public final class WriteAheadLog {
     /// the file itself survives a crash.
     public init(directory: String, prefix: String) throws(Failure) {
         try Self.makeDirectory(directory)
-        let unique = "\(Int(Date().timeIntervalSince1970 * 1000))-\(getpid())"
+        // Time, process and a random part: unique across reopenings within a millisecond and across
+        // hosts sharing one state folder; the name's time keeps `ls` in creation order.
+        let unique = "\(Int(Date().timeIntervalSince1970 * 1000))-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
         path = "\(directory)/\(prefix)-\(unique).wal"
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .cannotOpen(path: path, errno: errno) }

@@ -30,9 +30,10 @@ public protocol Geopredict_V1_GeoPredictServiceHandler: AnyObject {
         _ requests: [Geopredict_V1_GetUserRequest],
         context: RoundContext
     ) throws -> [RouteResult<Geopredict_V1_GetUserResponse>]
-    /// Starts a training run over all ranks from the stored data. Predictions keep being answered from
-    /// the current model while it runs; the new model replaces it when the run ends. failed_precondition
-    /// if a run is already going.
+    /// Trains a new model over all ranks from every stored event and answers when it serves. The run
+    /// is one collective round: calls that arrive meanwhile wait in the queue and are answered from the
+    /// new model when it ends (the pause is the training time; benchmarks/README.md measures it), or
+    /// get deadline_exceeded if their Connect-Timeout-Ms passes first.
     func train(
         _ requests: [Geopredict_V1_TrainRequest],
         context: RoundContext

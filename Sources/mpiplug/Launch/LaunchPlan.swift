@@ -10,6 +10,9 @@ struct LaunchSettings: Equatable {
     var interface: String?
     /// Whether ranks on the same node talk through shared memory (`vader`) or, when false, TCP only.
     var sharedMemory = true
+    /// Seconds until mpirun notices a host that vanished without a TCP reset (keepalive on its daemon
+    /// links); nil leaves OpenMPI's default (300 s idle + 9 probes 20 s apart).
+    var lostHostTimeout: Int?
     /// The program OpenMPI starts its daemons with instead of ssh (`plm_rsh_agent`).
     var rshAgent: String?
     /// Environment variables to copy to every rank (`mpirun -x NAME`; srun forwards everything).
@@ -105,6 +108,7 @@ enum LaunchPlan {
         if let ranks = settings.ranks, ranks < 1 { throw .invalidCount("--ranks", ranks) }
         if let perNode = settings.ranksPerNode, perNode < 1 { throw .invalidCount("--ranks-per-node", perNode) }
         guard settings.threadsPerRank >= 1 else { throw .invalidCount("--threads-per-rank", settings.threadsPerRank) }
+        if let timeout = settings.lostHostTimeout, timeout < 3 { throw .invalidCount("--lost-host-timeout (3 or more)", timeout) }
         for name in settings.forwardedVariables where !isVariableName(name) {
             throw .invalidVariableName(name)
         }
@@ -136,6 +140,7 @@ enum LaunchPlan {
             parameters.append(MCAParameter(name: "btl_tcp_if_include", value: interface))
             parameters.append(MCAParameter(name: "oob_tcp_if_include", value: interface))
         }
+        if let timeout = settings.lostHostTimeout { parameters += keepaliveParameters(timeout) }
         if let agent = settings.rshAgent { parameters.append(MCAParameter(name: "plm_rsh_agent", value: agent)) }
         arguments += mcaArguments(parameters + settings.mcaParameters)
         arguments += forwardingArguments(settings)
@@ -158,6 +163,20 @@ enum LaunchPlan {
         arguments.append("--kill-on-bad-exit=1")
         if settings.oversubscribe { arguments.append("--overcommit") }
         return LaunchLine(environment: environment, arguments: arguments + settings.command)
+    }
+
+    /// A silently vanished host is only noticed when TCP gives up on the daemon's idle connection to
+    /// mpirun: after `idle + probes × interval` seconds with keepalive. Three probes, the idle time about
+    /// half of `seconds`, so that `seconds` = 11 gives 5 + 3 × 2.
+    static func keepaliveParameters(_ seconds: Int) -> [MCAParameter] {
+        let probes = 3
+        let idle = max(1, seconds / 2)
+        let interval = max(1, (seconds - idle) / probes)
+        return [
+            MCAParameter(name: "oob_tcp_keepalive_time", value: String(idle)),
+            MCAParameter(name: "oob_tcp_keepalive_intvl", value: String(interval)),
+            MCAParameter(name: "oob_tcp_keepalive_probes", value: String(probes)),
+        ]
     }
 
     private static func transports(_ settings: LaunchSettings) -> String {

@@ -60,11 +60,11 @@ struct ModelSPMDData {
 
 func runModelTests(_ suite: SPMDSuite, _ world: Communicator) {
     let shards = ShardMap(rankCount: world.size)
-    let data = ModelSPMDData(userCount: 400, storeCount: 150, days: 70, shards: shards, rank: world.rank)
+    let data = ModelSPMDData(userCount: 200, storeCount: 120, days: 45, shards: shards, rank: world.rank)
 
     suite.test("the next-visit model is the same at every rank count") {
         var parameters = NextVisitParameters()
-        parameters.fitWindowDays = 30
+        parameters.fitWindowDays = 14
         let trainer = NextVisitTrainer(
             parameters: parameters,
             collaborative: ALSCollaborativeTraining(

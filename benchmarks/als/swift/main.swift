@@ -71,6 +71,8 @@ let status = MPI.run { environment -> Int32 in
         print("rss_before_fit_mib_per_rank: \(befores.map(mib).joined(separator: ","))")
         print("fit_peak_rss_mib_per_rank: \(fitPeaks.map(mib).joined(separator: ","))")
         print("fit_peak_rss_mib_total: \(mib(fitPeaks.reduce(0, +)))")
+        // What training adds on top of the loaded data, summed over ranks (the peers report the same).
+        print("fit_memory_mib: \(mib(zip(fitPeaks, befores).map { $0 - $1 }.reduce(0, +)))")
         print("peak_rss_mib_per_rank: \(peaks.map(mib).joined(separator: ","))")
         print("peak_rss_mib_total: \(mib(peaks.reduce(0, +)))")
         fflush(nil)

@@ -135,6 +135,12 @@ def parse_schedule(text):
     return schedule
 
 
+def numpy_advises_huge_pages():
+    """Whether numpy madvises arrays of 4 MiB or more to use transparent huge pages (its Linux default)."""
+    multiarray = getattr(np, "_core", getattr(np, "core", None)).multiarray
+    return bool(multiarray._get_madvise_hugepage())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedule", type=parse_schedule, required=True, help="BYTES:ITERATIONS:WARMUP[,...]")
@@ -151,6 +157,7 @@ def main():
     report = {
         "implementation": "mpi4py", "ranks": comm.size, "thread_level": THREAD_LEVELS[MPI.Query_thread()],
         "repetitions": options.repetitions, "measurements": measurements,
+        "huge_page_advice": numpy_advises_huge_pages(),
         "mpi4py_version": mpi4py.__version__, "numpy_version": np.__version__,
         "python_version": platform.python_version(), "mpi_library_version": MPI.Get_library_version().strip("\x00 \n"),
     }

@@ -179,6 +179,7 @@ def main():
             "ranks": runs["swift"][0]["ranks"], "launcher": options.launcher,
             "rounds": len(runs["swift"]), "repetitions_per_round": runs["swift"][0]["repetitions"],
             "thread_level": {name: runs[name][0]["thread_level"] for name in IMPLEMENTATIONS},
+            "huge_page_advice": {name: runs[name][0].get("huge_page_advice") for name in IMPLEMENTATIONS},
             "timing": "barrier, then N calls timed with MPI_Wtime; slowest rank; median over repetitions",
             "bandwidth": "bytes per rank / median seconds per call, MB = 10^6 bytes",
             "verdict": "two-sided Mann-Whitney rank-sum test on pooled repetitions, 1 % level",

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import MPIPlug
+
+/// The command-line options every MPIPlug server takes (`--host`, `--port`, limits, auth, TLS), for
+/// a service's `serve` command: `@OptionGroup var server: ServerOptions`, then
+/// `try server.makeConfiguration()`.
+public struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on.") public var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0: any free port).") public var port = 8080
+    @Option(help: "Largest request body in bytes.") public var maxBodyBytes = 4 * 1024 * 1024
+    @Option(help: "Most requests per round.") public var maxBatch = 512
+    @Option(help: "File holding a bearer token that every call must present.") public var authTokenFile: String?
+    @Option(help: "PEM certificate chain for HTTPS.") public var tlsCert: String?
+    @Option(help: "PEM private key for HTTPS.") public var tlsKey: String?
+    @Option(help: "Seconds a round may run before the job counts as broken and calls are answered 503 (a rank or link is gone).")
+    public var roundTimeout: Double = 120
+
+    public init() {}
+
+    /// The framework configuration these options describe; a `ValidationError` names a bad option.
+    public func makeConfiguration() throws -> MPIPlugConfiguration {
+        var configuration = MPIPlugConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.maximumBodyBytes = maxBodyBytes
+        configuration.maximumBatchSize = maxBatch
+        guard roundTimeout > 0, roundTimeout <= 1_000_000 else {
+            throw ValidationError("--round-timeout must be a number of seconds in (0, 1000000]")
+        }
+        configuration.roundTimeout = .milliseconds(Int64((roundTimeout * 1000).rounded()))
+        if let authTokenFile {
+            let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("\(authTokenFile) holds no token") }
+            configuration.bearerToken = token
+        }
+        switch (tlsCert, tlsKey) {
+        case let (cert?, key?): configuration.tls = .init(certificateChainPath: cert, privateKeyPath: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        return configuration
+    }
+}
