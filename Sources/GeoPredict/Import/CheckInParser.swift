@@ -130,15 +130,10 @@ public struct CheckInParser: Sendable {
         }
         let latitude: Double
         let longitude: Double
-        switch fields.coordinate(columns.latitude, name: "latitude", limit: 90) {
-        case .success(let value): latitude = value
+        switch fields.position(latitude: columns.latitude, longitude: columns.longitude) {
+        case .success(let position): (latitude, longitude) = position
         case .failure(let reason): return .failure(reason)
         }
-        switch fields.coordinate(columns.longitude, name: "longitude", limit: 180) {
-        case .success(let value): longitude = value
-        case .failure(let reason): return .failure(reason)
-        }
-        if latitude == 0, longitude == 0 { return .failure(.nullIsland) }
         let timestamp: Int64
         switch timestampValue(fields) {
         case .success(let value): timestamp = value
@@ -230,5 +225,22 @@ struct LineFields {
         }
         guard value.isFinite, abs(value) <= limit else { return .failure(.coordinateOutOfRange(field: name, value: value)) }
         return .success(value)
+    }
+
+    /// The latitude and longitude in these columns, in range and not both zero (a null-island
+    /// placeholder, not a place).
+    func position(latitude latitudeColumn: Int, longitude longitudeColumn: Int) -> Result<(latitude: Double, longitude: Double), ImportIssue.Reason> {
+        let latitude: Double
+        let longitude: Double
+        switch coordinate(latitudeColumn, name: "latitude", limit: 90) {
+        case .success(let value): latitude = value
+        case .failure(let reason): return .failure(reason)
+        }
+        switch coordinate(longitudeColumn, name: "longitude", limit: 180) {
+        case .success(let value): longitude = value
+        case .failure(let reason): return .failure(reason)
+        }
+        if latitude == 0, longitude == 0 { return .failure(.nullIsland) }
+        return .success((latitude, longitude))
     }
 }

@@ -70,15 +70,10 @@ public enum StoreFile {
                 }
                 let latitude: Double
                 let longitude: Double
-                switch fields.coordinate(columns.latitude, name: "latitude", limit: 90) {
-                case .success(let value): latitude = value
+                switch fields.position(latitude: columns.latitude, longitude: columns.longitude) {
+                case .success(let position): (latitude, longitude) = position
                 case .failure(let reason): return .failure(reason)
                 }
-                switch fields.coordinate(columns.longitude, name: "longitude", limit: 180) {
-                case .success(let value): longitude = value
-                case .failure(let reason): return .failure(reason)
-                }
-                if latitude == 0, longitude == 0 { return .failure(.nullIsland) }
                 var category = ""
                 if let column = columns.category {
                     guard let value = fields.string(column) else { return .failure(.invalidUTF8(field: "category")) }

@@ -47,6 +47,7 @@ extension Templates {
                             "\#(n.module)",
                             .product(name: "MPIPlug", package: mpiplug),
                             .product(name: "MPI", package: mpiplug),
+                            .product(name: "MPIPlugCommandLine", package: mpiplug),
                             .product(name: "ArgumentParser", package: "swift-argument-parser"),
                         ]
                     ),
