@@ -30,8 +30,8 @@ struct ScaffoldNewTests {
         ]
         let written = try FileManager.default.subpathsOfDirectory(atPath: package.path).filter { path in
             var isFolder: ObjCBool = false
-            FileManager.default.fileExists(atPath: package.appendingPathComponent(path).path, isDirectory: &isFolder)
-            return !isFolder.boolValue
+            let exists = FileManager.default.fileExists(atPath: package.appendingPathComponent(path).path, isDirectory: &isFolder)
+            return exists && !isFolder.boolValue
         }
         #expect(Set(written) == Set(expected))
         for script in ["proto/generate", "hpc/serve", "hpc/test"] {
