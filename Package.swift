@@ -148,7 +148,7 @@ let package = Package(
             exclude: ["python", "run"]  // the mpi4py side, the report and the runner script
         ),
         .executableTarget(name: "bench-als", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/als/swift"),
-        .executableTarget(name: "bench-load", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/load"),
+        .executableTarget(name: "bench-load", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/load", exclude: ["run"]),
         .executableTarget(
             name: "bench-bare-echo",
             dependencies: ["MPIPlugProtos", .product(name: "Hummingbird", package: "hummingbird")],

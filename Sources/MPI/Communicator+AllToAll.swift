@@ -43,6 +43,18 @@ extension Communicator {
     public func allToAll<T: MPIScalar>(
         _ values: [T], sendCounts: [Int], receiveCounts: [Int]
     ) throws(MPIError) -> RankBlocks<T> {
+        var result = [T]()
+        try allToAll(values, sendCounts: sendCounts, receiveCounts: receiveCounts, into: &result)
+        return RankBlocks(values: result, counts: receiveCounts)
+    }
+
+    /// `MPI_Alltoallv` into a buffer the caller keeps: afterwards `result` holds the blocks received,
+    /// rank 0's first. When `result` already has `receiveCounts`' total length its storage is reused, so
+    /// a loop that exchanges the same shape every iteration allocates nothing (as mpi4py's
+    /// `Alltoallv(send, recv)`).
+    public func allToAll<T: MPIScalar>(
+        _ values: [T], sendCounts: [Int], receiveCounts: [Int], into result: inout [T]
+    ) throws(MPIError) {
         let send = try CountLayout(sendCounts, size: size, "MPI_Alltoallv")
         try require(
             send.total == values.count, "MPI_Alltoallv",
@@ -50,7 +62,7 @@ extension Communicator {
         )
         let receive = try CountLayout(receiveCounts, size: size, "MPI_Alltoallv")
         let datatype = T.mpiDatatype.handle
-        var result = uninitializedArray(of: T.self, count: receive.total)
+        if result.count != receive.total { result = uninitializedArray(of: T.self, count: receive.total) }
         let outcome = values.withUnsafeBytes { sendBuffer in
             result.withUnsafeMutableBytes { receiveBuffer in
                 send.counts.withUnsafeBufferPointer { sc in
@@ -77,6 +89,5 @@ extension Communicator {
             }
         }
         try outcome.check()
-        return RankBlocks(values: result, counts: receiveCounts)
     }
 }

@@ -234,6 +234,14 @@ func runCollectiveTests(_ suite: SPMDSuite, _ world: Communicator, tag: String) 
         let receiveCounts = (0..<size).map { count(from: $0, to: rank) }
         let known = try world.allToAll(values, sendCounts: sendCounts, receiveCounts: receiveCounts)
         suite.expectEqual(known.values, received.values)
+        // Into a kept buffer: the second exchange of the same shape reuses its storage.
+        var buffer = [Int64](repeating: -1, count: 3)
+        try world.allToAll(values, sendCounts: sendCounts, receiveCounts: receiveCounts, into: &buffer)
+        suite.expectEqual(buffer, received.values)
+        let storage = buffer.withUnsafeBufferPointer { $0.baseAddress }
+        try world.allToAll(values.map { $0 + 1 }, sendCounts: sendCounts, receiveCounts: receiveCounts, into: &buffer)
+        suite.expectEqual(buffer, received.values.map { $0 + 1 })
+        suite.expectEqual(buffer.withUnsafeBufferPointer { $0.baseAddress } == storage, true, "storage reused")
         let nothing = try world.allToAllVarying([Double](), sendCounts: [Int](repeating: 0, count: size))
         suite.expectEqual(nothing.values, [])
     }
