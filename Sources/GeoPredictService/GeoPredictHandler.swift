@@ -15,7 +15,6 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     func ingestEvents(
         _ requests: [Geopredict_V1_IngestEventsRequest], context: RoundContext
     ) throws -> [RouteResult<Geopredict_V1_IngestEventsResponse>] {
-        node.shardRank = context.rank
         // Every rank checks every event with the round's clock, so all ranks agree on which are good;
         // each stores its own users' good events.
         var responses = [Geopredict_V1_IngestEventsResponse]()
@@ -67,7 +66,6 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     func predictNextVisits(
         _ requests: [Geopredict_V1_PredictNextVisitsRequest], context: RoundContext
     ) throws -> [RouteResult<Geopredict_V1_PredictNextVisitsResponse>] {
-        node.shardRank = context.rank
         var answers = [(index: Int, result: RouteResult<Geopredict_V1_PredictNextVisitsResponse>)]()
         for (index, request) in requests.enumerated() where node.owns(request.userID) {
             // Rank 0 validated the request with its own clock; check the time again with the round's.
@@ -83,7 +81,6 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     func getUser(
         _ requests: [Geopredict_V1_GetUserRequest], context: RoundContext
     ) throws -> [RouteResult<Geopredict_V1_GetUserResponse>] {
-        node.shardRank = context.rank
         var answers = [(index: Int, result: RouteResult<Geopredict_V1_GetUserResponse>)]()
         for (index, request) in requests.enumerated() where node.owns(request.userID) {
             guard let summary = node.histories.summary(of: request.userID) else {

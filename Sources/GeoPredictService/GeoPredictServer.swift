@@ -52,11 +52,10 @@ public enum GeoPredictServer {
         }
         let log = try WriteAheadLog(directory: walDirectory(options), prefix: "events")
         let node = try GeoPredictNode(
-            shards: shards, catalogue: dataset.catalogue, histories: histories, log: log,
+            shards: shards, shardRank: world.rank, catalogue: dataset.catalogue, histories: histories, log: log,
             model: initialModel(histories: histories, catalogue: dataset.catalogue, shards: shards, world: world, say: say),
             modelVersion: ModelVersion.make(sequence: 1, unixSeconds: Int64(Date().timeIntervalSince1970)), logger: logger
         )
-        node.shardRank = world.rank
 
         let service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)
         try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(node: node)))

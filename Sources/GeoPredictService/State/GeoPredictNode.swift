@@ -19,10 +19,11 @@ final class GeoPredictNode {
     private var scratch: NextVisitScratch
 
     init(
-        shards: ShardMap, catalogue: StoreCatalogue, histories: UserHistories, log: WriteAheadLog,
+        shards: ShardMap, shardRank: Int, catalogue: StoreCatalogue, histories: UserHistories, log: WriteAheadLog,
         model: NextVisitModel, modelVersion: String, logger: Logger
     ) {
         self.shards = shards
+        self.shardRank = shardRank
         self.catalogue = catalogue
         self.histories = histories
         self.log = log
@@ -37,9 +38,9 @@ final class GeoPredictNode {
     /// Whether this rank owns `userID`.
     func owns(_ userID: String) -> Bool { shards.owner(of: userID) == shardRank }
 
-    /// This rank's number in the shard map (set by the first round; the service communicator has the
-    /// same ranks as the world).
-    var shardRank = 0
+    /// This rank's number in the shard map: its world rank (the service's communicator duplicates the
+    /// world, so rounds see the same ranks).
+    let shardRank: Int
 
     // MARK: Predictions
 
