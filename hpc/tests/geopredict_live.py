@@ -12,7 +12,6 @@ Prints one line per check and a summary; exits non-zero on any failure.
 """
 import argparse
 import json
-import math
 import os
 import shutil
 import signal
@@ -24,27 +23,14 @@ import time
 
 import requests
 
+from live_checks import Checks
+
 from geopredict.v1 import geopredict_pb2
 from geopredict.v1.geopredict_connect import GeoPredictServiceClientSync
 from connectrpc.errors import ConnectError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVICE = "/geopredict.v1.GeoPredictService/"
-
-
-class Checks:
-    def __init__(self):
-        self.passed, self.failed = 0, 0
-
-    def check(self, condition, name, detail=""):
-        if condition:
-            self.passed += 1
-            print(f"  ok   {name}")
-        else:
-            self.failed += 1
-            print(f"  FAIL {name} {str(detail)[:400]}")
-        sys.stdout.flush()
-        return condition
 
 
 class Job:
@@ -403,7 +389,7 @@ def main():
     parser.add_argument("--load-seconds", type=float, default=6)
     parser.add_argument("--clients", action="store_true", help="also run clients/test-clients")
     arguments = parser.parse_args()
-    checks = Checks()
+    checks = Checks(detail_limit=400)
     print(f"geopredict live ({arguments.mode}) at {arguments.ranks} rank(s)")
     if arguments.mode == "api":
         run_api(arguments, checks)

@@ -20,6 +20,8 @@ import time
 
 import requests
 
+from live_checks import Checks
+
 from mpiplug.v1 import cluster_pb2, diagnostics_pb2
 from mpiplug.v1.cluster_connect import ClusterServiceClientSync
 from mpiplug.v1.diagnostics_connect import DiagnosticsServiceClientSync
@@ -36,21 +38,6 @@ CONNECT_STATUS = {
 }
 # Statuses HTTP defines for a case, which the front door uses instead of the code's usual one.
 HTTP_OVERRIDES = {404: "unimplemented", 405: "unimplemented", 413: "resource_exhausted", 415: "unimplemented"}
-
-
-class Checks:
-    def __init__(self, label):
-        self.label, self.passed, self.failed = label, 0, 0
-
-    def check(self, condition, name, detail=""):
-        if condition:
-            self.passed += 1
-            print(f"  ok   {name}")
-        else:
-            self.failed += 1
-            print(f"  FAIL {name} {detail}")
-        sys.stdout.flush()
-        return condition
 
 
 class Job:
