@@ -150,6 +150,7 @@ func load(_ arguments: Arguments, world: Communicator) throws {
                 "{\"rank\":\(rank),\"bytes\":\(counts.bytes),\"lines\":\(counts.linesRead),\"events_received\":\(counts.eventsReceived),"
                     + "\"users\":\(counts.users),\"seconds\":\(counts.seconds),\"read_seconds\":\(counts.readSeconds),"
                     + "\"catalogue_seconds\":\(counts.catalogueSeconds),\"build_seconds\":\(counts.buildSeconds),"
+                    + "\"shuffle_seconds\":\(counts.shuffleSeconds),\"shuffle_bytes_sent\":\(counts.shuffleBytesSent),"
                     + "\"cpu_seconds\":\(cpu?[rank] ?? -1),\"vmhwm_kb\":\(peaks?[rank] ?? -1)}"
             }
             let record = "{\"path\":\"\(path)\",\"format\":\"\(format)\",\"mode\":\"\(report.mode)\",\"ranks\":\(world.size),\"run\":\(run),"

@@ -54,10 +54,13 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 
 # mpirun for this machine: --oversubscribe so that more ranks than cores can run (tests at 1-4 ranks
 # on a 2-core machine); --bind-to none so that oversubscribed ranks are not pinned to one core.
+# GEOPREDICT_HOSTFILE, if set, spreads the ranks over the hosts it lists (benchmarks/sweep --hostfile).
 mpirun_local() {
     local ranks="$1"
     shift
-    mpirun --oversubscribe --bind-to none -np "$ranks" "$@"
+    local hosts=()
+    [ -n "${GEOPREDICT_HOSTFILE:-}" ] && hosts=(--hostfile "$GEOPREDICT_HOSTFILE")
+    mpirun --oversubscribe --bind-to none "${hosts[@]}" -np "$ranks" "$@"
 }
 
 # Runs an SPMD test program at the given rank count with a timeout; checks its summary line.

@@ -112,6 +112,10 @@ public struct ALSProgress: Sendable, Equatable {
     /// `implicit`'s training loss (see ``ALSLoss``), or `nil` unless
     /// ``ALSConfiguration/computesLoss`` is set. The same on every rank.
     public var loss: Double?
+    /// Seconds spent before the first iteration: planning the exchanges and the first Gram.
+    public var setupSeconds = 0.0
+    /// Where this iteration's time went on this rank.
+    public var phases = ALSPhaseSeconds()
 }
 
 /// Why ALS training, a solve or a checkpoint failed.

@@ -60,13 +60,21 @@ public enum ImplicitALS {
         var storeTable = FactorMatrix<StoreAxis>(rowCount: plan.storeCount, factorCount: k)
         var workspace = ALSKernels.BatchWorkspace(targetCount: plan.ownedStores.count, stride: stores.stride)
 
+        let setupSeconds = clock.elapsedSeconds
+
         for iteration in 0..<configuration.iterations {
+            var phases = ALSPhaseSeconds()
+            var stopwatch = PhaseStopwatch()
             let fetched = try ALSError.wrapping { () throws(MPIError) in try plan.storeFetch.exchange(stores, on: collectives) }
+            phases.fetchStoreFactors = stopwatch.lap()
             storeTable.setRows(plan.fetchedStores, from: fetched)
             solve(plan.userSide, others: storeTable, gram: storeGram, configuration: configuration, into: &users)
+            phases.solveUsers = stopwatch.lap()
 
             let userGram = try gram(of: users, partitions: plan.userPartitions, plan: plan, on: collectives)
+            phases.userGram = stopwatch.lap()
             let shippedUsers = try ALSError.wrapping { () throws(MPIError) in try plan.userShipment.exchange(users, on: collectives) }
+            phases.shipUserFactors = stopwatch.lap()
             if let byStore = plan.storeSideByStore {
                 // The exact solver reads whole stores at a time: one buffer with shipped then local rows.
                 let allUsers = FactorMatrix<UserAxis>(
@@ -80,7 +88,9 @@ public enum ImplicitALS {
                     configuration: configuration, into: &stores, workspace: &workspace
                 )
             }
+            phases.solveStores = stopwatch.lap()
             storeGram = try gram(of: stores, partitions: plan.storePartitions, plan: plan, on: collectives)
+            phases.storeGram = stopwatch.lap()
 
             var loss: Double?
             if configuration.computesLoss {
@@ -88,8 +98,12 @@ public enum ImplicitALS {
                     plan: plan, stores: stores, shippedUsers: shippedUsers, localUsers: users, userGram: userGram,
                     storeGram: storeGram, regularization: configuration.regularization, on: collectives
                 )
+                phases.loss = stopwatch.lap()
             }
-            progress(ALSProgress(iteration: iteration + 1, elapsedSeconds: clock.elapsedSeconds, loss: loss))
+            progress(ALSProgress(
+                iteration: iteration + 1, elapsedSeconds: clock.elapsedSeconds, loss: loss,
+                setupSeconds: setupSeconds, phases: phases
+            ))
         }
         return ALSModel(
             configuration: configuration, userIDs: counts.userIDs, userFactors: users,

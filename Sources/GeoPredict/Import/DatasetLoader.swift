@@ -65,8 +65,10 @@ public enum DatasetLoader {
         let budget = options.roundBudget(rankCount: communicator.size)
         var reporter = ProgressReporter(
             callback: communicator.rank == 0 ? progress : nil, interval: options.progressInterval, started: started)
+        var shuffle = (microseconds: Int64(0), bytesSent: Int64(0))
         let rounds = try readAndReshard(
-            feed: &feed, router: &router, collector: &collector, budget: budget, reporter: &reporter, collective: collective)
+            feed: &feed, router: &router, collector: &collector, budget: budget, reporter: &reporter,
+            collective: collective, shuffle: &shuffle)
         let read = MPIEnvironment.wallTime
         if feed.numbersLinesLocally {
             let before = try collective.mpi { () throws(MPIError) in
@@ -88,6 +90,7 @@ public enum DatasetLoader {
         counters.readMicroseconds = microseconds(read - started)
         counters.catalogueMicroseconds = microseconds(catalogued - read)
         counters.buildMicroseconds = microseconds(finished - catalogued)
+        (counters.shuffleMicroseconds, counters.shuffleBytesSent) = shuffle
         counters.bytes = feed.position.total
         counters.eventsReceived = collector.received
         counters.checkInsKept = Int64(built.visits.visitCount)
@@ -134,10 +137,10 @@ public enum DatasetLoader {
 
     /// The read loop: each round every rank fills its outgoing buffers up to `budget` bytes, the
     /// ranks agree on failures and on whether any has more, and exchange the buffers; returns the
-    /// number of rounds.
+    /// number of rounds, and adds the exchanges' time and the bytes sent to other ranks to `shuffle`.
     private static func readAndReshard(
         feed: inout any RankFeed, router: inout EventRouter, collector: inout EventCollector, budget: Int,
-        reporter: inout ProgressReporter, collective: Collective
+        reporter: inout ProgressReporter, collective: Collective, shuffle: inout (microseconds: Int64, bytesSent: Int64)
     ) throws(LoadError) -> Int {
         var failure: LoadError?
         var rounds = 0
@@ -153,7 +156,11 @@ public enum DatasetLoader {
                     failure = error
                 }
             }
-            let round = try collective.exchangeRound(router.takeOutgoing(), hasMore: hasMore, failure: failure)
+            let outgoing = router.takeOutgoing()
+            for (peer, count) in outgoing.counts.enumerated() where peer != collective.rank { shuffle.bytesSent += Int64(count) }
+            let exchangeStarted = MPIEnvironment.wallTime
+            let round = try collective.exchangeRound(outgoing, hasMore: hasMore, failure: failure)
+            shuffle.microseconds += microseconds(MPIEnvironment.wallTime - exchangeStarted)
             anyMore = round.anyMore
             rounds += 1
             for source in 0..<collective.size {
@@ -347,7 +354,8 @@ public enum DatasetLoader {
                 eventsReceived: rankCounters.eventsReceived, users: rankCounters.users,
                 seconds: Double(rankCounters.microseconds) / 1e6, readSeconds: Double(rankCounters.readMicroseconds) / 1e6,
                 catalogueSeconds: Double(rankCounters.catalogueMicroseconds) / 1e6,
-                buildSeconds: Double(rankCounters.buildMicroseconds) / 1e6))
+                buildSeconds: Double(rankCounters.buildMicroseconds) / 1e6,
+                shuffleSeconds: Double(rankCounters.shuffleMicroseconds) / 1e6, shuffleBytesSent: rankCounters.shuffleBytesSent))
         }
         report.bytes = mode == "byte ranges" || mode == "folder"
             ? report.perRank.reduce(0) { $0 + $1.bytes } : (report.perRank.first?.bytes ?? 0)

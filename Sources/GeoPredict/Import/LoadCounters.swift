@@ -15,12 +15,17 @@ struct LoadCounters {
     var readMicroseconds: Int64 = 0
     var catalogueMicroseconds: Int64 = 0
     var buildMicroseconds: Int64 = 0
+    /// Of the reading phase: time inside the re-sharding exchanges (waiting for slower ranks
+    /// included), and the event bytes this rank sent to other ranks there.
+    var shuffleMicroseconds: Int64 = 0
+    var shuffleBytesSent: Int64 = 0
 
-    static let fieldCount = 14
+    static let fieldCount = 16
 
     var values: [Int64] {
         [bytes, linesRead, blankLines, eventsSent, eventsReceived, checkInsKept, rawFixesKept, droppedByTime,
-         droppedByCategory, users, microseconds, readMicroseconds, catalogueMicroseconds, buildMicroseconds]
+         droppedByCategory, users, microseconds, readMicroseconds, catalogueMicroseconds, buildMicroseconds,
+         shuffleMicroseconds, shuffleBytesSent]
     }
 
     init() {}
@@ -30,5 +35,6 @@ struct LoadCounters {
         (bytes, linesRead, blankLines, eventsSent, eventsReceived) = (v[0], v[1], v[2], v[3], v[4])
         (checkInsKept, rawFixesKept, droppedByTime, droppedByCategory, users, microseconds) = (v[5], v[6], v[7], v[8], v[9], v[10])
         (readMicroseconds, catalogueMicroseconds, buildMicroseconds) = (v[11], v[12], v[13])
+        (shuffleMicroseconds, shuffleBytesSent) = (v[14], v[15])
     }
 }

@@ -22,6 +22,10 @@ public struct LoadReport: Sendable, Equatable, CustomStringConvertible {
         public var catalogueSeconds: Double
         /// Seconds building the visit logs.
         public var buildSeconds: Double
+        /// Of ``readSeconds``: seconds in the re-sharding exchanges (waiting for slower ranks included).
+        public var shuffleSeconds: Double = 0
+        /// Event bytes the rank sent to other ranks while re-sharding.
+        public var shuffleBytesSent: Int64 = 0
     }
 
     /// The input.

@@ -87,6 +87,45 @@ func runALSTests(_ suite: SPMDSuite, _ world: Communicator) {
         }
     }
 
+    suite.test("ALS through MeasuredCollectives: same model, bytes sent = bytes received, phases add up") {
+        let configuration = ALSConfiguration(factorCount: 8, iterations: 3, regularization: 0.1)
+        let plain = try ImplicitALS.train(data.counts, catalogue: data.catalogue, shards: shards, configuration: configuration, on: world)
+        let measured = MeasuredCollectives(world)
+        var reports = [ALSProgress]()
+        let model = try ImplicitALS.train(
+            data.counts, catalogue: data.catalogue, shards: shards, configuration: configuration, on: measured
+        ) { progress in reports.append(progress) }
+        suite.expectEqual(model, plain, "counting collectives changed the model")
+        suite.expectEqual(reports.count, configuration.iterations)
+        for report in reports {
+            let phases: [Double] = report.phases.named.map(\.seconds)
+            suite.expect(phases.allSatisfy { $0 >= 0 }, "negative phase: \(phases)")
+            let sum: Double = phases.reduce(0, +)
+            // The phases tile the iteration; elapsed time also covers set-up and earlier iterations.
+            suite.expect(sum <= report.elapsedSeconds, "phases \(sum) s exceed elapsed \(report.elapsedSeconds) s")
+            suite.expectEqual(report.phases.userHalf + report.phases.storeHalf + report.phases.loss, sum)
+        }
+        let exchange: CollectiveTally = measured.tallies[.allToAllV] ?? CollectiveTally()
+        // Two factor exchanges per iteration, plus the plan's exchanges before the first.
+        suite.expect(exchange.calls >= 2 * configuration.iterations, "alltoallv calls \(exchange.calls)")
+        let sent: [Int64] = try world.allReduce([Int64(exchange.bytesSent), Int64(exchange.bytesReceived)], .sum)
+        suite.expectEqual(sent[0], sent[1], "alltoallv bytes sent and received over all ranks differ")
+        if world.size == 1 {
+            suite.expectEqual(sent[0], 0, "one rank sends nothing to others")
+        } else {
+            suite.expect(sent[0] > 0, "no factor bytes moved between \(world.size) ranks")
+        }
+        let sums: CollectiveTally = measured.tallies[.exactSum] ?? CollectiveTally()
+        // The plan's confidence total (1 value), one Gram sum before the first iteration and two per
+        // iteration (k(k+1)/2 values); each moves 3 vectors of 8-byte values.
+        let gramSums = 1 + 2 * configuration.iterations
+        suite.expectEqual(sums.calls, 1 + gramSums)
+        let expectedSumBytes: Int = world.size > 1 ? (1 + gramSums * (8 * 9 / 2)) * 3 * 8 : 0
+        suite.expectEqual(sums.bytesSent, expectedSumBytes)
+        measured.reset()
+        suite.expect(measured.tallies.isEmpty, "reset left tallies")
+    }
+
     suite.test("ALS refuses a shard map for another rank count") {
         let wrong = ShardMap(rankCount: world.size + 1)
         suite.expectThrows(ALSError.self, { () throws(ALSError) in

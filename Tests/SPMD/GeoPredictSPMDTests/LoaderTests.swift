@@ -48,6 +48,13 @@ func runLoaderTests(_ suite: SPMDSuite, _ world: Communicator) {
         suite.expectEqual(report.perRank.count, world.size)
         suite.expectEqual(report.perRank.reduce(0) { $0 + $1.linesRead }, report.linesRead)
         suite.expectEqual(report.perRank.reduce(0) { $0 + $1.bytes }, Int64(synthetic.fileBytes.count))
+        let shuffled: Int64 = report.perRank.reduce(0) { $0 + $1.shuffleBytesSent }
+        if world.size == 1 {
+            suite.expectEqual(shuffled, 0, "one rank re-shards nothing to others")
+        } else {
+            suite.expect(shuffled > 0, "no event bytes re-sharded between \(world.size) ranks")
+        }
+        suite.expect(report.perRank.allSatisfy { $0.shuffleSeconds <= $0.readSeconds }, "re-shard time exceeds the read phase")
         if world.rank == 0 {
             print("geopredict-spmd-tests: invariant loader-tsmc=\(plainDigest)")
             print("geopredict-spmd-tests: invariant loader-tsmc-issues=\(report.issues.map { "\($0.lineNumber):\($0.reason.kind.rawValue)" }.joined(separator: ","))")

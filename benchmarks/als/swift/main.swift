@@ -38,11 +38,17 @@ let status = MPI.run { environment -> Int32 in
     var fitSeconds = [Double]()
     let cpuBefore = ProcessMemory.cpuSeconds()
     var model: ALSModel?
+    // Counts time and bytes per collective; the phases of the last repeat are reported.
+    let measured = MeasuredCollectives(world)
+    var iterations = [ALSProgress]()
     for _ in 0..<options.repeats {
         model = nil
+        measured.reset()
+        iterations = []
         try world.barrier()
         let start = MPIEnvironment.wallTime
-        model = try ImplicitALS.train(counts, catalogue: catalogue, shards: shards, configuration: configuration, on: world) { progress in
+        model = try ImplicitALS.train(counts, catalogue: catalogue, shards: shards, configuration: configuration, on: measured) { progress in
+            iterations.append(progress)
             if world.rank == 0 {
                 let loss = progress.loss.map { " loss \($0)" } ?? ""
                 writeError("iteration \(progress.iteration) elapsed \(progress.elapsedSeconds) s\(loss)\n")
@@ -51,6 +57,7 @@ let status = MPI.run { environment -> Int32 in
         try world.barrier()
         fitSeconds.append(try world.allReduce(MPIEnvironment.wallTime - start, .maximum))
     }
+    try PhaseReport(iterations: iterations, tallies: measured.tallies).print(on: world)
     let fitCPU = try world.allReduce(ProcessMemory.cpuSeconds() - cpuBefore, .sum)
     let fitPeak = ProcessMemory.kibibytes("VmHWM")
     let peaks = try world.gather([Int64(max(fitPeak, loadPeak))], root: 0)
