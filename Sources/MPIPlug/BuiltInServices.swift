@@ -61,6 +61,9 @@ final class ClusterStatusHandler: Mpiplug_V1_ClusterServiceHandler {
             $0.roundsServed = snapshot.rounds + 1
             $0.requestsHandled = snapshot.requests
             $0.busySeconds = snapshot.busySeconds
+            $0.roundBytes = snapshot.roundBytes
+            $0.answerBytes = snapshot.answerBytes
+            $0.gatherSeconds = snapshot.gatherSeconds
         }
     }
 }

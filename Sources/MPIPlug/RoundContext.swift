@@ -19,7 +19,14 @@ public final class RoundContext {
     /// ``issuedUnixMilliseconds`` in whole seconds.
     public var nowUnixSeconds: Int64 { issuedUnixMilliseconds / 1000 }
 
-    init(communicator: Communicator, roundID: UInt64, issuedUnixMilliseconds: Int64, logger: Logger) {
+    /// Where the answer gathers are counted (bytes and seconds per rank, for `GetClusterStatus`).
+    private let statistics: RoundStatistics?
+
+    init(
+        communicator: Communicator, roundID: UInt64, issuedUnixMilliseconds: Int64, logger: Logger,
+        statistics: RoundStatistics? = nil
+    ) {
+        self.statistics = statistics
         self.communicator = communicator
         self.roundID = roundID
         self.issuedUnixMilliseconds = issuedUnixMilliseconds
@@ -47,7 +54,9 @@ public final class RoundContext {
         requestCount: Int
     ) throws -> [RouteResult<Response>] {
         let encoded = try encodeAnswers(local)
+        let started = ContinuousClock.now
         let gathered = try communicator.gatherVarying(encoded, root: 0)
+        statistics?.recordGather(bytes: encoded.count, seconds: (ContinuousClock.now - started).seconds)
         guard let gathered else { return [] }
         var results = [RouteResult<Response>?](repeating: nil, count: requestCount)
         for source in 0..<size {

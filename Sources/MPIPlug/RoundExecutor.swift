@@ -36,7 +36,8 @@ final class RoundExecutor {
     /// Runs every batch of a work round. On rank 0 returns, per batch, one outcome per request.
     func run(_ round: Mpiplug_V1_Round) throws(MPIError) -> [[Outcome]] {
         let context = RoundContext(
-            communicator: communicator, roundID: round.id, issuedUnixMilliseconds: round.issuedUnixMilliseconds, logger: logger
+            communicator: communicator, roundID: round.id, issuedUnixMilliseconds: round.issuedUnixMilliseconds, logger: logger,
+            statistics: statistics
         )
         let started = ContinuousClock.now
         var outcomes = [[Outcome]]()

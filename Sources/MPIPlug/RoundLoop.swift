@@ -108,6 +108,7 @@ struct RoundLeader {
         // A Round has only strings, bytes and numbers: serialising it cannot fail.
         let bytes: [UInt8] = (try? round.serializedBytes()) ?? []
         try channel.send(bytes)
+        if round.kind == .work { executor.statistics.recordRound(bytes: bytes.count) }
     }
 }
 
@@ -127,7 +128,9 @@ struct RoundFollower {
             switch round.kind {
             case .shutdown: return
             case .ping: try executor.communicator.barrier()
-            case .work: _ = try executor.run(round)
+            case .work:
+                executor.statistics.recordRound(bytes: bytes.count)
+                _ = try executor.run(round)
             case .unspecified, .UNRECOGNIZED: continue
             }
         }

@@ -8,6 +8,11 @@ final class RoundStatistics: Sendable {
         var requests: UInt64 = 0
         var largestRound: UInt64 = 0
         var busySeconds: Double = 0
+        /// Serialised rounds broadcast (rank 0) or received (other ranks), in bytes.
+        var roundBytes: UInt64 = 0
+        /// Answers this rank contributed to rank 0's gathers, in bytes, and the time inside them.
+        var answerBytes: UInt64 = 0
+        var gatherSeconds: Double = 0
         /// Rounds by size: bucket i counts sizes in (2^(i-1), 2^i]; bucket 0 counts size 1.
         var histogram = [UInt64](repeating: 0, count: 16)
     }
@@ -22,6 +27,19 @@ final class RoundStatistics: Sendable {
             state.busySeconds += seconds
             let bucket = requests <= 1 ? 0 : min(15, Int.bitWidth - (requests - 1).leadingZeroBitCount)
             state.histogram[bucket] += 1
+        }
+    }
+
+    /// Counts a round's serialised bytes (sent by rank 0, received elsewhere).
+    func recordRound(bytes: Int) {
+        state.withLock { $0.roundBytes += UInt64(bytes) }
+    }
+
+    /// Counts one answer gather: the bytes this rank contributed and the seconds it took.
+    func recordGather(bytes: Int, seconds: Double) {
+        state.withLock { state in
+            state.answerBytes += UInt64(bytes)
+            state.gatherSeconds += seconds
         }
     }
 

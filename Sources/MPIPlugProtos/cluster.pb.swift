@@ -60,8 +60,18 @@ public nonisolated struct Mpiplug_V1_RankStatus: Sendable {
   /// Requests this rank has handled inside those rounds.
   public var requestsHandled: UInt64 = 0
 
-  /// Seconds this rank has spent inside route handlers.
+  /// Seconds this rank has spent inside route handlers (answer gathers included).
   public var busySeconds: Double = 0
+
+  /// Bytes of serialised rounds this rank has broadcast (rank 0) or received (other ranks).
+  public var roundBytes: UInt64 = 0
+
+  /// Bytes of answers this rank has contributed to the per-batch gathers on rank 0
+  /// (RoundContext.collectResults).
+  public var answerBytes: UInt64 = 0
+
+  /// Of busy_seconds: seconds inside those gathers, waiting for slower ranks included.
+  public var gatherSeconds: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -162,7 +172,7 @@ nonisolated extension Mpiplug_V1_GetClusterStatusRequest: SwiftProtobuf.Message,
 
 nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RankStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}host\0\u{3}process_id\0\u{3}resident_memory_bytes\0\u{3}peak_resident_memory_bytes\0\u{3}rounds_served\0\u{3}requests_handled\0\u{3}busy_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}host\0\u{3}process_id\0\u{3}resident_memory_bytes\0\u{3}peak_resident_memory_bytes\0\u{3}rounds_served\0\u{3}requests_handled\0\u{3}busy_seconds\0\u{3}round_bytes\0\u{3}answer_bytes\0\u{3}gather_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -178,6 +188,9 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.roundsServed) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.requestsHandled) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.busySeconds) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.roundBytes) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.answerBytes) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self.gatherSeconds) }()
       default: break
       }
     }
@@ -208,6 +221,15 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
     if self.busySeconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.busySeconds, fieldNumber: 8)
     }
+    if self.roundBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.roundBytes, fieldNumber: 9)
+    }
+    if self.answerBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.answerBytes, fieldNumber: 10)
+    }
+    if self.gatherSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.gatherSeconds, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -220,6 +242,9 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
     if lhs.roundsServed != rhs.roundsServed {return false}
     if lhs.requestsHandled != rhs.requestsHandled {return false}
     if lhs.busySeconds != rhs.busySeconds {return false}
+    if lhs.roundBytes != rhs.roundBytes {return false}
+    if lhs.answerBytes != rhs.answerBytes {return false}
+    if lhs.gatherSeconds != rhs.gatherSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -247,12 +247,20 @@ def main():
     if service:
         out += [f"## Service (synthetic city, {service[0].get('users', '?')} users; wrk on the same machine)", "",
                 table(["ranks", "predict req/s", "p50 ms", "p99 ms", "ingest events/s (100/request)", "ingest 1/request req/s",
-                       "start-up s", "peak RSS MiB per rank", "busy s per rank"],
+                       "start-up s", "peak RSS MiB per rank", "busy s per rank", "of which gather s", "rounds MiB per rank",
+                       "answers MiB per rank"],
                       [[r["ranks"], r["figures"].get("predict_rps"), r["figures"].get("predict_p50_ms"), r["figures"].get("predict_p99_ms"),
                         r["figures"].get("ingest_events_per_s"), r["figures"].get("ingest_single_event_requests_per_s"),
                         r["figures"].get("startup_seconds"),
                         " / ".join(f"{v:.0f}" for v in per_rank(r["figures"], "rank_peak_rss_mib_per_rank")),
-                        " / ".join(f"{v:.1f}" for v in per_rank(r["figures"], "rank_busy_seconds_per_rank"))] for r in service]), ""]
+                        " / ".join(f"{v:.1f}" for v in per_rank(r["figures"], "rank_busy_seconds_per_rank")),
+                        " / ".join(f"{v:.1f}" for v in per_rank(r["figures"], "rank_gather_seconds_per_rank")),
+                        " / ".join(f"{mib(v):.1f}" for v in per_rank(r["figures"], "rank_round_bytes_per_rank")),
+                        " / ".join(f"{mib(v):.2f}" for v in per_rank(r["figures"], "rank_answer_bytes_per_rank"))]
+                       for r in service]), "",
+                "Per rank, over the whole run (predict, then ingest): busy = inside route handlers; gather = inside the "
+                "answer gathers to rank 0 (waiting included); rounds = the broadcast batches (sent by rank 0, received by "
+                "the others); answers = what the rank sent to rank 0.", ""]
 
     plots = draw(sweep, base, model, als, weak, service, load)
     out += ["Plots: " + ", ".join(os.path.basename(p) for p in plots), ""]

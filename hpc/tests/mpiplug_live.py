@@ -138,6 +138,9 @@ def test_basics(checks, job):
                  and all(rank.resident_memory_bytes > 0 for rank in cluster.ranks)
                  and [rank.rank for rank in cluster.ranks] == list(range(job.ranks)),
                  "GetClusterStatus reports every rank with its memory", str(cluster)[:300])
+    # Every rank took part in the rounds above: rank 0 broadcast them, the others received them.
+    checks.check(all(rank.round_bytes > 0 and 0 <= rank.gather_seconds <= rank.busy_seconds for rank in cluster.ranks),
+                 "GetClusterStatus counts round bytes and gather time on every rank", str(cluster)[:400])
     try:
         DiagnosticsServiceClientSync(url).echo(diagnostics_pb2.EchoRequest(message="x" * (1 << 20 + 1)))
         checks.check(False, "connect-python sees invalid_argument for a message over 1 MiB")
