@@ -187,12 +187,14 @@ def main():
                            ["fetch_store_factors", "solve_users", "user_gram", "ship_user_factors", "solve_stores", "store_gram"]),
                          f"{mib(slowest(f, 'collective_alltoallv_bytes_sent_per_rank')) / 10:.2f}",
                          f"{slowest(f, 'collective_exact_sum_bytes_sent_per_rank') / 1024 / 10:.1f}",
-                         f"{slowest(f, 'fit_peak_rss_mib_per_rank'):.0f}"])
+                         f"{slowest(f, 'fit_peak_rss_mib_per_rank'):.0f}",
+                         f"{f.get('fold_in_microseconds', float('nan')):.1f}", f"{f.get('top10_all_stores_microseconds', float('nan')):.1f}"])
         out += [f"## ALS strong scaling ({int(first['users'])} users x {int(first['stores'])} stores x {int(first['triplets'])} visits, k = 32, 10 iterations)", "",
                 table(["ranks", "wait", "fit s", "speed-up", "efficiency", "set-up s", "fetch ms/it", "solve users ms/it", "user Gram ms/it",
                        "ship ms/it", "solve stores ms/it", "store Gram ms/it", "alltoallv MiB sent/rank/it", "exact-sum KiB/rank/it",
-                       "fit peak RSS MiB/rank"], rows), "",
-                "Phase columns: mean per iteration, slowest rank. Bytes: payload this rank sends to other ranks.", ""]
+                       "fit peak RSS MiB/rank", "scoring: fold-in µs", "scoring: top 10 of all stores µs"], rows), "",
+                "Phase columns: mean per iteration, slowest rank. Bytes: payload this rank sends to other ranks. Scoring: "
+                "per user on rank 0 after training (fold a user's visits into factors; rank every store), the serving-side cost.", ""]
         if len(als) >= 2:
             model = CostModel(als, cores)
             sweep["cost_model"] = {"fitted": model.describe()}
