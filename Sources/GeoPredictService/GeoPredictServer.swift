@@ -17,18 +17,22 @@ public enum DataSource: Sendable {
 /// Everything `geopredict serve` needs.
 public struct GeoPredictServerOptions: Sendable {
     public var data: DataSource
-    /// Holds the write-ahead logs and the synthetic city's configuration.
+    /// Holds the write-ahead logs, the model checkpoints and the synthetic city's configuration.
     public var stateDirectory: String
     public var plug: MPIPlugConfiguration
+    /// Train the first model even when a usable model checkpoint exists.
+    public var ignoresCheckpoints: Bool
 
-    public init(data: DataSource, stateDirectory: String, plug: MPIPlugConfiguration) {
+    public init(data: DataSource, stateDirectory: String, plug: MPIPlugConfiguration, ignoresCheckpoints: Bool = false) {
         self.data = data
         self.stateDirectory = stateDirectory
         self.plug = plug
+        self.ignoresCheckpoints = ignoresCheckpoints
     }
 }
 
-/// Starts GeoPredict on every rank: load the data, replay the write-ahead logs, train, serve.
+/// Starts GeoPredict on every rank: load the data, load the last model checkpoint (or train), replay
+/// the write-ahead logs, serve.
 public enum GeoPredictServer {
     /// Runs until SIGTERM to rank 0. Collective: every rank calls it.
     ///
@@ -41,26 +45,52 @@ public enum GeoPredictServer {
         let shards = ShardMap(rankCount: world.size)
         let say: (String) -> Void = { line in if world.rank == 0 { logger.info("\(line)") } }
 
+        let started = ContinuousClock.now
         let dataset = try loadData(options, shards: shards, world: world, say: say)
         let histories = UserHistories(
             base: dataset.visits, baseFixCounts: dataset.fixCounts, catalogue: dataset.catalogue, shards: shards
         )
-        // Recover acknowledged events before the first training, so the model covers them.
-        let replayed = try replayLog(options, into: histories, shards: shards, world: world)
-        if replayed.records > 0 {
-            say("recovered \(replayed.records) events from the write-ahead logs (\(replayed.tornFiles) torn tail(s) skipped)")
-        }
+        // Every rank reads every log (from any earlier rank count) and keeps its own users' events.
+        let logFiles = try WriteAheadLog.readFiles(directory: walDirectory(options), prefix: "events")
+        let checkpoints = ModelCheckpointing(
+            stateDirectory: options.stateDirectory, dataFingerprint: dataset.fingerprint,
+            replayedLogs: WALManifest(coveringAllOf: logFiles), logger: logger
+        )
         let log = try WriteAheadLog(directory: walDirectory(options), prefix: "events")
-        let node = try GeoPredictNode(
+        if options.ignoresCheckpoints { say("--retrain: model checkpoints are ignored") }
+        let restoreStarted = ContinuousClock.now
+        let restored = options.ignoresCheckpoints ? nil : try checkpoints.restore(catalogue: dataset.catalogue, on: world)
+        let tornFiles = logFiles.filter { !$0.complete }.count
+        if tornFiles > 0 { say("\(tornFiles) write-ahead log(s) end in a torn record (never acknowledged); skipped") }
+        let first: (model: NextVisitModel, version: String, sequence: Int, origin: String)
+        if let restored {
+            first = try recover(
+                from: restored, started: restoreStarted, logFiles: logFiles, into: histories, shards: shards, world: world, say: say
+            )
+        } else {
+            // Recover acknowledged events before the first training, so the model covers them.
+            let replayed = try replay(logFiles.flatMap(\.records), into: histories, shards: shards, world: world)
+            if replayed > 0 { say("recovered \(replayed) events from the write-ahead logs") }
+            let trainingStarted = ContinuousClock.now
+            let model = try initialModel(histories: histories, catalogue: dataset.catalogue, shards: shards, world: world, say: say)
+            let sequence = try checkpoints.highestSequence(on: world) + 1
+            let version = ModelVersion.make(sequence: sequence, unixSeconds: Int64(Date().timeIntervalSince1970))
+            try checkpoints.save(
+                model, version: version, sequence: sequence, trainingSeconds: seconds(since: trainingStarted), log: log, on: world
+            )
+            first = (model, version, sequence, "trained at start")
+        }
+        let node = GeoPredictNode(
             shards: shards, shardRank: world.rank, catalogue: dataset.catalogue, histories: histories, log: log,
-            model: initialModel(histories: histories, catalogue: dataset.catalogue, shards: shards, world: world, say: say),
-            modelVersion: ModelVersion.make(sequence: 1, unixSeconds: Int64(Date().timeIntervalSince1970)), logger: logger
+            model: first.model, modelVersion: first.version, modelSequence: first.sequence, checkpoints: checkpoints,
+            logger: logger
         )
 
         let service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)
         try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(node: node)))
         let summary = "\(world.size) ranks, \(dataset.userCount) users, \(dataset.catalogue.count) stores, "
-            + "\(dataset.visitCount) visits, model \(node.status.servingVersion)"
+            + "\(dataset.visitCount) visits, model \(node.status.servingVersion) (\(first.origin)), "
+            + "started in \(String(format: "%.1f", seconds(since: started))) s"
         try service.serve { address in onReady(address, summary) }
     }
 
@@ -72,6 +102,8 @@ public enum GeoPredictServer {
         var catalogue: StoreCatalogue
         var userCount: Int
         var visitCount: Int
+        /// What the data is, for model checkpoints (``DataFingerprint``).
+        var fingerprint: String
     }
 
     private static func loadData(
@@ -86,7 +118,7 @@ public enum GeoPredictServer {
             say("synthetic city: \(configuration.userCount) users, \(configuration.storeCount) stores, \(totals[1]) visits")
             return LoadedData(
                 visits: visits, fixCounts: [:], catalogue: city.catalogue,
-                userCount: Int(totals[0]), visitCount: Int(totals[1])
+                userCount: Int(totals[0]), visitCount: Int(totals[1]), fingerprint: DataFingerprint.synthetic(configuration)
             )
         case let .file(path, format, stores):
             var loadOptions = LoadOptions(format: format)
@@ -101,9 +133,13 @@ public enum GeoPredictServer {
                 from: loaded.rawFixes, checkIns: loaded.visits, catalogue: loaded.stores, shards: shards, on: world
             )
             let totals = try world.allReduce([Int64(detected.visits.userCount), Int64(detected.visits.visitCount)], .sum)
+            // Rank 0's view, so that every rank stores and compares the same description.
+            let fingerprint = try world.broadcast(
+                Array(DataFingerprint.file(path: path, format: format, stores: stores).utf8), from: 0
+            )
             return LoadedData(
                 visits: detected.visits, fixCounts: detected.fixCounts, catalogue: detected.catalogue,
-                userCount: Int(totals[0]), visitCount: Int(totals[1])
+                userCount: Int(totals[0]), visitCount: Int(totals[1]), fingerprint: String(decoding: fingerprint, as: UTF8.self)
             )
         }
     }
@@ -152,14 +188,38 @@ public enum GeoPredictServer {
         return model
     }
 
+    /// Serves a checkpoint's model: the logged events it was trained on are replayed and marked
+    /// trained (as they were when it was trained), then the events after it are replayed as recent.
+    ///
+    /// - Parameter started: when loading the checkpoint began, to report the time it took.
+    private static func recover(
+        from restored: ModelCheckpointing.Restored, started: ContinuousClock.Instant, logFiles: [WriteAheadLog.FileRecords],
+        into histories: UserHistories, shards: ShardMap, world: Communicator, say: (String) -> Void
+    ) throws -> (model: NextVisitModel, version: String, sequence: Int, origin: String) {
+        let (trained, recent) = restored.metadata.manifest.split(logFiles)
+        let covered = try replay(trained, into: histories, shards: shards, world: world)
+        histories.markAllTrained()
+        let after = try replay(recent, into: histories, shards: shards, world: world)
+        let trainingSeconds = restored.metadata.trainingSeconds
+        say("loaded model checkpoint \(restored.fileName): model \(restored.metadata.modelVersion), "
+            + "\(covered) logged events covered by it, \(after) replayed after it; no training at start "
+            + "(\(String(format: "%.1f", seconds(since: started))) s instead of the \(String(format: "%.1f", trainingSeconds)) s "
+            + "the model took to train)")
+        return (restored.model, restored.metadata.modelVersion, restored.metadata.sequence, "from checkpoint")
+    }
+
     private static func walDirectory(_ options: GeoPredictServerOptions) -> String { "\(options.stateDirectory)/wal" }
 
-    /// Applies every event of every rank's log (from earlier runs, at any rank count) whose user this
-    /// rank owns, in time order. Collective only in that every rank reads the logs.
-    private static func replayLog(
-        _ options: GeoPredictServerOptions, into histories: UserHistories, shards: ShardMap, world: Communicator
-    ) throws -> (records: Int, tornFiles: Int) {
-        let (records, torn) = try WriteAheadLog.readAll(directory: walDirectory(options), prefix: "events")
+    private static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+
+    /// Applies the logged events among `records` whose user this rank owns, in time order, and
+    /// returns how many there were on all ranks. Collective (a sum).
+    private static func replay(
+        _ records: [[UInt8]], into histories: UserHistories, shards: ShardMap, world: Communicator
+    ) throws -> Int {
         var mine = [Geopredict_V1_LocationEvent]()
         for record in records {
             guard let event = try? Geopredict_V1_LocationEvent(serializedBytes: record),
@@ -185,8 +245,7 @@ public enum GeoPredictServer {
                 position: GeoPoint(latitude: event.latitude, longitude: event.longitude), kind: kind
             )
         }
-        let total = try world.allReduce(Int64(mine.count), .sum)
-        return (Int(total), torn.count)
+        return Int(try world.allReduce(Int64(mine.count), .sum))
     }
 }
 

@@ -7,24 +7,28 @@ import MPI
 import MPIPlug
 import MPIPlugCommandLine
 
-/// `geopredict serve`: the GeoPredict service. Every rank loads its share of the users, replays its
-/// write-ahead log, trains, and serves; rank 0 answers HTTP.
+/// `geopredict serve`: the GeoPredict service. Every rank loads its share of the users, loads the last
+/// model checkpoint (or trains), replays the write-ahead logs, and serves; rank 0 answers HTTP.
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the GeoPredict v1 API from this MPI job (run it under mpirun; rank 0 listens)."
     )
 
-    @Option(help: "Folder for the write-ahead logs and the synthetic city's settings.") var state = "state"
+    @Option(help: "Folder for the write-ahead logs, the model checkpoints and the synthetic city's settings.") var state = "state"
     @Option(help: "A data file (or GeoLife folder) to serve instead of the synthetic city.") var data: String?
     @Option(help: "The format of --data: tsmc, snap, getnext, csv or geolife.") var format: String?
     @Option(help: "A store file (CSV: store_id,latitude,longitude,category) that defines the stores.") var stores: String?
     @Option(help: "Users in the synthetic city (first start only).") var users = 50_000
     @Option(help: "Stores in the synthetic city (first start only).") var storeCount = 2_000
+    @Flag(help: "Train the first model from the data and the logs even if --state holds a usable model checkpoint.")
+    var retrain = false
     @OptionGroup var server: ServerOptions
 
     func run() throws {
-        let options = GeoPredictServerOptions(data: try dataSource(), stateDirectory: state, plug: try server.makeConfiguration())
+        let options = GeoPredictServerOptions(
+            data: try dataSource(), stateDirectory: state, plug: try server.makeConfiguration(), ignoresCheckpoints: retrain
+        )
         var logger = Logger(label: "geopredict")
         logger.logLevel = .info
         MPI.run(threadLevel: .funneled) { environment in

@@ -1,4 +1,5 @@
 import Foundation
+import GeoPredict
 @testable import GeoPredictService
 import Testing
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Live tests of the GeoPredict service under mpirun: the v1 API from curl, protoc, connect-python,
 # requests + protobuf and the clients in clients/ at 2 and 3 ranks, then the kill -9 durability test
-# (ingest load, kill the whole job, restart at another rank count, count every acknowledged event).
+# (ingest load with a Train in the middle, kill the whole job, restart at another rank count from the
+# model checkpoint without retraining, count every acknowledged event; then a --retrain start).
 # Usage: hpc/tests/geopredict-live.sh BIN_DIR
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"

@@ -5,8 +5,10 @@ Modes:
   --mode api         the API at one rank count (curl JSON, protoc binary, connect-python, requests +
                      protobuf, the clients in clients/ when built), errors, ingest -> prediction, raw
                      GPS -> visit, Train and GetTrainingStatus, SIGTERM.
-  --mode durability  ingest load from several threads, kill -9 of the whole job, restart at another
-                     rank count on the same state folder: every acknowledged event must be there.
+  --mode durability  ingest load from several threads with a Train in the middle, kill -9 of the
+                     whole job, restart at another rank count on the same state folder: the model
+                     checkpoint is loaded instead of retraining, predictions are unchanged, and every
+                     acknowledged event is there; then a --retrain start continues the version count.
 
 Prints one line per check and a summary; exits non-zero on any failure.
 """
@@ -36,13 +38,13 @@ SERVICE = "/geopredict.v1.GeoPredictService/"
 class Job:
     """`mpirun -np N geopredict serve --port 0 --state DIR ...`, waiting for its 'serving on URL' line."""
 
-    def __init__(self, binary, ranks, state, users, stores, log_path, timeout=900):
+    def __init__(self, binary, ranks, state, users, stores, log_path, timeout=900, extra=()):
         env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                    OPENBLAS_NUM_THREADS="1")
         self.log = open(log_path, "a")
         self.process = subprocess.Popen(
             ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks), binary, "serve",
-             "--port", "0", "--state", state, "--users", str(users), "--store-count", str(stores)],
+             "--port", "0", "--state", state, "--users", str(users), "--store-count", str(stores), *extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, start_new_session=True)
         self.url, self.ranks = None, ranks
         deadline = time.time() + timeout
@@ -339,13 +341,33 @@ def run_durability(arguments, checks):
                     in_flight[user] -= batch
             sequence += 1
 
+    def log_since(offset, until=("loaded model checkpoint", "trained the first model"), timeout=15):
+        # mpirun forwards stderr (the log) and stdout (the 'serving on' line) separately: wait for
+        # the start-up's decisive line to arrive.
+        deadline = time.time() + timeout
+        while True:
+            with open(log_path) as log:
+                log.seek(offset)
+                text = log.read()
+            if any(needle in text for needle in until) or time.time() > deadline:
+                return text
+            time.sleep(0.2)
+
     try:
         job = Job(arguments.binary, arguments.ranks, state, 400, 60, log_path)
+        first_log = log_since(0, until=("wrote model checkpoint",))
+        checks.check("no model checkpoint" in first_log and "wrote model checkpoint" in first_log,
+                     "a fresh state folder trains the first model and checkpoints it")
         workers = [threading.Thread(target=load, args=(worker, job.url)) for worker in range(threads_count)]
         started = time.perf_counter()
         for worker in workers:
             worker.start()
-        time.sleep(arguments.load_seconds)
+        # A Train under load: its checkpoint covers the events ingested so far; the rest come after it.
+        time.sleep(arguments.load_seconds / 2)
+        trained = call(job.url, "Train", {"iterations": 3}, timeout=300).json().get("modelVersion", "")
+        at = str(int(time.time()))
+        reference = predict(job.url, "u0000001", limit=10, atUnixSeconds=at)
+        time.sleep(arguments.load_seconds / 2)
         job.kill()
         stop.set()
         for worker in workers:
@@ -357,8 +379,21 @@ def run_durability(arguments, checks):
         checks.check(total > 0, "events were acknowledged before the kill")
 
         restart_ranks = arguments.restart_ranks
+        offset = os.path.getsize(log_path)
         job = Job(arguments.binary, restart_ranks, state, 400, 60, log_path)
         try:
+            restart_log = log_since(offset)
+            loaded = [line for line in restart_log.splitlines() if "loaded model checkpoint" in line]
+            counts = [int(word) for word in loaded[0].replace(",", " ").split() if word.isdigit()] if loaded else []
+            checks.check(bool(loaded) and f"model {trained}" in loaded[0] and "trained the first model" not in restart_log
+                         and len(counts) >= 2 and counts[0] > 0 and counts[1] > 0,
+                         f"the restart at {restart_ranks} ranks loaded the checkpoint of {trained} instead of retraining "
+                         "(events both covered by it and after it)", loaded or restart_log[-1500:])
+            served = call(job.url, "GetTrainingStatus", {}).json().get("servingModelVersion")
+            again = predict(job.url, "u0000001", limit=10, atUnixSeconds=at)
+            checks.check(served == trained and again == reference and len(reference.get("visits", [])) == 10,
+                         "the restarted job serves the same model version and the same predictions, scores and all",
+                         (served, trained, again, reference))
             lost, extra = [], 0
             for user, count in sorted(acknowledged.items()):
                 answer = call(job.url, "GetUser", {"userId": user})
@@ -372,6 +407,18 @@ def run_durability(arguments, checks):
             unanswered = sum(in_flight.values())
             checks.check(0 <= extra <= unanswered, "nothing was stored twice or invented",
                          f"extra={extra} unanswered={unanswered}")
+        finally:
+            job.kill()
+
+        # --retrain ignores the checkpoints, and the version count goes on (m1 at start, m2 from Train).
+        offset = os.path.getsize(log_path)
+        job = Job(arguments.binary, arguments.ranks, state, 400, 60, log_path, extra=["--retrain"])
+        try:
+            retrain_log = log_since(offset)
+            served = call(job.url, "GetTrainingStatus", {}).json().get("servingModelVersion", "")
+            checks.check("trained the first model" in retrain_log and "loaded model checkpoint" not in retrain_log
+                         and served.startswith("m3-"),
+                         "--retrain trains instead of loading, as model m3", (served, retrain_log[-800:]))
         finally:
             job.kill()
     finally:

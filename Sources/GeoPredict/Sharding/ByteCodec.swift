@@ -69,6 +69,10 @@ public struct ByteReader {
     /// Whether every byte has been read.
     public var isAtEnd: Bool { offset >= bytes.endIndex }
 
+    /// The number of bytes not read yet: lets a reader check a count against what is left before
+    /// allocating for it.
+    public var remainingCount: Int { bytes.endIndex - offset }
+
     public mutating func read<T: FixedWidthInteger>(_ type: T.Type = T.self) throws(Error) -> T {
         let size = MemoryLayout<T>.size
         guard bytes.endIndex - offset >= size else { throw .truncated(offset: offset) }

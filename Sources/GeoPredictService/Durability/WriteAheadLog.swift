@@ -1,4 +1,5 @@
 import Foundation
+import GeoPredict
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,9 +33,13 @@ public final class WriteAheadLog {
 
     /// The file this log appends to.
     public let path: String
+    /// The file's name in the log directory (what a model checkpoint's manifest lists).
+    public let fileName: String
     private let descriptor: Int32
     /// Bytes appended (and synced) by this process.
     public private(set) var bytesWritten = 0
+    /// Records appended (and synced) by this process: the file's records, in order.
+    public private(set) var recordCount = 0
 
     /// Creates a new log file in `directory` (created if missing) and syncs the directory so that
     /// the file itself survives a crash.
@@ -43,7 +48,8 @@ public final class WriteAheadLog {
         // Time, process and a random part: unique across reopenings within a millisecond and across
         // hosts sharing one state folder; the name's time keeps `ls` in creation order.
         let unique = "\(Int(Date().timeIntervalSince1970 * 1000))-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
-        path = "\(directory)/\(prefix)-\(unique).wal"
+        fileName = "\(prefix)-\(unique).wal"
+        path = "\(directory)/\(fileName)"
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .cannotOpen(path: path, errno: errno) }
         try Self.syncDirectory(directory)
@@ -73,23 +79,37 @@ public final class WriteAheadLog {
         }
         guard fdatasync(descriptor) == 0 else { throw .syncFailed(path: path, errno: errno) }
         bytesWritten += buffer.count
+        recordCount += records.count
+    }
+
+    /// The intact records of one log file.
+    public struct FileRecords: Sendable {
+        /// The file's name in the log directory.
+        public var name: String
+        /// Its intact records, in order.
+        public var records: [[UInt8]]
+        /// Whether every byte belonged to an intact record (false: a torn tail was skipped).
+        public var complete: Bool
+    }
+
+    /// Every `*.wal` file in `directory` whose name starts with `prefix`, in name order, with its
+    /// intact records; a torn tail ends its file's records. Missing directory: no files.
+    public static func readFiles(directory: String, prefix: String) throws -> [FileRecords] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".wal") }
+            .sorted()
+        return try names.map { name in
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))
+            let (records, complete) = parse(bytes)
+            return FileRecords(name: name, records: records, complete: complete)
+        }
     }
 
     /// Every intact record of every `*.wal` file in `directory` whose name starts with `prefix`, file
     /// by file in name order; a torn tail ends its file's records. Missing directory: no records.
     public static func readAll(directory: String, prefix: String) throws -> (records: [[UInt8]], tornFiles: [String]) {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-            .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".wal") }
-            .sorted()
-        var records = [[UInt8]]()
-        var torn = [String]()
-        for name in names {
-            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))
-            let (fileRecords, complete) = parse(bytes)
-            records.append(contentsOf: fileRecords)
-            if !complete { torn.append(name) }
-        }
-        return (records, torn)
+        let files = try readFiles(directory: directory, prefix: prefix)
+        return (files.flatMap(\.records), files.filter { !$0.complete }.map(\.name))
     }
 
     /// The intact records at the start of `bytes`, and whether every byte belonged to one.

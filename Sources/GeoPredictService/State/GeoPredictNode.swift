@@ -14,13 +14,17 @@ final class GeoPredictNode {
     let logger: Logger
     private(set) var model: NextVisitModel
     private(set) var status = TrainingStatus()
-    private var modelSequence = 1
+    /// The serving model's sequence number (the `n` of `mn-…`); checkpoints keep it across restarts.
+    private var modelSequence: Int
+    /// Writes a checkpoint after each training (nil in tests without a state folder).
+    private let checkpoints: ModelCheckpointing?
     /// Scratch buffers of the model's scorer, reused by every prediction on this thread.
     private var scratch: NextVisitScratch
 
     init(
         shards: ShardMap, shardRank: Int, catalogue: StoreCatalogue, histories: UserHistories, log: WriteAheadLog,
-        model: NextVisitModel, modelVersion: String, logger: Logger
+        model: NextVisitModel, modelVersion: String, modelSequence: Int = 1, checkpoints: ModelCheckpointing? = nil,
+        logger: Logger
     ) {
         self.shards = shards
         self.shardRank = shardRank
@@ -28,11 +32,14 @@ final class GeoPredictNode {
         self.histories = histories
         self.log = log
         self.model = model
+        self.modelSequence = modelSequence
+        self.checkpoints = checkpoints
         self.logger = logger
         scratch = model.makeScratch()
         status.servingVersion = modelVersion
         status.runVersion = modelVersion
         status.stage = status.stages
+        status.loss = model.fitReport?.objective ?? 0
     }
 
     /// Whether this rank owns `userID`.
@@ -148,6 +155,17 @@ final class GeoPredictNode {
         if let started = status.started {
             let elapsed = ContinuousClock.now - started
             status.finishedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        if status.state == .idle, let checkpoints {
+            // Every rank took part in the run, so every rank takes part in the checkpoint's gather.
+            do {
+                try checkpoints.save(
+                    model, version: version, sequence: modelSequence, trainingSeconds: status.finishedSeconds ?? 0, log: log,
+                    on: communicator
+                )
+            } catch {
+                logger.error("could not checkpoint the new model", metadata: ["error": "\(error)"])
+            }
         }
         return status.state == .failed ? .failure(TrainingFailure(message: status.error)) : .success(version)
     }
