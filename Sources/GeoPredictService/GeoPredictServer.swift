@@ -113,7 +113,7 @@ public enum GeoPredictServer {
         case .synthetic(let requested):
             let configuration = try syntheticConfiguration(requested, options: options, world: world)
             let city = SyntheticCity(configuration: configuration)
-            let visits = VisitLog(visits: city.visits(ownedBy: world.rank, shards: shards), shards: shards)
+            let visits = city.visitLog(ownedBy: world.rank, shards: shards)
             let totals = try world.allReduce([Int64(visits.userCount), Int64(visits.visitCount)], .sum)
             say("synthetic city: \(configuration.userCount) users, \(configuration.storeCount) stores, \(totals[1]) visits")
             return LoadedData(

@@ -183,6 +183,13 @@ public struct NextVisitTrainer {
         var offsets = [0]
         var stores: [Int32] = []
         var timestamps: [Int64] = []
+        // Most visits are kept: reserving the whole log's size avoids growing by doubling (which
+        // briefly holds two copies); the pages never written cost no memory.
+        userIDs.reserveCapacity(log.userCount)
+        partitions.reserveCapacity(log.userCount)
+        offsets.reserveCapacity(log.userCount + 1)
+        stores.reserveCapacity(log.visitCount)
+        timestamps.reserveCapacity(log.visitCount)
         for user in 0..<log.userCount {
             let kept = VisitSequence(user: user, in: log).before(time)
             guard !kept.isEmpty else { continue }

@@ -1,3 +1,5 @@
+import MPI
+
 /// Everyone's visit counts that the next-visit score needs, replicated on every rank: per-store
 /// popularity and hour-of-day profiles, and store-to-store transitions.
 ///
@@ -38,6 +40,14 @@ public struct VisitStatistics: Sendable, Equatable {
         catalogue: StoreCatalogue, popularity: [Int64], hourCounts: [Int64],
         transitions: [(from: Int32, to: Int32, count: Int64)]
     ) {
+        let sorted = transitions.sorted { ($0.from, $0.to) < ($1.from, $1.to) }
+        var transitionCSR = TransitionCSR(storeCount: catalogue.count)
+        for entry in sorted { transitionCSR.add(from: entry.from, to: entry.to, count: entry.count) }
+        self.init(catalogue: catalogue, popularity: popularity, hourCounts: hourCounts, transitions: transitionCSR.finished())
+    }
+
+    /// Builds the statistics with the transitions already in CSR form.
+    private init(catalogue: StoreCatalogue, popularity: [Int64], hourCounts: [Int64], transitions: TransitionCSR) {
         let storeCount = catalogue.count
         precondition(popularity.count == storeCount && hourCounts.count == storeCount * 24,
                      "VisitStatistics: one popularity and 24 hour counts per store")
@@ -55,29 +65,10 @@ public struct VisitStatistics: Sendable, Equatable {
         categoryTotals = (0..<(categoryHours.count / 24)).map { category in
             (0..<24).reduce(Int64(0)) { $0 + categoryHours[category * 24 + $1] }
         }
-
-        let sorted = transitions.sorted { ($0.from, $0.to) < ($1.from, $1.to) }
-        var offsets = [Int](repeating: 0, count: storeCount + 1)
-        var targets: [Int32] = []
-        var counts: [Int64] = []
-        var totals = [Int64](repeating: 0, count: storeCount)
-        var origins: [Int32] = []
-        for entry in sorted {
-            if let last = origins.last, last == entry.from, targets.last == entry.to {
-                counts[counts.count - 1] += entry.count
-            } else {
-                origins.append(entry.from)
-                targets.append(entry.to)
-                counts.append(entry.count)
-            }
-            totals[Int(entry.from)] += entry.count
-        }
-        for origin in origins { offsets[Int(origin) + 1] += 1 }
-        for store in 0..<storeCount { offsets[store + 1] += offsets[store] }
-        transitionOffsets = offsets
-        transitionTargets = targets
-        transitionCounts = counts
-        transitionTotals = totals
+        transitionOffsets = transitions.offsets
+        transitionTargets = transitions.targets
+        transitionCounts = transitions.counts
+        transitionTotals = transitions.totals
         storesByPopularity = (0..<storeCount).map(Int32.init).sorted {
             popularity[Int($0)] != popularity[Int($1)] ? popularity[Int($0)] > popularity[Int($1)] : $0 < $1
         }
@@ -109,22 +100,42 @@ public struct VisitStatistics: Sendable, Equatable {
             packed.append(Int64(bitPattern: key))
             packed.append(count)
         }
+        // At millions of users the transitions are the largest part: hold one form of them at a time.
+        transitions = [:]
         do {
             popularity = try collectives.allReduce(popularity, .sum)
             hours = try collectives.allReduce(hours, .sum)
             let gathered = try collectives.allGatherVarying(packed)
-            var all: [(from: Int32, to: Int32, count: Int64)] = []
-            all.reserveCapacity(gathered.values.count / 2)
-            var index = 0
-            while index + 1 < gathered.values.count {
-                let key = UInt64(bitPattern: gathered.values[index])
-                all.append((Int32(bitPattern: UInt32(key >> 32)), Int32(bitPattern: UInt32(key & 0xffff_ffff)), gathered.values[index + 1]))
-                index += 2
-            }
-            return VisitStatistics(catalogue: catalogue, popularity: popularity, hourCounts: hours, transitions: all)
+            packed = []
+            return VisitStatistics(
+                catalogue: catalogue, popularity: popularity, hourCounts: hours,
+                transitions: mergeSortedBlocks(gathered, storeCount: storeCount))
         } catch {
             throw .communication("\(error)")
         }
+    }
+
+    /// Merges the ranks' transition blocks — each `(key, count)` pairs by ascending key, a key being
+    /// `from << 32 | to` — into one CSR, adding up the counts of a key that several ranks saw.
+    private static func mergeSortedBlocks(_ blocks: RankBlocks<Int64>, storeCount: Int) -> TransitionCSR {
+        var result = TransitionCSR(storeCount: storeCount, capacity: blocks.values.count / 2)
+        var cursors = blocks.offsets.indices.map { blocks.offsets[$0] }
+        let ends = blocks.offsets.indices.map { blocks.offsets[$0] + blocks.counts[$0] }
+        while true {
+            var smallest: UInt64?
+            for rank in cursors.indices where cursors[rank] < ends[rank] {
+                let key = UInt64(bitPattern: blocks.values[cursors[rank]])
+                if smallest.map({ key < $0 }) ?? true { smallest = key }
+            }
+            guard let key = smallest else { break }
+            let from = Int32(bitPattern: UInt32(key >> 32))
+            let to = Int32(bitPattern: UInt32(key & 0xffff_ffff))
+            for rank in cursors.indices where cursors[rank] < ends[rank] && UInt64(bitPattern: blocks.values[cursors[rank]]) == key {
+                result.add(from: from, to: to, count: blocks.values[cursors[rank] + 1])
+                cursors[rank] += 2
+            }
+        }
+        return result.finished()
     }
 
     /// The transitions out of `store`: destinations (ascending) and counts.
@@ -151,5 +162,43 @@ public struct VisitStatistics: Sendable, Equatable {
         let (targets, counts) = transitions(from: store)
         let order = zip(targets, counts).sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
         return order.prefix(count).map(\.0)
+    }
+}
+
+/// Transitions being gathered into CSR form, fed in ascending (from, to) order; a repeated pair adds
+/// to the last entry.
+private struct TransitionCSR {
+    var offsets: [Int]
+    var targets: [Int32] = []
+    var counts: [Int64] = []
+    var totals: [Int64]
+    private var lastOrigin: Int32?
+
+    /// - Parameter capacity: at least the number of distinct pairs to come, if known (reserving it
+    ///   saves growing by doubling; pages reserved but never written cost no memory).
+    init(storeCount: Int, capacity: Int = 0) {
+        offsets = [Int](repeating: 0, count: storeCount + 1)
+        totals = [Int64](repeating: 0, count: storeCount)
+        targets.reserveCapacity(capacity)
+        counts.reserveCapacity(capacity)
+    }
+
+    mutating func add(from: Int32, to: Int32, count: Int64) {
+        if lastOrigin == from, targets.last == to {
+            counts[counts.count - 1] += count
+        } else {
+            lastOrigin = from
+            targets.append(to)
+            counts.append(count)
+            offsets[Int(from) + 1] += 1
+        }
+        totals[Int(from)] += count
+    }
+
+    /// The offsets as running sums.
+    func finished() -> TransitionCSR {
+        var result = self
+        for store in 0..<(offsets.count - 1) { result.offsets[store + 1] += result.offsets[store] }
+        return result
     }
 }

@@ -113,13 +113,51 @@ public struct SyntheticCity: Sendable {
     /// in time order. Store indices are catalogue indices.
     public func visits(ownedBy rank: Int, shards: ShardMap) -> [(userID: String, store: Int32, timestamp: Int64)] {
         var result = [(userID: String, store: Int32, timestamp: Int64)]()
-        result.reserveCapacity(Int(Double(configuration.userCount) * configuration.meanVisitsPerUser) / shards.rankCount + 1024)
+        // A tenth more than the expected share: outgrowing the reservation would double the array (and
+        // briefly hold both copies); pages reserved but never written cost no memory.
+        let expected = Double(configuration.userCount) * configuration.meanVisitsPerUser / Double(shards.rankCount)
+        result.reserveCapacity(Int(expected * 1.1) + 1024)
         for user in 0..<configuration.userCount {
             let id = Self.userID(user)
             guard shards.owner(of: id) == rank else { continue }
             for visit in visits(ofUser: user) { result.append((id, visit.store, visit.timestamp)) }
         }
         return result
+    }
+
+    /// The visits of every user that `rank` owns, straight into a ``VisitLog``: the same log as
+    /// `VisitLog(visits: visits(ownedBy: rank, shards: shards), shards: shards)` without the array of
+    /// every visit in between (32 bytes per visit, 3.2 GB per rank at 10 M users and 2 ranks).
+    public func visitLog(ownedBy rank: Int, shards: ShardMap) -> VisitLog {
+        var owned: [(partition: Int32, id: String, user: Int)] = []
+        for user in 0..<configuration.userCount {
+            let id = Self.userID(user)
+            let partition = shards.partition(of: id)
+            if shards.owner(ofPartition: partition) == rank { owned.append((Int32(partition), id, user)) }
+        }
+        owned.sort { $0.partition != $1.partition ? $0.partition < $1.partition : $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+        let expected = Double(configuration.userCount) * configuration.meanVisitsPerUser / Double(shards.rankCount)
+        var offsets = [0]
+        var stores: [Int32] = []
+        var timestamps: [Int64] = []
+        offsets.reserveCapacity(owned.count + 1)
+        stores.reserveCapacity(Int(expected * 1.1) + 1024)
+        timestamps.reserveCapacity(Int(expected * 1.1) + 1024)
+        for entry in owned {
+            // Visits come in time order; the log also orders visits at the same second by store.
+            var visits = visits(ofUser: entry.user)
+            if zip(visits, visits.dropFirst()).contains(where: { $0.timestamp == $1.timestamp }) {
+                visits.sort { ($0.timestamp, $0.store) < ($1.timestamp, $1.store) }
+            }
+            for visit in visits {
+                stores.append(visit.store)
+                timestamps.append(visit.timestamp)
+            }
+            offsets.append(stores.count)
+        }
+        return VisitLog(
+            userIDs: owned.map(\.id), userPartitions: owned.map(\.partition), offsets: offsets,
+            stores: stores, timestamps: timestamps)
     }
 
     /// The visits of user `index`, in time order.
