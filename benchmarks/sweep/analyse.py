@@ -157,7 +157,8 @@ def main():
     out = [f"# Rank sweep {sweep['date']} ({sweep['mode']})", "",
            f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, host {machine['host']}; "
            f"load average {machine['load_average_start']} at the start, {machine['load_average_end']} at the end; "
-           f"{machine['mpirun']}; {sweep['wall_seconds']} s in all. Ranks above {cores} share the cores (--oversubscribe).", ""]
+           f"{machine['mpirun']}; {sweep.get('wall_seconds') or '?'} s in all. Ranks above {cores} share the cores (--oversubscribe).",
+           "", sweep.get("note", ""), ""]
 
     load = records(sweep, "load")
     if load:
