@@ -33,6 +33,10 @@ import sys
 import numpy as np
 
 
+# benchmarks/sweep/run trains every ALS model with --iterations 10.
+ALS_ITERATIONS = 10
+
+
 def per_rank(figures, name):
     value = figures.get(name, [])
     return value if isinstance(value, list) else [value]
@@ -67,7 +71,7 @@ def nnls(matrix, target):
 def iteration_terms(record):
     """The measured split of one ALS iteration (slowest rank per phase), in seconds."""
     f = record["figures"]
-    iterations = 10.0
+    iterations = float(ALS_ITERATIONS)
     sums_per_iteration = slowest(f, "collective_exact_sum_seconds_per_rank") / (iterations + 1)
     gram = slowest(f, "phase_user_gram_seconds_per_rank") + slowest(f, "phase_store_gram_seconds_per_rank")
     compute = slowest(f, "phase_solve_users_seconds_per_rank") + slowest(f, "phase_solve_stores_seconds_per_rank")
