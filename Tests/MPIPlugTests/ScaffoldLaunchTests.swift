@@ -94,12 +94,8 @@ struct ScaffoldLaunchTests {
         let shell = Process()
         shell.executableURL = URL(fileURLWithPath: "/bin/sh")
         shell.arguments = ["-c", "printf '%s\\0' \(printed)"]
-        let pipe = Pipe()
-        shell.standardOutput = pipe
-        try shell.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        shell.waitUntilExit()
-        let parsed = String(decoding: data, as: UTF8.self).split(separator: "\0", omittingEmptySubsequences: false).dropLast().map(String.init)
+        let outcome = try ScaffoldTool.capture(shell)
+        let parsed = outcome.output.split(separator: "\0", omittingEmptySubsequences: false).dropLast().map(String.init)
         #expect(Array(parsed.suffix(words.count)) == words)
     }
 

@@ -33,19 +33,31 @@ enum ScaffoldTool {
         base.merge(environment) { _, new in new }
         process.environment = base
         if let folder { process.currentDirectoryURL = folder }
-        let output = Pipe()
-        let errors = Pipe()
+        return try capture(process)
+    }
+
+    /// Runs `process` to its end and returns its status and output. The output goes to files, not
+    /// pipes: a pipe's write end can leak into a process another test forks at the same moment
+    /// (OpenMPI's singleton `orted` is one), and reading to EOF then waits for that process to exit.
+    static func capture(_ process: Process) throws -> Outcome {
+        let captures = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: captures) }
+        let outputURL = captures.appendingPathComponent("stdout")
+        let errorURL = captures.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
+        let output = try FileHandle(forWritingTo: outputURL)
+        let errors = try FileHandle(forWritingTo: errorURL)
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        // Read before waiting: a full pipe would block the child.
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        try output.close()
+        try errors.close()
         return Outcome(
             status: process.terminationStatus,
-            output: String(decoding: outputData, as: UTF8.self),
-            errors: String(decoding: errorData, as: UTF8.self)
+            output: String(decoding: (try? Data(contentsOf: outputURL)) ?? Data(), as: UTF8.self),
+            errors: String(decoding: (try? Data(contentsOf: errorURL)) ?? Data(), as: UTF8.self)
         )
     }
 

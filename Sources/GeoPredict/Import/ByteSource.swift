@@ -116,13 +116,17 @@ final class DecompressorByteSource: ByteSource {
         _ = fstat(file, &status)
         size = Int64(status.st_size)
         var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else {
+        // A socket pair rather than pipe(2), because it is created close-on-exec in one call (Glibc's
+        // module has no pipe2): a process another thread forks meanwhile (OpenMPI starts helpers,
+        // tests spawn tools) must not inherit the write end, or our reads would wait for that
+        // process to exit before they see the end of the data. The child's stdout is a dup2 of it,
+        // which does not carry the flag.
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
             let code = errno
             close(file)
             throw .readFailed(path: path, errno: code)
         }
         // The read end stays with us only; the child gets the file as stdin and the write end as stdout.
-        _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
         let spawned = Self.spawn(command, standardInput: file, standardOutput: ends[1])
         close(ends[1])
         guard let pid = spawned else {
