@@ -372,8 +372,13 @@ def draw(sweep, base, model, als, weak, service, load):
             ("implicit", "implicit_fit_seconds_median"), ("implicit 1 thread", "implicit_t1_fit_seconds_median"),
             ("Spark MLlib", "spark_fit_seconds_median")] if summary.get(key)]
         figure, axis = plt.subplots(figsize=(6.5, 3.8))
-        axis.barh([b[0] for b in bars], [b[1] for b in bars])
+        values = [b[1] for b in bars]
+        axis.barh([b[0] for b in bars], values)
         axis.set_xscale("log")
+        # A log axis has no zero: start well below the fastest, so bar lengths stay comparable.
+        axis.set_xlim(left=min(1.0, min(values) / 2), right=max(values) * 2)
+        for row, value in enumerate(values):
+            axis.annotate(f"{value:.1f} s", (value, row), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
         axis.set_xlabel("fit seconds (log scale)")
         axis.set_title(f"ALS 100 k x 5 k x 2 M against peers ({os.path.basename(standard[-1])})")
         save(figure, "als-peers")
