@@ -42,6 +42,12 @@ def per_rank(figures, name):
     return value if isinstance(value, list) else [value]
 
 
+def last_fit_seconds(figures):
+    """The fit time of the last repeat (bench-als prints one per repeat)."""
+    value = figures["fit_seconds"]
+    return value[-1] if isinstance(value, list) else value
+
+
 def slowest(figures, name):
     values = per_rank(figures, name)
     return max(values) if values else float("nan")
@@ -179,12 +185,11 @@ def main():
     if als:
         first = als[0]["figures"]
         one = next((r for r in als if r["ranks"] == 1), als[0])
-        reference = one["figures"]["fit_seconds"]
-        reference = reference[-1] if isinstance(reference, list) else reference
+        reference = last_fit_seconds(one["figures"])
         rows = []
         for r in als:
             f = r["figures"]
-            fit = f["fit_seconds"][-1] if isinstance(f["fit_seconds"], list) else f["fit_seconds"]
+            fit = last_fit_seconds(f)
             speedup = reference / fit
             rows.append([r["ranks"], r.get("wait", "-"), f"{fit:.2f}", f"{speedup:.2f}", f"{speedup / r['ranks']:.2f}",
                          f"{slowest(f, 'setup_seconds_per_rank'):.3f}",
@@ -256,7 +261,7 @@ def main():
         rows = []
         for r in weak:
             f = r["figures"]
-            fit = f["fit_seconds"][-1] if isinstance(f["fit_seconds"], list) else f["fit_seconds"]
+            fit = last_fit_seconds(f)
             base_fit = base_fit or fit
             rows.append([r["ranks"], int(f["users"]), int(f["triplets"]), f"{fit:.2f}", f"{base_fit / fit:.2f}",
                          f"{mib(slowest(f, 'collective_alltoallv_bytes_sent_per_rank')) / 10:.2f}", f"{slowest(f, 'fit_peak_rss_mib_per_rank'):.0f}"])
@@ -354,7 +359,7 @@ def draw(sweep, base, model, als, weak, service, load):
 
     if weak:
         figure, axis = plt.subplots(figsize=(6, 3.8))
-        fits = [(r["figures"]["fit_seconds"][-1] if isinstance(r["figures"]["fit_seconds"], list) else r["figures"]["fit_seconds"]) for r in weak]
+        fits = [last_fit_seconds(r["figures"]) for r in weak]
         axis.plot([r["ranks"] for r in weak], fits, "o-", label="measured")
         axis.axhline(fits[0], color="grey", linestyle=":", label="ideal")
         axis.set_xlabel("ranks")

@@ -109,14 +109,19 @@ public struct SyntheticCity: Sendable {
     /// The id of user `index` (`u0000001`, ...).
     public static func userID(_ index: Int) -> String { String(format: "u%07d", index + 1) }
 
+    /// How many visits to reserve room for on one rank: a tenth more than the expected share.
+    /// Outgrowing the reservation would double the arrays (and briefly hold both copies); pages
+    /// reserved but never written cost no memory.
+    private func reservedVisitCount(rankCount: Int) -> Int {
+        let expected = Double(configuration.userCount) * configuration.meanVisitsPerUser / Double(rankCount)
+        return Int(expected * 1.1) + 1024
+    }
+
     /// The visits of every user that `rank` owns: `(user id, store index, unix seconds)`, each user's
     /// in time order. Store indices are catalogue indices.
     public func visits(ownedBy rank: Int, shards: ShardMap) -> [(userID: String, store: Int32, timestamp: Int64)] {
         var result = [(userID: String, store: Int32, timestamp: Int64)]()
-        // A tenth more than the expected share: outgrowing the reservation would double the array (and
-        // briefly hold both copies); pages reserved but never written cost no memory.
-        let expected = Double(configuration.userCount) * configuration.meanVisitsPerUser / Double(shards.rankCount)
-        result.reserveCapacity(Int(expected * 1.1) + 1024)
+        result.reserveCapacity(reservedVisitCount(rankCount: shards.rankCount))
         for user in 0..<configuration.userCount {
             let id = Self.userID(user)
             guard shards.owner(of: id) == rank else { continue }
@@ -136,13 +141,13 @@ public struct SyntheticCity: Sendable {
             if shards.owner(ofPartition: partition) == rank { owned.append((Int32(partition), id, user)) }
         }
         owned.sort { $0.partition != $1.partition ? $0.partition < $1.partition : $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
-        let expected = Double(configuration.userCount) * configuration.meanVisitsPerUser / Double(shards.rankCount)
+        let reserved = reservedVisitCount(rankCount: shards.rankCount)
         var offsets = [0]
         var stores: [Int32] = []
         var timestamps: [Int64] = []
         offsets.reserveCapacity(owned.count + 1)
-        stores.reserveCapacity(Int(expected * 1.1) + 1024)
-        timestamps.reserveCapacity(Int(expected * 1.1) + 1024)
+        stores.reserveCapacity(reserved)
+        timestamps.reserveCapacity(reserved)
         for entry in owned {
             // Visits come in time order; the log also orders visits at the same second by store.
             var visits = visits(ofUser: entry.user)
