@@ -154,6 +154,7 @@ let package = Package(
             dependencies: ["MPIPlugProtos", .product(name: "Hummingbird", package: "hummingbird")],
             path: "benchmarks/frontdoor/bare"
         ),
+        .executableTarget(name: "bench-predict", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/predict"),
         .executableTarget(name: "bench-staypoints", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/staypoints/swift"),
 
         // MARK: Example client (clients/README.md; the C and Python clients build outside SwiftPM)

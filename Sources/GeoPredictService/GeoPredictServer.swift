@@ -22,12 +22,19 @@ public struct GeoPredictServerOptions: Sendable {
     public var plug: MPIPlugConfiguration
     /// Train the first model even when a usable model checkpoint exists.
     public var ignoresCheckpoints: Bool
+    /// Per rank, how many users' folded-in factors to keep between their predictions (``FoldInMemo``);
+    /// about 350 bytes each at k = 32. 0 solves every prediction afresh.
+    public var foldInMemoCapacity: Int
 
-    public init(data: DataSource, stateDirectory: String, plug: MPIPlugConfiguration, ignoresCheckpoints: Bool = false) {
+    public init(
+        data: DataSource, stateDirectory: String, plug: MPIPlugConfiguration, ignoresCheckpoints: Bool = false,
+        foldInMemoCapacity: Int = 100_000
+    ) {
         self.data = data
         self.stateDirectory = stateDirectory
         self.plug = plug
         self.ignoresCheckpoints = ignoresCheckpoints
+        self.foldInMemoCapacity = foldInMemoCapacity
     }
 }
 
@@ -83,7 +90,7 @@ public enum GeoPredictServer {
         let node = GeoPredictNode(
             shards: shards, shardRank: world.rank, catalogue: dataset.catalogue, histories: histories, log: log,
             model: first.model, modelVersion: first.version, modelSequence: first.sequence, checkpoints: checkpoints,
-            logger: logger
+            foldInMemoCapacity: options.foldInMemoCapacity, logger: logger
         )
 
         let service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)

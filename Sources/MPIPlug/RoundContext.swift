@@ -53,13 +53,16 @@ public final class RoundContext {
         _ local: [(index: Int, result: RouteResult<Response>)],
         requestCount: Int
     ) throws -> [RouteResult<Response>] {
-        let encoded = try encodeAnswers(local)
+        // Rank 0 keeps its own results as they are (they would only be encoded to be decoded again)
+        // and contributes nothing to the gather.
+        let encoded = rank == 0 ? [] : try encodeAnswers(local)
         let started = ContinuousClock.now
         let gathered = try communicator.gatherVarying(encoded, root: 0)
         statistics?.recordGather(bytes: encoded.count, seconds: (ContinuousClock.now - started).seconds)
         guard let gathered else { return [] }
         var results = [RouteResult<Response>?](repeating: nil, count: requestCount)
-        for source in 0..<size {
+        for (index, result) in local where (0..<requestCount).contains(index) { results[index] = result }
+        for source in 1..<max(size, 1) {
             let answers = try Mpiplug_V1_Answers(serializedBytes: Array(gathered[source]))
             for answer in answers.answers where Int(answer.index) < requestCount {
                 results[Int(answer.index)] = decode(answer, as: Response.self)

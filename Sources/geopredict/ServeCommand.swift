@@ -23,11 +23,16 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Stores in the synthetic city (first start only).") var storeCount = 2_000
     @Flag(help: "Train the first model from the data and the logs even if --state holds a usable model checkpoint.")
     var retrain = false
+    @Option(help: ArgumentHelp(
+        "Per rank, how many users' folded-in factors to keep between their predictions (0: none).",
+        discussion: "About 350 bytes each; a user asking again with the same visits skips the fold-in's solve."))
+    var foldInMemo = 100_000
     @OptionGroup var server: ServerOptions
 
     func run() throws {
         let options = GeoPredictServerOptions(
-            data: try dataSource(), stateDirectory: state, plug: try server.makeConfiguration(), ignoresCheckpoints: retrain
+            data: try dataSource(), stateDirectory: state, plug: try server.makeConfiguration(), ignoresCheckpoints: retrain,
+            foldInMemoCapacity: max(0, foldInMemo)
         )
         var logger = Logger(label: "geopredict")
         logger.logLevel = .info

@@ -77,13 +77,26 @@ public struct StoreFactorTable: Sendable, Equatable {
     public func foldIn(
         visits: [(store: Int32, count: Float)], regularization: Float, confidence: Confidence
     ) throws(ALSError) -> [Float] {
+        try foldIn(visits: visits, system: foldInSystem(regularization: regularization), confidence: confidence)
+    }
+
+    /// `YᵀY + λI` as a dense `k × k` matrix: the part of every fold-in's system that does not depend on
+    /// the user, to compute once and pass to ``foldIn(visits:system:confidence:)``.
+    public func foldInSystem(regularization: Float) -> [Double] {
+        ALSGram.doubleWithRegularization(gram, factorCount: factorCount, regularization: Double(regularization))
+    }
+
+    /// ``foldIn(visits:regularization:confidence:)`` with `system` from ``foldInSystem(regularization:)``.
+    public func foldIn(
+        visits: [(store: Int32, count: Float)], system: [Double], confidence: Confidence
+    ) throws(ALSError) -> [Float] {
+        precondition(system.count == factorCount * factorCount, "StoreFactorTable: fold-in system of the wrong size")
         let merged = UserStoreCounts.merge(visits)
         for visit in merged where !(0..<storeCount).contains(Int(visit.store)) { throw .unknownStore(index: Int(visit.store)) }
         let k = factorCount
         let stride = factors.stride
         let columns = merged.map(\.store)
         let confidences = merged.map { confidence.weight(forCount: $0.count) }
-        let system = ALSGram.doubleWithRegularization(gram, factorCount: k, regularization: Double(regularization))
         var scratch = [Double](repeating: 0, count: stride * stride + 2 * stride)
         var solution = [Float](repeating: 0, count: stride)
         // With no visits there are no rows to read; the solution buffer stands in as a valid address.

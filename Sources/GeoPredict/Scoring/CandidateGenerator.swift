@@ -13,6 +13,9 @@ public struct CandidateGenerator: Sendable {
     let popular: [Int32]
     let storesByPopularity: [Int32]
     let nearestIndex: NearestStoreIndex
+    /// Per store, its ``NextVisitParameters/nearbyCandidates`` nearest stores (itself included): the
+    /// nearby candidates of every query without a reported position, looked up instead of searched.
+    let nearbyByStore: [Int32]
 
     public init(catalogue: StoreCatalogue, statistics: VisitStatistics, parameters: NextVisitParameters) {
         self.catalogue = catalogue
@@ -27,39 +30,80 @@ public struct CandidateGenerator: Sendable {
         self.successors = successors
         storesByPopularity = statistics.storesByPopularity
         popular = Array(statistics.storesByPopularity.prefix(parameters.popularCandidates))
-        nearestIndex = NearestStoreIndex(catalogue: catalogue)
+        let index = NearestStoreIndex(catalogue: catalogue)
+        nearestIndex = index
+        let nearby = max(parameters.nearbyCandidates, 0)
+        var table = [Int32]()
+        table.reserveCapacity(catalogue.count * min(nearby, catalogue.count))
+        for store in 0..<catalogue.count {
+            let point = GeoPoint(latitude: catalogue.latitudes[store], longitude: catalogue.longitudes[store])
+            table.append(contentsOf: index.nearest(to: point, count: nearby).map(Int32.init))
+        }
+        nearbyByStore = table
     }
 
     /// The candidates for `query`, ascending; when `filter` is given, only stores it accepts, topped up
     /// with the most popular accepted stores until there are at least `minimumCount`.
     public func candidates(for query: NextVisitQuery, filter: ((Int) -> Bool)? = nil, minimumCount: Int = 0) -> [Int32] {
-        var chosen = Set<Int32>()
-        chosen.reserveCapacity(query.history.count + parameters.successorCandidates + parameters.nearbyCandidates
-            + parameters.popularCandidates)
-        // The most recently visited distinct stores (all of them for most users; heavy users' oldest
-        // haunts are left to the other sources).
-        var visited = 0
-        for store in query.history.stores.reversed() where visited < parameters.visitedCandidates {
-            if chosen.insert(store).inserted { visited += 1 }
-        }
+        var marks = [Bool](repeating: false, count: catalogue.count)
+        return unorderedCandidates(for: query, filter: filter, minimumCount: minimumCount, marks: &marks).sorted()
+    }
+
+    /// The same stores as ``candidates(for:filter:minimumCount:)`` in no particular order, found
+    /// without a sort: `marks` (one per store) must be all `false`, and is again on return.
+    public func unorderedCandidates(
+        for query: NextVisitQuery, filter: ((Int) -> Bool)?, minimumCount: Int, marks: inout [Bool]
+    ) -> [Int32] {
+        var gathered = [Int32]()
+        gathered.reserveCapacity(min(query.history.count, parameters.visitedCandidates) + parameters.successorCandidates
+            + parameters.nearbyCandidates + parameters.popularCandidates)
+        appendRecentlyVisited(query.history.stores, to: &gathered)
         if let last = query.lastStore {
-            chosen.formUnion(successors[successorOffsets[last]..<successorOffsets[last + 1]])
+            gathered.append(contentsOf: successors[successorOffsets[last]..<successorOffsets[last + 1]])
         }
-        let origin = query.position ?? query.lastStore.map { GeoPoint(latitude: catalogue.latitudes[$0], longitude: catalogue.longitudes[$0]) }
-        if let origin {
-            for store in nearest(to: origin, count: parameters.nearbyCandidates) { chosen.insert(Int32(store)) }
+        if let position = query.position {
+            for store in nearest(to: position, count: parameters.nearbyCandidates) { gathered.append(Int32(store)) }
+        } else if let last = query.lastStore {
+            // The last store's own position: its precomputed neighbours.
+            let width = min(max(parameters.nearbyCandidates, 0), catalogue.count)
+            gathered.append(contentsOf: nearbyByStore[(last * width)..<((last + 1) * width)])
         }
-        chosen.formUnion(popular)
-        if let filter {
-            chosen = chosen.filter { filter(Int($0)) }
-            if chosen.count < minimumCount {
-                for store in storesByPopularity where filter(Int(store)) {
-                    chosen.insert(store)
-                    if chosen.count >= minimumCount { break }
-                }
+        gathered.append(contentsOf: popular)
+        var unique = [Int32]()
+        unique.reserveCapacity(gathered.count)
+        for store in gathered where !marks[Int(store)] {
+            marks[Int(store)] = true
+            unique.append(store)
+        }
+        guard let filter else {
+            for store in unique { marks[Int(store)] = false }
+            return unique
+        }
+        var accepted = unique.filter { filter(Int($0)) }
+        if accepted.count < minimumCount {
+            for store in storesByPopularity where !marks[Int(store)] && filter(Int(store)) {
+                marks[Int(store)] = true
+                unique.append(store)
+                accepted.append(store)
+                if accepted.count >= minimumCount { break }
             }
         }
-        return chosen.sorted()
+        for store in unique { marks[Int(store)] = false }
+        return accepted
+    }
+
+    /// Appends the most recently visited distinct stores, at most ``NextVisitParameters/visitedCandidates``
+    /// of them (all of them for most users; heavy users' oldest haunts are left to the other sources).
+    private func appendRecentlyVisited(_ stores: ArraySlice<Int32>, to chosen: inout [Int32]) {
+        let limit = parameters.visitedCandidates
+        if stores.count <= limit {
+            chosen.append(contentsOf: stores)
+            return
+        }
+        var seen = Set<Int32>()
+        for store in stores.reversed() where seen.count < limit {
+            if seen.insert(store).inserted { chosen.append(store) }
+        }
     }
 
     /// The `count` stores nearest to `point`, nearest first (ties by index).

@@ -8,6 +8,16 @@ public protocol CollaborativeScoring: Sendable {
     /// Writes the preference of a user with visits `history` for each of `candidates` into `scores`
     /// (`scores.count == candidates.count`).
     func score(history: VisitSequence, candidates: [Int32], into scores: inout [Double])
+
+    /// The same, allowed to reuse work kept in `memo` (one per thread) for a history it has seen.
+    func score(history: VisitSequence, candidates: [Int32], into scores: inout [Double], memo: inout FoldInMemo)
+}
+
+extension CollaborativeScoring {
+    /// Scorers with nothing worth keeping ignore the memo.
+    public func score(history: VisitSequence, candidates: [Int32], into scores: inout [Double], memo: inout FoldInMemo) {
+        score(history: history, candidates: candidates, into: &scores)
+    }
 }
 
 /// ALS store factors with the user's factors folded in from the history: `x_u = argmin` of the
@@ -17,19 +27,41 @@ public struct ALSFoldInScoring: CollaborativeScoring {
     public let table: StoreFactorTable
     /// λ and the confidence mapping used for the fold-in (normally the training's).
     public let configuration: ALSConfiguration
+    /// `YᵀY + λI`, shared by every fold-in.
+    let system: [Double]
 
     public init(table: StoreFactorTable, configuration: ALSConfiguration) {
         self.table = table
         self.configuration = configuration
+        system = table.foldInSystem(regularization: configuration.regularization)
     }
 
     public func score(history: VisitSequence, candidates: [Int32], into scores: inout [Double]) {
+        var none = FoldInMemo(capacity: 0)
+        score(history: history, candidates: candidates, into: &scores, memo: &none)
+    }
+
+    public func score(history: VisitSequence, candidates: [Int32], into scores: inout [Double], memo: inout FoldInMemo) {
         precondition(scores.count == candidates.count, "ALSFoldInScoring: one score per candidate")
         let counts = history.storeCounts()
-        guard !counts.isEmpty, let user = try? table.foldIn(visits: counts, configuration: configuration) else {
+        guard !counts.isEmpty, let user = userFactors(counts, memo: &memo) else {
             for index in scores.indices { scores[index] = 0 }
             return
         }
+        write(user, candidates: candidates, into: &scores)
+    }
+
+    /// The folded-in factors for `counts` (sorted by store, as ``VisitSequence/storeCounts()`` gives
+    /// them), from `memo` when it has them; `nil` if the solve fails.
+    private func userFactors(_ counts: [(store: Int32, count: Float)], memo: inout FoldInMemo) -> [Float]? {
+        let key = FoldInMemo.Key(counts)
+        if let known = memo.factors(for: key) { return known }
+        guard let user = try? table.foldIn(visits: counts, system: system, confidence: configuration.confidence) else { return nil }
+        memo.remember(user, for: key)
+        return user
+    }
+
+    private func write(_ user: [Float], candidates: [Int32], into scores: inout [Double]) {
         let k = table.factorCount
         table.factors.storage.withUnsafeBufferPointer { rows in
             let stride = table.factors.stride

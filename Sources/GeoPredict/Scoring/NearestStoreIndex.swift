@@ -84,13 +84,28 @@ public struct NearestStoreIndex: Sendable {
         guard let kth = best.last?.distance else { return [] }
         let radius = kth.squareRoot() + Self.chordMargin
         var within: [Int32] = []
+        within.reserveCapacity(best.count)
         collect(query, 0, order.count, radius * radius, &within)
+        // The usual case: no other store within the margin of the k-th, and no two of the k within the
+        // margin of each other. Then the chord order is the haversine order, and re-ranking can be skipped.
+        if within.count == best.count && Self.separatedBeyondMargin(best) { return best.map { Int($0.store) } }
         let ranked = within.map { store in
             (distance: Geodesy.haversineMeters(
                 latitude1: point.latitude, longitude1: point.longitude,
                 latitude2: latitudes[Int(store)], longitude2: longitudes[Int(store)]), store: store)
         }.sorted { $0.distance != $1.distance ? $0.distance < $1.distance : $0.store < $1.store }
         return ranked.prefix(count).map { Int($0.store) }
+    }
+
+    /// Whether consecutive chord lengths (squared, ascending) differ by more than ``chordMargin``.
+    private static func separatedBeyondMargin(_ sorted: [(distance: Double, store: Int32)]) -> Bool {
+        var previous = -Double.infinity
+        for entry in sorted {
+            let chord = entry.distance.squareRoot()
+            if chord - previous <= chordMargin { return false }
+            previous = chord
+        }
+        return true
     }
 
     /// 1.6·10⁻¹³ of the unit sphere is 1 µm on the Earth: far above the rounding of a chord (about 10⁻¹⁶)

@@ -41,15 +41,30 @@ public struct NextVisitScratch: Sendable {
     var ownCategoryTotals: [Int32]
     var accumulators: [Double]
     var collaborative: [Double]
+    /// Per category, this query's category-share and hour-kernel terms once computed (`nan` until then),
+    /// and the categories to reset afterwards.
+    var categoryShareLogs: [Double]
+    var categoryKernels: [Double]
+    var cachedCategories: [Int32]
+    /// Per store, whether it is already a candidate of the query being built (all `false` between queries).
+    var candidateMarks: [Bool]
+    /// Fold-ins of recent histories (empty unless the scratch was made with a capacity for them).
+    public internal(set) var foldInMemo: FoldInMemo
 
-    /// Buffers for a catalogue of `storeCount` stores in `categoryCount` categories.
-    public init(storeCount: Int, categoryCount: Int) {
+    /// Buffers for a catalogue of `storeCount` stores in `categoryCount` categories, keeping up to
+    /// `foldInMemoCapacity` users' folded-in factors (0: none, as for training, where every history is new).
+    public init(storeCount: Int, categoryCount: Int, foldInMemoCapacity: Int = 0) {
+        foldInMemo = FoldInMemo(capacity: foldInMemoCapacity)
+        candidateMarks = [Bool](repeating: false, count: storeCount)
         slots = [Int32](repeating: -1, count: storeCount)
         categoryCounts = [Int32](repeating: 0, count: max(categoryCount, 1))
         ownCategoryHours = [Int32](repeating: 0, count: max(categoryCount, 1) * 24)
         ownCategoryTotals = [Int32](repeating: 0, count: max(categoryCount, 1))
         accumulators = []
         collaborative = []
+        categoryShareLogs = [Double](repeating: .nan, count: max(categoryCount, 1))
+        categoryKernels = [Double](repeating: .nan, count: max(categoryCount, 1))
+        cachedCategories = []
     }
 }
 
@@ -61,6 +76,11 @@ public struct NextVisitFeatureExtractor: Sendable {
     public let parameters: NextVisitParameters
     /// The mean of the hour kernel over the 24 hour-bin centres (the `K̄` of ``NextVisitFeature/userHourShare``).
     let uniformKernelMean: Double
+    /// `log(K̄)`: ``NextVisitFeature/userHourShare`` of a store the user has not visited.
+    let logUniformKernelMean: Double
+    /// Per store, `log(1 + popularity)`: ``NextVisitFeature/popularity`` when the user's own visits
+    /// subtract nothing (most candidates), computed once instead of per query.
+    let logPopularity: [Double]
 
     public init(catalogue: StoreCatalogue, statistics: VisitStatistics, parameters: NextVisitParameters) {
         precondition(catalogue.count == statistics.storeCount, "NextVisitFeatureExtractor: catalogue and statistics differ")
@@ -69,17 +89,24 @@ public struct NextVisitFeatureExtractor: Sendable {
         self.parameters = parameters
         let kappa = parameters.hourKernelConcentration
         uniformKernelMean = (0..<24).reduce(0.0) { $0 + exp(kappa * (cos(2 * Double.pi * (Double($1) + 0.5) / 24) - 1)) } / 24
+        logUniformKernelMean = log((0 + uniformKernelMean) / (0 + 1))
+        logPopularity = statistics.popularity.map { log1p(Double($0)) }
     }
 
+    /// `log(1 + x)`, with the common `x = 0` (a store the user never visited) answered without the call.
+    @inline(__always) private static func log1pOrZero(_ x: Double) -> Double { x == 0 ? 0 : log1p(x) }
+
     /// Fresh buffers for this catalogue.
-    public func makeScratch() -> NextVisitScratch {
-        NextVisitScratch(storeCount: catalogue.count, categoryCount: catalogue.categoryNames.count)
+    public func makeScratch(foldInMemoCapacity: Int = 0) -> NextVisitScratch {
+        NextVisitScratch(
+            storeCount: catalogue.count, categoryCount: catalogue.categoryNames.count, foldInMemoCapacity: foldInMemoCapacity)
     }
 
     /// Accumulator columns per candidate.
     private enum Column: Int, CaseIterable {
         case count, recencyDay, recencyWeek, recencyMonth, lastTime, kernel, weekPart, next, next2, session, sessionEnd
         case ownCount, ownFromLast, ownKernel
+        case othersFromLast
     }
 
     /// The features of `candidates` (store indices, any order, no repeats) for `query`, row-major:
@@ -93,7 +120,9 @@ public struct NextVisitFeatureExtractor: Sendable {
         var output = [Double](repeating: 0, count: candidateCount * featureCount)
         guard candidateCount > 0 else { return output }
         let columns = Column.allCases.count
-        scratch.accumulators = [Double](repeating: 0, count: candidateCount * columns)
+        // Reuse the buffer's capacity: one query should not allocate it afresh.
+        scratch.accumulators.removeAll(keepingCapacity: true)
+        scratch.accumulators.append(contentsOf: repeatElement(0, count: candidateCount * columns))
         for (slot, store) in candidates.enumerated() { scratch.slots[Int(store)] = Int32(slot) }
         defer { for store in candidates { scratch.slots[Int(store)] = -1 } }
 
@@ -179,11 +208,23 @@ public struct NextVisitFeatureExtractor: Sendable {
             }
         }
 
+        // Everyone's transitions from the last store, scattered onto the candidates in one pass over the
+        // row (cheaper than a search per candidate).
+        if let last {
+            let row = statistics.transitions(from: last)
+            scratch.accumulators.withUnsafeMutableBufferPointer { acc in
+                for (target, count) in zip(row.targets, row.counts) {
+                    let slot = Int(scratch.slots[Int(target)])
+                    if slot >= 0 { acc[slot * columns + Column.othersFromLast.rawValue] = Double(count) }
+                }
+            }
+        }
+
         if let collaborative, parameters.features.contains(.collaborative) {
             if scratch.collaborative.count != candidateCount {
                 scratch.collaborative = [Double](repeating: 0, count: candidateCount)
             }
-            collaborative.score(history: history, candidates: candidates, into: &scratch.collaborative)
+            collaborative.score(history: history, candidates: candidates, into: &scratch.collaborative, memo: &scratch.foldInMemo)
         }
 
         let storeCount = Double(statistics.storeCount)
@@ -208,24 +249,28 @@ public struct NextVisitFeatureExtractor: Sendable {
                     @inline(__always) func set(_ feature: NextVisitFeature, _ x: Double) { out[row + feature.rawValue] = x }
 
                     let count = value(.count)
-                    set(.frequency, log1p(count))
-                    set(.recencyDay, log1p(value(.recencyDay)))
-                    set(.recencyWeek, log1p(value(.recencyWeek)))
-                    set(.recencyMonth, log1p(value(.recencyMonth)))
                     if count > 0 {
+                        // Everything the user's own visits to the store feed; all zero (and log 0 = 0)
+                        // for the many candidates the user never visited.
+                        set(.frequency, log1p(count))
+                        set(.recencyDay, Self.log1pOrZero(value(.recencyDay)))
+                        set(.recencyWeek, Self.log1pOrZero(value(.recencyWeek)))
+                        set(.recencyMonth, Self.log1pOrZero(value(.recencyMonth)))
                         set(.visited, 1)
                         set(.hoursSinceVisit, log1p(max(Double(queryTime) - value(.lastTime), 0) / 3_600))
+                        set(.userHour, Self.log1pOrZero(value(.kernel)))
+                        set(.userHourShare, log((value(.kernel) + uniformKernelMean) / (count + 1)))
+                        set(.userWeekPart, Self.log1pOrZero(value(.weekPart)))
+                        set(.userNext, Self.log1pOrZero(value(.next)))
+                        set(.userNextSecondOrder, Self.log1pOrZero(value(.next2)))
+                    } else {
+                        set(.userHourShare, logUniformKernelMean)
                     }
-                    set(.userHour, log1p(value(.kernel)))
-                    set(.userHourShare, log((value(.kernel) + uniformKernelMean) / (count + 1)))
-                    set(.userWeekPart, log1p(value(.weekPart)))
-                    set(.userNext, log1p(value(.next)))
-                    set(.userNextSecondOrder, log1p(value(.next2)))
 
-                    let othersVisits = Double(statistics.popularity[store]) - value(.ownCount)
+                    let ownCount = value(.ownCount)
+                    let othersVisits = Double(statistics.popularity[store]) - ownCount
                     let popularityPrior = (othersVisits + 1) / (othersTotal + storeCount)
-                    var othersTransitions = 0.0
-                    if let last { othersTransitions = Double(statistics.transitionCount(from: last, to: store)) - value(.ownFromLast) }
+                    let othersTransitions = value(.othersFromLast) - value(.ownFromLast)
                     set(.othersNext, log((othersTransitions + beta * popularityPrior) / (othersRowTotal + beta)))
                     if let origin {
                         let kilometers = Geodesy.haversineMeters(
@@ -233,32 +278,45 @@ public struct NextVisitFeatureExtractor: Sendable {
                             latitude2: catalogue.latitudes[store], longitude2: catalogue.longitudes[store]) / 1_000
                         set(.distance, log(kilometers + parameters.distanceOffsetKilometers))
                     }
-                    set(.popularity, log1p(othersVisits))
+                    set(.popularity, ownCount == 0 ? logPopularity[store] : log1p(othersVisits))
 
                     var storeKernel = 0.0
-                    var categoryKernel = 0.0
-                    let category = Int(catalogue.categoryIDs[store])
                     for hour in 0..<24 {
                         storeKernel += Double(statistics.hourCounts[store * 24 + hour]) * normalizedKernel[hour]
-                        let othersInCategory = statistics.categoryHourCounts[category * 24 + hour]
-                            - Int64(scratch.ownCategoryHours[category * 24 + hour])
-                        categoryKernel += Double(othersInCategory + 1) * normalizedKernel[hour]
                     }
-                    // Everyone else's add-one-smoothed share of the category's visits by hour.
-                    categoryKernel /= Double(statistics.categoryTotals[category] - Int64(scratch.ownCategoryTotals[category]) + 24)
+                    let category = Int(catalogue.categoryIDs[store])
+                    if scratch.categoryKernels[category].isNaN {
+                        scratch.cachedCategories.append(Int32(category))
+                        var categoryKernel = 0.0
+                        for hour in 0..<24 {
+                            let othersInCategory = statistics.categoryHourCounts[category * 24 + hour]
+                                - Int64(scratch.ownCategoryHours[category * 24 + hour])
+                            categoryKernel += Double(othersInCategory + 1) * normalizedKernel[hour]
+                        }
+                        // Everyone else's add-one-smoothed share of the category's visits by hour.
+                        categoryKernel /= Double(statistics.categoryTotals[category] - Int64(scratch.ownCategoryTotals[category]) + 24)
+                        scratch.categoryKernels[category] = categoryKernel
+                        scratch.categoryShareLogs[category] = log(
+                            (Double(scratch.categoryCounts[category]) + 1) / (historyCount + categoryCount))
+                    }
                     let othersKernel = storeKernel - value(.ownKernel)
-                    set(.storeHour, log((othersKernel + prior * categoryKernel) / (othersVisits + prior) / 24))
+                    set(.storeHour, log((othersKernel + prior * scratch.categoryKernels[category]) / (othersVisits + prior) / 24))
 
-                    set(.session, log1p(value(.session)))
+                    set(.session, Self.log1pOrZero(value(.session)))
                     if store == last { set(.isLast, 1) }
                     if store == sessionStartStore { set(.isSessionStart, 1) }
-                    set(.sessionEnd, log1p(value(.sessionEnd)))
-                    set(.categoryShare, log((Double(scratch.categoryCounts[category]) + 1) / (historyCount + categoryCount)))
+                    set(.sessionEnd, Self.log1pOrZero(value(.sessionEnd)))
+                    set(.categoryShare, scratch.categoryShareLogs[category])
                     if useCollaborative { set(.collaborative, scratch.collaborative[slot]) }
                 }
             }
         }
         for category in touchedCategories { scratch.categoryCounts[Int(category)] = 0 }
+        for category in scratch.cachedCategories.map(Int.init) {
+            scratch.categoryKernels[category] = .nan
+            scratch.categoryShareLogs[category] = .nan
+        }
+        scratch.cachedCategories.removeAll(keepingCapacity: true)
         for category in ownCategories.map(Int.init) {
             scratch.ownCategoryTotals[category] = 0
             for hour in 0..<24 { scratch.ownCategoryHours[category * 24 + hour] = 0 }

@@ -36,6 +36,9 @@ public struct NextVisitPrediction: Sendable {
     public var stores: [RankedStore]
     /// When the user's next shopping trip is likely, if the model has a timing part.
     public var nextTrip: NextTripEstimate?
+    /// Where distances were measured from: the request's position, else the last visited store's
+    /// (`nil` for a user with neither).
+    public var origin: GeoPoint?
 }
 
 /// The trained next-visit model: candidate generation, then a linear score over ``NextVisitFeature``s
@@ -84,8 +87,11 @@ public struct NextVisitModel: Sendable {
         shoppingStores = (0..<catalogue.count).map { ShoppingCategories.contains(catalogue.category(of: $0)) }
     }
 
-    /// Buffers for ``rank(_:limit:filter:scratch:)``; keep one per thread.
-    public func makeScratch() -> NextVisitScratch { extractor.makeScratch() }
+    /// Buffers for ``rank(_:limit:filter:scratch:)``; keep one per thread. A service that answers the
+    /// same users again keeps up to `foldInMemoCapacity` users' folded-in factors (``FoldInMemo``).
+    public func makeScratch(foldInMemoCapacity: Int = 0) -> NextVisitScratch {
+        extractor.makeScratch(foldInMemoCapacity: foldInMemoCapacity)
+    }
 
     /// The weight of `feature`.
     public func weight(of feature: NextVisitFeature) -> Double { weights[feature.rawValue] }
@@ -97,7 +103,9 @@ public struct NextVisitModel: Sendable {
     public func rank(
         _ query: NextVisitQuery, limit: Int, filter: ((Int) -> Bool)? = nil, scratch: inout NextVisitScratch
     ) -> [RankedStore] {
-        let candidates = candidateGenerator.candidates(for: query, filter: filter, minimumCount: filter == nil ? 0 : limit)
+        // Unordered: each candidate's score is independent of the others, and ties are broken by store.
+        let candidates = candidateGenerator.unorderedCandidates(
+            for: query, filter: filter, minimumCount: filter == nil ? 0 : limit, marks: &scratch.candidateMarks)
         return top(scores(query, candidates: candidates, scratch: &scratch), candidates: candidates, limit: limit)
     }
 
@@ -136,13 +144,31 @@ public struct NextVisitModel: Sendable {
         }
         let stores = rank(query, limit: max(request.limit, 0), filter: filter, scratch: &scratch)
         let nextTrip = timing?.estimate(history: history, targets: shoppingStores, at: request.time)
-        return NextVisitPrediction(stores: stores, nextTrip: nextTrip)
+        let origin = request.position ?? query.lastStore.map {
+            GeoPoint(latitude: catalogue.latitudes[$0], longitude: catalogue.longitudes[$0])
+        }
+        return NextVisitPrediction(stores: stores, nextTrip: nextTrip, origin: origin)
     }
 
+    /// The `limit` best, best first, ties to the lower store index: a bounded insertion that keeps only
+    /// the best `limit` seen so far, since `limit` (≤ 100) is usually far below the candidate count.
     private func top(_ scores: [Double], candidates: [Int32], limit: Int) -> [RankedStore] {
-        let order = scores.indices.sorted {
-            scores[$0] != scores[$1] ? scores[$0] > scores[$1] : candidates[$0] < candidates[$1]
+        guard limit > 0 else { return [] }
+        @inline(__always) func precedes(_ a: RankedStore, _ b: RankedStore) -> Bool {
+            a.score != b.score ? a.score > b.score : a.store < b.store
         }
-        return order.prefix(limit).map { RankedStore(store: Int(candidates[$0]), score: scores[$0]) }
+        var best = [RankedStore]()
+        best.reserveCapacity(min(limit, scores.count) + 1)
+        for (index, score) in scores.enumerated() {
+            let entry = RankedStore(store: Int(candidates[index]), score: score)
+            if best.count == limit {
+                guard let worst = best.last, precedes(entry, worst) else { continue }
+                best.removeLast()
+            }
+            var position = best.count
+            while position > 0 && precedes(entry, best[position - 1]) { position -= 1 }
+            best.insert(entry, at: position)
+        }
+        return best
     }
 }

@@ -18,13 +18,15 @@ final class GeoPredictNode {
     private var modelSequence: Int
     /// Writes a checkpoint after each training (nil in tests without a state folder).
     private let checkpoints: ModelCheckpointing?
-    /// Scratch buffers of the model's scorer, reused by every prediction on this thread.
+    /// Scratch buffers of the model's scorer, reused by every prediction on this thread, with the memo
+    /// of recent users' fold-ins (made anew with each model).
     private var scratch: NextVisitScratch
+    private let foldInMemoCapacity: Int
 
     init(
         shards: ShardMap, shardRank: Int, catalogue: StoreCatalogue, histories: UserHistories, log: WriteAheadLog,
         model: NextVisitModel, modelVersion: String, modelSequence: Int = 1, checkpoints: ModelCheckpointing? = nil,
-        logger: Logger
+        foldInMemoCapacity: Int = 0, logger: Logger
     ) {
         self.shards = shards
         self.shardRank = shardRank
@@ -35,7 +37,8 @@ final class GeoPredictNode {
         self.modelSequence = modelSequence
         self.checkpoints = checkpoints
         self.logger = logger
-        scratch = model.makeScratch()
+        self.foldInMemoCapacity = foldInMemoCapacity
+        scratch = model.makeScratch(foldInMemoCapacity: foldInMemoCapacity)
         status.servingVersion = modelVersion
         status.runVersion = modelVersion
         status.stage = status.stages
@@ -57,12 +60,13 @@ final class GeoPredictNode {
         let recent = histories.recentVisits(of: request.userID)
         let requestPosition = request.hasLatitude
             ? GeoPoint(latitude: request.latitude, longitude: request.longitude) : nil
-        let position = requestPosition ?? histories.lastPosition(of: request.userID)
+        let position = requestPosition ?? histories.reportedPosition(of: request.userID)
         let time = request.atUnixSeconds == 0 ? nowUnixSeconds : request.atUnixSeconds
         let query = NextVisitRequest(
             time: time, position: position, limit: request.effectiveLimit, categories: Self.filter(for: request)
         )
         let prediction = model.predict(trainingVisits: trained, recentVisits: recent, request: query, scratch: &scratch)
+        let origin = prediction.origin
         return .with { response in
             response.visits = prediction.stores.map { ranked in
                 let store = ranked.store
@@ -72,7 +76,7 @@ final class GeoPredictNode {
                     $0.score = ranked.score
                     $0.latitude = point.latitude
                     $0.longitude = point.longitude
-                    $0.distanceMeters = position.map { $0.distance(to: point) } ?? 0
+                    $0.distanceMeters = origin.map { $0.distance(to: point) } ?? 0
                     $0.category = catalogue.category(of: store)
                 }
             }
@@ -143,7 +147,7 @@ final class GeoPredictNode {
             }
             model = newModel
             histories.markAllTrained()
-            scratch = newModel.makeScratch()
+            scratch = newModel.makeScratch(foldInMemoCapacity: foldInMemoCapacity)
             status.loss = newModel.fitReport?.objective ?? 0
             status.servingVersion = version
             status.state = .idle

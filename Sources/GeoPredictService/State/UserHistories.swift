@@ -80,12 +80,10 @@ final class UserHistories {
         trainedVisits(of: userID).appending(recentVisits(of: userID))
     }
 
-    /// The user's last known position: their last reported one, or their last visit's store.
-    func lastPosition(of userID: String) -> GeoPoint? {
-        if let position = live[userID]?.lastPosition { return position }
-        let history = visits(of: userID)
-        guard let store = history.stores.last else { return nil }
-        return GeoPoint(latitude: catalogue.latitudes[Int(store)], longitude: catalogue.longitudes[Int(store)])
+    /// The position the user last reported with an event since start, if any. (Without one, the
+    /// model measures from the last visited store, whose nearby stores it has precomputed.)
+    func reportedPosition(of userID: String) -> GeoPoint? {
+        live[userID]?.lastPosition
     }
 
     /// Counts for `GetUser`, or nil for an unknown user.
