@@ -54,10 +54,11 @@ public struct ALSFoldInScoring: CollaborativeScoring {
     /// The folded-in factors for `counts` (sorted by store, as ``VisitSequence/storeCounts()`` gives
     /// them), from `memo` when it has them; `nil` if the solve fails.
     private func userFactors(_ counts: [(store: Int32, count: Float)], memo: inout FoldInMemo) -> [Float]? {
-        let key = FoldInMemo.Key(counts)
-        if let known = memo.factors(for: key) { return known }
+        // Training scores every history once: no memo, and no key built for it.
+        let key = memo.capacity > 0 ? FoldInMemo.Key(counts) : nil
+        if let key, let known = memo.factors(for: key) { return known }
         guard let user = try? table.foldIn(visits: counts, system: system, confidence: configuration.confidence) else { return nil }
-        memo.remember(user, for: key)
+        if let key { memo.remember(user, for: key) }
         return user
     }
 
