@@ -62,7 +62,7 @@ public final class RoundContext {
         guard let gathered else { return [] }
         var results = [RouteResult<Response>?](repeating: nil, count: requestCount)
         for (index, result) in local where (0..<requestCount).contains(index) { results[index] = result }
-        for source in 1..<max(size, 1) {
+        for source in 1..<size {
             let answers = try Mpiplug_V1_Answers(serializedBytes: Array(gathered[source]))
             for answer in answers.answers where Int(answer.index) < requestCount {
                 results[Int(answer.index)] = decode(answer, as: Response.self)

@@ -39,6 +39,9 @@ public struct StoreCatalogue: Sendable, Equatable {
     /// The category name of the store at `index`.
     public func category(of index: Int) -> String { categoryNames[Int(categoryIDs[index])] }
 
+    /// The position of the store at `index`.
+    public func position(of index: Int) -> GeoPoint { GeoPoint(latitude: latitudes[index], longitude: longitudes[index]) }
+
     /// The store at `index`.
     public subscript(index: Int) -> Store {
         Store(id: ids[index], latitude: latitudes[index], longitude: longitudes[index], category: category(of: index))

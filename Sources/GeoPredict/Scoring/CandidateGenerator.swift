@@ -36,8 +36,7 @@ public struct CandidateGenerator: Sendable {
         var table = [Int32]()
         table.reserveCapacity(catalogue.count * min(nearby, catalogue.count))
         for store in 0..<catalogue.count {
-            let point = GeoPoint(latitude: catalogue.latitudes[store], longitude: catalogue.longitudes[store])
-            table.append(contentsOf: index.nearest(to: point, count: nearby).map(Int32.init))
+            table.append(contentsOf: index.nearest(to: catalogue.position(of: store), count: nearby).map(Int32.init))
         }
         nearbyByStore = table
     }

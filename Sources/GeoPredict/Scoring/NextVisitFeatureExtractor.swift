@@ -29,6 +29,11 @@ public struct NextVisitQuery: Sendable, Equatable {
 
     /// The last visited store, if any.
     public var lastStore: Int? { history.stores.last.map(Int.init) }
+
+    /// Where distances are measured from: ``position``, else the last visited store's position.
+    public func origin(in catalogue: StoreCatalogue) -> GeoPoint? {
+        position ?? lastStore.map(catalogue.position(of:))
+    }
 }
 
 /// Reusable buffers of ``NextVisitFeatureExtractor`` (one per thread): a store → candidate-slot map
@@ -235,7 +240,7 @@ public struct NextVisitFeatureExtractor: Sendable {
         let historyCount = Double(stores.count)
         let categoryCount = Double(catalogue.categoryNames.count)
         let sessionStartStore = query.sessionStart < stores.endIndex ? Int(stores[query.sessionStart]) : nil
-        let origin = query.position ?? last.map { GeoPoint(latitude: catalogue.latitudes[$0], longitude: catalogue.longitudes[$0]) }
+        let origin = query.origin(in: catalogue)
 
         let features = parameters.features
         let useCollaborative = collaborative != nil && features.contains(.collaborative)

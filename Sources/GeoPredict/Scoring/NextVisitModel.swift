@@ -144,10 +144,7 @@ public struct NextVisitModel: Sendable {
         }
         let stores = rank(query, limit: max(request.limit, 0), filter: filter, scratch: &scratch)
         let nextTrip = timing?.estimate(history: history, targets: shoppingStores, at: request.time)
-        let origin = request.position ?? query.lastStore.map {
-            GeoPoint(latitude: catalogue.latitudes[$0], longitude: catalogue.longitudes[$0])
-        }
-        return NextVisitPrediction(stores: stores, nextTrip: nextTrip, origin: origin)
+        return NextVisitPrediction(stores: stores, nextTrip: nextTrip, origin: query.origin(in: catalogue))
     }
 
     /// The `limit` best, best first, ties to the lower store index: a bounded insertion that keeps only

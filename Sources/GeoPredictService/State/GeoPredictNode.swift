@@ -70,7 +70,7 @@ final class GeoPredictNode {
         return .with { response in
             response.visits = prediction.stores.map { ranked in
                 let store = ranked.store
-                let point = GeoPoint(latitude: catalogue.latitudes[store], longitude: catalogue.longitudes[store])
+                let point = catalogue.position(of: store)
                 return .with {
                     $0.storeID = catalogue.ids[store]
                     $0.score = ranked.score
