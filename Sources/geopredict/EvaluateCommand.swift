@@ -60,6 +60,11 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Also retrain without each group of features and print what each adds (on --validation if given, else --test).")
     var ablation = false
 
+    @Flag(help: ArgumentHelp(
+        "Also score each file as the running service would: with each user's --train check-ins after the cut-off and before the trajectory added to their history (no retraining).",
+        discussion: "Printed as a second table on the same trajectories. The published results use training history only; compare them with the first table."))
+    var recentHistory = false
+
     @Flag(help: "Skip the next-trip timing and its calibration.")
     var noTiming = false
 
@@ -204,6 +209,12 @@ struct EvaluationRun {
         for index in files.indices {
             files[index].known = try load(files[index].path, format: files[index].format, stores: .catalogue(training.stores), before: nil)
         }
+        let recent = try command.recentHistory
+            ? RecentCheckIns(
+                log: load(command.train, format: ImportFormat(rawValue: command.trainFormat) ?? .tsmc,
+                          stores: .catalogue(training.stores), before: nil).visits,
+                trainedBefore: cutoff)
+            : nil
         let loadSeconds = MPIEnvironment.wallTime - started
         say("training: \(training.report.checkInsKept) check-ins of \(training.report.userCount) users at "
             + "\(training.stores.count) stores, before \(cutoff) (\(isoDate(cutoff)))")
@@ -245,6 +256,14 @@ struct EvaluationRun {
             if file.label == "test", let path = command.predictionsOut, world.rank == 0 {
                 try writeFile(path, report.predictionsCSV(top: command.top, catalogue: training.stores))
                 say("  predictions: \(path)")
+            }
+            if let recent {
+                let served = try NextVisitEvaluation.run(
+                    model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
+                    listLength: 10, recent: recent, on: world)
+                say("")
+                say(served.table(title: "\(file.label) as served (history includes check-ins after training, up to each trajectory)"))
+                json.append("\"\(file.label)_as_served\": {\"metrics\": \(served.json())}")
             }
         }
         say("")

@@ -72,6 +72,42 @@ struct EvaluationTests {
         #expect(bySession[0].trajectoryID == "u1#0")
     }
 
+    @Test func betweenMatchesAFilter() {
+        let visits = VisitSequence(stores: [0, 1, 2, 1, 0, 2, 2], timestamps: [5, 10, 10, 20, 30, 30, 41])
+        for start in Int64(0)...45 {
+            for end in start...46 {
+                let expected = visits.timestamps.indices.filter { start <= visits.timestamps[$0] && visits.timestamps[$0] < end }
+                let between = visits.between(start, end)
+                let stores: [Int32] = expected.map { visits.stores[$0] }
+                #expect(Array(between.stores) == stores)
+                #expect(Array(between.timestamps) == expected.map { visits.timestamps[$0] })
+            }
+        }
+    }
+
+    @Test func recentCheckInsStopBeforeTheTrajectorysMinute() {
+        let shards = ShardMap(rankCount: 1)
+        // u1 trained before 1,000; after training: 1,100 and 1,190 (the trajectory's minute is 1,200,
+        // recorded without seconds), then the trajectory itself at 1,230 and later.
+        let log = VisitLog(
+            visits: [("u1", 0, 900), ("u1", 1, 1_100), ("u1", 2, 1_190), ("u1", 0, 1_200), ("u1", 1, 1_230), ("u2", 2, 1_100)],
+            shards: shards)
+        let recent = RecentCheckIns(log: log, trainedBefore: 1_000)
+        guard let user = log.userIDs.firstIndex(of: "u1") else {
+            Issue.record("u1 is missing from the log")
+            return
+        }
+        let query = EvaluationQuery(
+            trajectoryID: "u1_1", userID: "u1", userPartition: Int(log.userPartitions[user]), trainingUser: 0,
+            prefix: VisitSequence(stores: [0, 1], timestamps: [1_230, 1_300]), target: 2)
+        let visits = recent.visits(before: query)
+        #expect(Array(visits.stores) == [1, 2])
+        #expect(Array(visits.timestamps) == [1_100, 1_190])
+        var stranger = query
+        stranger.userID = "u9"
+        #expect(recent.visits(before: stranger).isEmpty)
+    }
+
     @Test func reportTableCSVAndRoundTrip() throws {
         let trajectory = EvaluatedTrajectory(
             trajectoryID: "t,1", userID: "u", target: 1, targetIsShopping: true,

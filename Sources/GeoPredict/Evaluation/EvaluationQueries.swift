@@ -3,6 +3,8 @@ public struct EvaluationQuery: Sendable, Equatable {
     /// The trajectory id (GETNext's `trajectory_id`, or `user#k` for sessions cut by time).
     public var trajectoryID: String
     public var userID: String
+    /// The user's shard partition (with ``userID``, the key of its rows in this rank's logs).
+    public var userPartition: Int
     /// The user's position in the training ``VisitLog`` of this rank.
     public var trainingUser: Int
     /// The trajectory's check-ins before the target, in time order.
@@ -77,7 +79,8 @@ public enum EvaluationQueries {
                 }
                 let prefix = visits.dropLast()
                 queries.append(EvaluationQuery(
-                    trajectoryID: name, userID: test.userIDs[user], trainingUser: trainingUser,
+                    trajectoryID: name, userID: test.userIDs[user], userPartition: Int(test.userPartitions[user]),
+                    trainingUser: trainingUser,
                     prefix: VisitSequence(stores: prefix.map { test.stores[$0] }, timestamps: prefix.map { test.timestamps[$0] }),
                     target: Int(test.stores[visits[visits.count - 1]])))
             }

@@ -147,9 +147,12 @@ public enum NextVisitEvaluation {
     ///   - training: this rank's training visits (the model's).
     ///   - test: this rank's users' test check-ins, loaded against the training catalogue.
     ///   - listLength: how many stores the model lists per trajectory (at least 10 for the metrics).
+    ///   - recent: check-ins after training that the running service would already have ingested; when
+    ///     given, they join each query's history (the model's and the baselines'). The trajectories
+    ///     scored are the same either way.
     public static func run(
         model: NextVisitModel, training: VisitLog, test: VisitLog, attributes: VisitAttributes, listLength: Int,
-        on collectives: some ALSCollectives
+        recent: RecentCheckIns? = nil, on collectives: some ALSCollectives
     ) throws(NextVisitModelError) -> NextVisitEvaluationReport {
         let (queries, localCounts) = EvaluationQueries.build(
             test: test, attributes: attributes, training: training, sessionGapSeconds: model.parameters.sessionGapSeconds)
@@ -159,7 +162,8 @@ public enum NextVisitEvaluation {
         var latencies: [Double] = []
         for query in queries {
             var latency = 0.0
-            evaluate(query, model: model, training: training, length: length, scratch: &scratch, latency: &latency).write(to: &writer)
+            evaluate(query, model: model, training: training, recent: recent, length: length, scratch: &scratch, latency: &latency)
+                .write(to: &writer)
             latencies.append(latency * 1e6)
         }
         do {
@@ -183,16 +187,22 @@ public enum NextVisitEvaluation {
         }
     }
 
-    /// Scores one query: history = the user's training visits + the trajectory's earlier check-ins; the
-    /// query time is the last earlier check-in's (never the target's).
+    /// Scores one query: history = the user's training visits (+ their ``RecentCheckIns`` before the
+    /// trajectory) + the trajectory's earlier check-ins; the query time is the last earlier check-in's
+    /// (never the target's).
     public static func evaluate(
-        _ query: EvaluationQuery, model: NextVisitModel, training: VisitLog, length: Int, scratch: inout NextVisitScratch,
-        latency: inout Double
+        _ query: EvaluationQuery, model: NextVisitModel, training: VisitLog, recent: RecentCheckIns? = nil, length: Int,
+        scratch: inout NextVisitScratch, latency: inout Double
     ) -> EvaluatedTrajectory {
-        let own = VisitSequence(user: query.trainingUser, in: training)
+        let trained = VisitSequence(user: query.trainingUser, in: training)
+        let own = recent.map { trained.appending($0.visits(before: query)) } ?? trained
         let history = own.appending(query.prefix)
-        let nextQuery = NextVisitQuery(
-            history: history, ownVisits: own, sessionStart: own.count, time: query.prefix.timestamps.last ?? 0)
+        let time = query.prefix.timestamps.last ?? 0
+        // The paper protocol: the trajectory is the session. As served, the service's rule decides (a
+        // recent check-in an hour before the trajectory belongs to its session). Only the trained
+        // visits are in the model's statistics, so only they are subtracted from everyone's counts.
+        let sessionStart = recent == nil ? own.count : model.currentSessionStart(of: history, at: time)
+        let nextQuery = NextVisitQuery(history: history, ownVisits: trained, sessionStart: sessionStart, time: time)
         var clock = Stopwatch(threadCPUTime: true)
         let predictions = model.rank(nextQuery, limit: length, scratch: &scratch)
         latency = clock.lap()

@@ -129,14 +129,9 @@ public struct NextVisitModel: Sendable {
     ) -> NextVisitPrediction {
         let combined = recentVisits.isEmpty ? trainingVisits : trainingVisits.appending(recentVisits)
         let history = combined.before(request.time)
-        // The current session: the trailing visits less than a session gap apart, ending within one of now.
-        var sessionStart = history.stores.endIndex
-        if let lastTime = history.timestamps.last, request.time - lastTime <= parameters.sessionGapSeconds {
-            sessionStart = history.sessionStarts(gapSeconds: parameters.sessionGapSeconds).last ?? history.stores.startIndex
-        }
         let query = NextVisitQuery(
-            history: history, ownVisits: trainingVisits, sessionStart: sessionStart, time: request.time,
-            position: request.position)
+            history: history, ownVisits: trainingVisits, sessionStart: currentSessionStart(of: history, at: request.time),
+            time: request.time, position: request.position)
         var filter: ((Int) -> Bool)?
         if let categories = request.categories, !categories.acceptsEverything {
             let catalogue = self.catalogue
@@ -145,6 +140,15 @@ public struct NextVisitModel: Sendable {
         let stores = rank(query, limit: max(request.limit, 0), filter: filter, scratch: &scratch)
         let nextTrip = timing?.estimate(history: history, targets: shoppingStores, at: request.time)
         return NextVisitPrediction(stores: stores, nextTrip: nextTrip, origin: query.origin(in: catalogue))
+    }
+
+    /// Where the current session starts in `history` (visits before `time`): the trailing visits less
+    /// than a session gap apart, if the last one is within a gap of `time`; else `endIndex` (no session yet).
+    public func currentSessionStart(of history: VisitSequence, at time: Int64) -> Int {
+        guard let lastTime = history.timestamps.last, time - lastTime <= parameters.sessionGapSeconds else {
+            return history.stores.endIndex
+        }
+        return history.sessionStarts(gapSeconds: parameters.sessionGapSeconds).last ?? history.stores.startIndex
     }
 
     /// The `limit` best, best first, ties to the lower store index: a bounded insertion that keeps only

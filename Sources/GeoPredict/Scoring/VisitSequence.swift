@@ -47,6 +47,14 @@ public struct VisitSequence: Sendable, Equatable {
         return VisitSequence(stores: stores[..<low], timestamps: timestamps[..<low])
     }
 
+    /// The visits at or after `start` and strictly before `end`.
+    public func between(_ start: Int64, _ end: Int64) -> VisitSequence {
+        let upper = before(end)
+        let lower = upper.before(start)
+        return VisitSequence(stores: stores[lower.stores.endIndex..<upper.stores.endIndex],
+                             timestamps: timestamps[lower.timestamps.endIndex..<upper.timestamps.endIndex])
+    }
+
     /// The positions where sessions start: a visit more than `gapSeconds` after the previous one begins a
     /// new session. Positions are indices of the slices.
     public func sessionStarts(gapSeconds: Int64) -> [Int] {

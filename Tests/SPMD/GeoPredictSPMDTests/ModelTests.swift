@@ -96,12 +96,49 @@ func runModelTests(_ suite: SPMDSuite, _ world: Communicator) {
         }
         let listHash = ModelSPMDData.hash(listBits)
         suite.expectEqual(try world.broadcast(listHash, from: 0), listHash, "gathered lists differ between ranks")
+        let served = try checkServedEvaluation(suite, world, model: model, data: data, plain: evaluation)
         if world.rank == 0 {
             let checksum = ModelSPMDData.hash(weightBits + timing) ^ listHash
             print("geopredict-spmd-tests: invariant model-checksum=\(String(checksum, radix: 16)) "
                 + "trajectories=\(evaluation.trajectories.count) newton-iterations=\(report.iterations) "
-                + "acc1-bits=\(String(metrics.accuracyAt1.bitPattern, radix: 16)) mrr-bits=\(String(metrics.meanReciprocalRankAt10.bitPattern, radix: 16))")
+                + "acc1-bits=\(String(metrics.accuracyAt1.bitPattern, radix: 16)) mrr-bits=\(String(metrics.meanReciprocalRankAt10.bitPattern, radix: 16)) "
+                + "served: recent=\(served.withRecent) changed=\(served.changed) mrr-bits=\(String(served.mrr.bitPattern, radix: 16))")
             fflush(nil)
         }
     }
+}
+
+/// The "as served" evaluation (recent check-ins join the history, the service's session rule): a
+/// trajectory whose user checked in nowhere between training and its start, and whose session is the
+/// trajectory under either rule, must be scored exactly as before; those with recent check-ins change.
+func checkServedEvaluation(
+    _ suite: SPMDSuite, _ world: Communicator, model: NextVisitModel, data: ModelSPMDData, plain: NextVisitEvaluationReport
+) throws -> (withRecent: Int64, changed: Int64, mrr: Double) {
+    let recent = RecentCheckIns(log: data.evaluation, trainedBefore: data.cutoff)
+    let served = try NextVisitEvaluation.run(
+        model: model, training: data.visits, test: data.evaluation, attributes: VisitAttributes(), listLength: 10,
+        recent: recent, on: world)
+    suite.expectEqual(served.trajectories.map(\.trajectoryID), plain.trajectories.map(\.trajectoryID), "different trajectories")
+    let plainByID = Dictionary(plain.trajectories.map { ($0.trajectoryID, $0) }, uniquingKeysWith: { first, _ in first })
+    let servedByID = Dictionary(served.trajectories.map { ($0.trajectoryID, $0) }, uniquingKeysWith: { first, _ in first })
+    let (queries, _) = EvaluationQueries.build(
+        test: data.evaluation, attributes: VisitAttributes(), training: data.visits, sessionGapSeconds: model.parameters.sessionGapSeconds)
+    var withRecent: Int64 = 0, changed: Int64 = 0, unexpectedChanges: Int64 = 0
+    for query in queries {
+        let same = plainByID[query.trajectoryID] == servedByID[query.trajectoryID]
+        if recent.visits(before: query).isEmpty {
+            let trained = VisitSequence(user: query.trainingUser, in: data.visits)
+            let history = trained.appending(query.prefix)
+            let sessionStart = model.currentSessionStart(of: history, at: query.prefix.timestamps.last ?? 0)
+            if sessionStart == trained.count && !same { unexpectedChanges += 1 }
+        } else {
+            withRecent += 1
+            if !same { changed += 1 }
+        }
+    }
+    let totals = try world.allReduce([withRecent, changed, unexpectedChanges], .sum)
+    suite.expect(totals[0] > 20, "only \(totals[0]) trajectories have recent check-ins")
+    suite.expect(totals[1] * 2 > totals[0], "recent check-ins changed only \(totals[1]) of \(totals[0]) lists")
+    suite.expectEqual(totals[2], 0, "lists changed without recent check-ins")
+    return (totals[0], totals[1], served.metrics(.model).meanReciprocalRankAt10)
 }

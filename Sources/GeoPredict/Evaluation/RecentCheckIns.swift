@@ -1,0 +1,29 @@
+/// Check-ins that arrived after the model was trained, as the running service sees them: it ingests
+/// each one at once into the user's history (counts, recency, fold-in factors) without retraining.
+///
+/// An evaluation given these adds, to each query's history, its user's check-ins from
+/// ``trainedBefore`` up to (not including) the minute of the trajectory's first check-in. Whole
+/// minutes, because some sources record only minutes (TSMC2014) while the trajectory files keep
+/// seconds: the same check-in must not appear both as history and in the trajectory, and the target
+/// (the trajectory's last check-in) is never seen.
+public struct RecentCheckIns: Sendable {
+    /// This rank's users' check-ins, loaded against the training catalogue (earlier ones may be
+    /// included; they are skipped).
+    public var log: VisitLog
+    /// The training cut-off: check-ins before it are already in the training history.
+    public var trainedBefore: Int64
+
+    public init(log: VisitLog, trainedBefore: Int64) {
+        self.log = log
+        self.trainedBefore = trainedBefore
+    }
+
+    /// The check-ins of `query`'s user after training and before the minute its trajectory starts.
+    public func visits(before query: EvaluationQuery) -> VisitSequence {
+        guard let start = query.prefix.timestamps.first,
+              let user = log.userIndex(of: query.userID, partition: query.userPartition)
+        else { return .empty }
+        let startMinute = start - ((start % 60) + 60) % 60
+        return VisitSequence(user: user, in: log).between(trainedBefore, startMinute)
+    }
+}
