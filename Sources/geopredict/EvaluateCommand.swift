@@ -270,7 +270,7 @@ struct EvaluationRun {
         say("timings: load \(roundTo(loadSeconds)) s, train \(roundTo(trainSeconds)) s (ranks: \(world.size))")
 
         if command.ablation, let file = files.first, let known = file.known {
-            let rows = try ablation(parameters, training: training, cutoff: cutoff, file: file, known: known)
+            let rows = try ablation(parameters, training: training, cutoff: cutoff, file: file, known: known, recent: recent)
             json.append("\"ablation\": {\(rows)}")
         }
         if let path = command.jsonOut, world.rank == 0 {
@@ -311,15 +311,18 @@ struct EvaluationRun {
     }
 
     /// Retrains without each group and prints the model's metrics next to the full model's.
-    func ablation(_ parameters: NextVisitParameters, training: LoadedDataset, cutoff: Int64, file: EvaluationFile, known: LoadedDataset)
-        throws -> String
-    {
+    /// With `recent`, each row also shows the model's MRR@10 as served.
+    func ablation(
+        _ parameters: NextVisitParameters, training: LoadedDataset, cutoff: Int64, file: EvaluationFile, known: LoadedDataset,
+        recent: RecentCheckIns?
+    ) throws -> String {
         say("")
         say("ablation on \(file.label) (\(file.path)): the model retrained without each part")
         say("    " + pad("", 26) + ["Acc@1", "Acc@5", "Acc@10", "MRR@10", "ΔAcc@1", "ΔAcc@10", "ΔMRR@10"].map { pad($0, 9) }.joined()
-            + "  shopping Acc@1  MRR@10")
+            + "  shopping Acc@1  MRR@10" + (recent == nil ? "" : "   served MRR@10  Δ"))
         var json: [String] = []
         var full: RankingMetrics?
+        var fullServed: Double?
         let variants: [(String, NextVisitFeatureSet)] = [("full model", parameters.features)]
             + NextVisitFeatureGroup.allCases.compactMap { group in
                 let without = parameters.features.removing(group)
@@ -339,11 +342,22 @@ struct EvaluationRun {
             let cells = [m.accuracyAt1, m.accuracyAt5, m.accuracyAt10, m.meanReciprocalRankAt10,
                          m.accuracyAt1 - reference.accuracyAt1, m.accuracyAt10 - reference.accuracyAt10,
                          m.meanReciprocalRankAt10 - reference.meanReciprocalRankAt10]
+            var servedCells = ""
+            var servedJSON = ""
+            if let recent {
+                let served = try NextVisitEvaluation.run(
+                    model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
+                    listLength: 10, recent: recent, on: world).metrics(.model).meanReciprocalRankAt10
+                let reference = fullServed ?? served
+                if fullServed == nil { fullServed = served }
+                servedCells = "   " + pad(signed(served), 15) + signed(served - reference)
+                servedJSON = ", \"served_mrr10\": \(served)"
+            }
             say("    " + pad(name, 26) + cells.map { pad(signed($0), 9) }.joined()
-                + "  " + pad(signed(shopping.accuracyAt1), 15) + signed(shopping.meanReciprocalRankAt10))
+                + "  " + pad(signed(shopping.accuracyAt1), 15) + pad(signed(shopping.meanReciprocalRankAt10), 6) + servedCells)
             json.append("\"\(name)\": {\"acc1\": \(m.accuracyAt1), \"acc5\": \(m.accuracyAt5), \"acc10\": \(m.accuracyAt10), "
                 + "\"mrr10\": \(m.meanReciprocalRankAt10), \"shopping_acc1\": \(shopping.accuracyAt1), "
-                + "\"shopping_mrr10\": \(shopping.meanReciprocalRankAt10)}")
+                + "\"shopping_mrr10\": \(shopping.meanReciprocalRankAt10)\(servedJSON)}")
         }
         return json.joined(separator: ", ")
     }
