@@ -77,7 +77,8 @@ public struct Route {
 /// How a route's bodies are read and written: Sendable, so the HTTP threads can use it while the
 /// handler itself stays on the MPI thread.
 struct RouteCodec: Sendable {
-    /// Decodes a body in `format`, validates it, and returns its binary encoding for the broadcast.
+    /// Decodes a body in `format`, validates it, and returns its binary encoding for the broadcast (a
+    /// binary body itself).
     let decode: @Sendable ([UInt8], BodyFormat) throws(ConnectError) -> [UInt8]
 
     init<Request: Message>(request: Request.Type) {
@@ -92,6 +93,8 @@ struct RouteCodec: Sendable {
                 throw .invalidArgument("the body is not a valid \(Request.protoMessageName) (\(format.name)): \(describe(error))")
             }
             if let validatable = request as? any ValidatableRequest { try validatable.validate() }
+            // A binary body that decoded once decodes the same way on every rank: broadcast it as it came.
+            if format == .binary { return body }
             do {
                 return try request.serializedBytes()
             } catch {

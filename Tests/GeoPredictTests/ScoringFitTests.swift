@@ -45,6 +45,96 @@ struct ScoringFitTests {
         return total
     }
 
+    /// The straightforward `ListwiseSoftmax.partitionSums` (the version before the gathered-row one):
+    /// the fast kernel must give the same bits.
+    static func referencePartitionSums(
+        _ instances: SoftmaxInstances, weights: [Double], active: [Int]
+    ) -> [(partition: Int, sums: [Double])] {
+        let d = active.count
+        let width = 1 + d + d * d
+        var result: [(partition: Int, sums: [Double])] = []
+        var current = [Double](repeating: 0, count: width)
+        var currentPartition = -1
+        var scores: [Double] = []
+        var mean = [Double](repeating: 0, count: d)
+        let stride = instances.featureCount
+        let rows = instances.features
+        do {
+            for instance in 0..<instances.count {
+                let partition = instances.partitions[instance]
+                if partition != currentPartition {
+                    if currentPartition >= 0 { result.append((currentPartition, current)) }
+                    current = [Double](repeating: 0, count: width)
+                    currentPartition = partition
+                }
+                let first = instances.rowOffsets[instance]
+                let rowCount = instances.rowOffsets[instance + 1] - first
+                scores.removeAll(keepingCapacity: true)
+                var top = -Double.infinity
+                for row in 0..<rowCount {
+                    let base = (first + row) * stride
+                    var z = 0.0
+                    for (k, feature) in active.enumerated() { z += weights[k] * rows[base + feature] }
+                    scores.append(z)
+                    top = max(top, z)
+                }
+                var total = 0.0
+                for row in 0..<rowCount { total += exp(scores[row] - top) }
+                let target = instances.targets[instance]
+                current[0] += top + log(total) - scores[target]
+                for k in 0..<d { mean[k] = 0 }
+                for row in 0..<rowCount {
+                    let p = exp(scores[row] - top) / total
+                    let base = (first + row) * stride
+                    for (k, feature) in active.enumerated() { mean[k] += p * rows[base + feature] }
+                    // Hessian part Σ p f fᵀ (upper triangle, mirrored below).
+                    for (k, fk) in active.enumerated() {
+                        let pk = p * rows[base + fk]
+                        if pk == 0 { continue }
+                        for l in k..<d { current[1 + d + k * d + l] += pk * rows[base + active[l]] }
+                    }
+                }
+                let targetBase = (first + target) * stride
+                for (k, feature) in active.enumerated() {
+                    current[1 + k] += mean[k] - rows[targetBase + feature]
+                    for l in k..<d { current[1 + d + k * d + l] -= mean[k] * mean[l] }
+                }
+            }
+        }
+        if currentPartition >= 0 { result.append((currentPartition, current)) }
+        for index in result.indices {
+            for k in 0..<d {
+                for l in 0..<k { result[index].sums[1 + d + k * d + l] = result[index].sums[1 + d + l * d + k] }
+            }
+        }
+        return result
+    }
+
+    @Test func partitionSumsMatchTheReferenceBitForBit() {
+        var instances = Self.synthetic(weights: [0.7, -0.4, 0.2, 0.05, -1.1], instances: 60, candidates: 9, seed: 5, partitions: 4)
+        // Zero features (skipped Hessian rows) and a later partition, one of whose instances has one candidate.
+        var rows = [Double](repeating: 0, count: 5 * 3)
+        rows[1] = 2.5
+        rows[5 + 3] = -1
+        instances.append(rows: rows, target: 2, partition: 7)
+        instances.append(rows: [0.1, 0.2, 0.3, 0.4, 0.5], target: 0, partition: 7)
+        // Sparse rows, as real candidates have: about half the features zero.
+        var random = ScoringRandom(seed: 23)
+        for instance in 0..<40 {
+            let sparse = (0..<(7 * 5)).map { _ in random.uniform() < 0.5 ? 0 : random.uniform() * 4 - 2 }
+            instances.append(rows: sparse, target: instance % 7, partition: 8 + instance / 10)
+        }
+        for active in [[0, 1, 2, 3, 4], [4, 1, 3], [2]] {
+            let weights = active.map { Double($0) * 0.3 - 0.5 }
+            let fast = ListwiseSoftmax.partitionSums(instances, weights: weights, active: active)
+            let slow = Self.referencePartitionSums(instances, weights: weights, active: active)
+            #expect(fast.map(\.partition) == slow.map(\.partition))
+            let fastBits: [[UInt64]] = fast.map { $0.sums.map(\.bitPattern) }
+            let slowBits: [[UInt64]] = slow.map { $0.sums.map(\.bitPattern) }
+            #expect(fastBits == slowBits, "active \(active)")
+        }
+    }
+
     @Test func gradientAndHessianMatchFiniteDifferences() {
         let weights = [0.7, -0.4, 0.2]
         let instances = Self.synthetic(weights: weights, instances: 40, candidates: 6, seed: 11, partitions: 3)

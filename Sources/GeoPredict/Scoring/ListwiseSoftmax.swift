@@ -60,7 +60,13 @@ public enum ListwiseSoftmax {
         var current = [Double](repeating: 0, count: width)
         var currentPartition = -1
         var scores: [Double] = []
+        var exponentials: [Double] = []
         var mean = [Double](repeating: 0, count: d)
+        // One candidate's nonzero active features (position in `active`, value), gathered once: the
+        // Hessian reads each d/2 times, and most features of most candidates are zero. Skipping a zero
+        // term adds nothing, so the sums keep their bits.
+        var nonzeroPositions = [Int](repeating: 0, count: d)
+        var nonzeroValues = [Double](repeating: 0, count: d)
         let stride = instances.featureCount
         instances.features.withUnsafeBufferPointer { rows in
             for instance in 0..<instances.count {
@@ -73,34 +79,56 @@ public enum ListwiseSoftmax {
                 let first = instances.rowOffsets[instance]
                 let rowCount = instances.rowOffsets[instance + 1] - first
                 scores.removeAll(keepingCapacity: true)
+                exponentials.removeAll(keepingCapacity: true)
                 var top = -Double.infinity
-                for row in 0..<rowCount {
-                    let base = (first + row) * stride
+                for candidate in 0..<rowCount {
+                    let base = (first + candidate) * stride
                     var z = 0.0
                     for (k, feature) in active.enumerated() { z += weights[k] * rows[base + feature] }
                     scores.append(z)
                     top = max(top, z)
                 }
                 var total = 0.0
-                for row in 0..<rowCount { total += exp(scores[row] - top) }
+                for candidate in 0..<rowCount {
+                    let e = exp(scores[candidate] - top)
+                    exponentials.append(e)
+                    total += e
+                }
                 let target = instances.targets[instance]
                 current[0] += top + log(total) - scores[target]
-                for k in 0..<d { mean[k] = 0 }
-                for row in 0..<rowCount {
-                    let p = exp(scores[row] - top) / total
-                    let base = (first + row) * stride
-                    for (k, feature) in active.enumerated() { mean[k] += p * rows[base + feature] }
-                    // Hessian part Σ p f fᵀ (upper triangle, mirrored below).
-                    for (k, fk) in active.enumerated() {
-                        let pk = p * rows[base + fk]
-                        if pk == 0 { continue }
-                        for l in k..<d { current[1 + d + k * d + l] += pk * rows[base + active[l]] }
+                current.withUnsafeMutableBufferPointer { sums in
+                    mean.withUnsafeMutableBufferPointer { mean in
+                        nonzeroPositions.withUnsafeMutableBufferPointer { positions in
+                        nonzeroValues.withUnsafeMutableBufferPointer { values in
+                            for k in 0..<d { mean[k] = 0 }
+                            for candidate in 0..<rowCount {
+                                let p = exponentials[candidate] / total
+                                let base = (first + candidate) * stride
+                                var nonzero = 0
+                                for k in 0..<d {
+                                    let value = rows[base + active[k]]
+                                    if value == 0 { continue }
+                                    positions[nonzero] = k
+                                    values[nonzero] = value
+                                    nonzero += 1
+                                }
+                                for a in 0..<nonzero { mean[positions[a]] += p * values[a] }
+                                // Hessian part Σ p f fᵀ (upper triangle, mirrored below).
+                                for a in 0..<nonzero {
+                                    let pk = p * values[a]
+                                    if pk == 0 { continue }
+                                    let hessianRow = 1 + d + positions[a] * d
+                                    for b in a..<nonzero { sums[hessianRow + positions[b]] += pk * values[b] }
+                                }
+                            }
+                            let targetBase = (first + target) * stride
+                            for k in 0..<d {
+                                sums[1 + k] += mean[k] - rows[targetBase + active[k]]
+                                for l in k..<d { sums[1 + d + k * d + l] -= mean[k] * mean[l] }
+                            }
+                        }
+                        }
                     }
-                }
-                let targetBase = (first + target) * stride
-                for (k, feature) in active.enumerated() {
-                    current[1 + k] += mean[k] - rows[targetBase + feature]
-                    for l in k..<d { current[1 + d + k * d + l] -= mean[k] * mean[l] }
                 }
             }
         }
