@@ -204,7 +204,7 @@ struct EvaluationRun {
         // By default, train strictly before the first evaluated check-in's minute: some sources (TSMC2014)
         // record whole minutes, and the same check-in must not land on both sides.
         let cutoff = command.trainBefore.flatMap(EvaluateCommand.parseTime)
-            ?? (firstEvaluationTime - ((firstEvaluationTime % 60) + 60) % 60)
+            ?? RecentCheckIns.startOfMinute(firstEvaluationTime)
         let training = try load(command.train, format: ImportFormat(rawValue: command.trainFormat) ?? .tsmc, stores: .fromData, before: cutoff)
         for index in files.indices {
             files[index].known = try load(files[index].path, format: files[index].format, stores: .catalogue(training.stores), before: nil)

@@ -23,7 +23,12 @@ public struct RecentCheckIns: Sendable {
         guard let start = query.prefix.timestamps.first,
               let user = log.userIndex(of: query.userID, partition: query.userPartition)
         else { return .empty }
-        let startMinute = start - ((start % 60) + 60) % 60
-        return VisitSequence(user: user, in: log).between(trainedBefore, startMinute)
+        return VisitSequence(user: user, in: log).between(trainedBefore, Self.startOfMinute(start))
+    }
+
+    /// The start of the minute holding `unixSeconds` (also before 1970). Cut-offs between training and
+    /// evaluation data fall on whole minutes for the same reason as above.
+    public static func startOfMinute(_ unixSeconds: Int64) -> Int64 {
+        unixSeconds - ((unixSeconds % 60) + 60) % 60
     }
 }

@@ -61,12 +61,18 @@ public enum ListwiseSoftmax {
         var currentPartition = -1
         var scores: [Double] = []
         var exponentials: [Double] = []
-        var mean = [Double](repeating: 0, count: d)
+        // Per instance, the candidates' mean active features under the softmax.
+        let mean = UnsafeMutableBufferPointer<Double>.allocate(capacity: d)
         // One candidate's nonzero active features (position in `active`, value), gathered once: the
         // Hessian reads each d/2 times, and most features of most candidates are zero. Skipping a zero
         // term adds nothing, so the sums keep their bits.
-        var nonzeroPositions = [Int](repeating: 0, count: d)
-        var nonzeroValues = [Double](repeating: 0, count: d)
+        let positions = UnsafeMutableBufferPointer<Int>.allocate(capacity: d)
+        let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: d)
+        defer {
+            mean.deallocate()
+            positions.deallocate()
+            values.deallocate()
+        }
         let stride = instances.featureCount
         instances.features.withUnsafeBufferPointer { rows in
             for instance in 0..<instances.count {
@@ -97,37 +103,31 @@ public enum ListwiseSoftmax {
                 let target = instances.targets[instance]
                 current[0] += top + log(total) - scores[target]
                 current.withUnsafeMutableBufferPointer { sums in
-                    mean.withUnsafeMutableBufferPointer { mean in
-                        nonzeroPositions.withUnsafeMutableBufferPointer { positions in
-                        nonzeroValues.withUnsafeMutableBufferPointer { values in
-                            for k in 0..<d { mean[k] = 0 }
-                            for candidate in 0..<rowCount {
-                                let p = exponentials[candidate] / total
-                                let base = (first + candidate) * stride
-                                var nonzero = 0
-                                for k in 0..<d {
-                                    let value = rows[base + active[k]]
-                                    if value == 0 { continue }
-                                    positions[nonzero] = k
-                                    values[nonzero] = value
-                                    nonzero += 1
-                                }
-                                for a in 0..<nonzero { mean[positions[a]] += p * values[a] }
-                                // Hessian part Σ p f fᵀ (upper triangle, mirrored below).
-                                for a in 0..<nonzero {
-                                    let pk = p * values[a]
-                                    if pk == 0 { continue }
-                                    let hessianRow = 1 + d + positions[a] * d
-                                    for b in a..<nonzero { sums[hessianRow + positions[b]] += pk * values[b] }
-                                }
-                            }
-                            let targetBase = (first + target) * stride
-                            for k in 0..<d {
-                                sums[1 + k] += mean[k] - rows[targetBase + active[k]]
-                                for l in k..<d { sums[1 + d + k * d + l] -= mean[k] * mean[l] }
-                            }
+                    for k in 0..<d { mean[k] = 0 }
+                    for candidate in 0..<rowCount {
+                        let p = exponentials[candidate] / total
+                        let base = (first + candidate) * stride
+                        var nonzero = 0
+                        for k in 0..<d {
+                            let value = rows[base + active[k]]
+                            if value == 0 { continue }
+                            positions[nonzero] = k
+                            values[nonzero] = value
+                            nonzero += 1
                         }
+                        for a in 0..<nonzero { mean[positions[a]] += p * values[a] }
+                        // Hessian part Σ p f fᵀ (upper triangle, mirrored below).
+                        for a in 0..<nonzero {
+                            let pk = p * values[a]
+                            if pk == 0 { continue }
+                            let hessianRow = 1 + d + positions[a] * d
+                            for b in a..<nonzero { sums[hessianRow + positions[b]] += pk * values[b] }
                         }
+                    }
+                    let targetBase = (first + target) * stride
+                    for k in 0..<d {
+                        sums[1 + k] += mean[k] - rows[targetBase + active[k]]
+                        for l in k..<d { sums[1 + d + k * d + l] -= mean[k] * mean[l] }
                     }
                 }
             }
