@@ -100,18 +100,12 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     func train(
         _ requests: [Geopredict_V1_TrainRequest], context: RoundContext
     ) throws -> [RouteResult<Geopredict_V1_TrainResponse>] {
-        // One run per batch: the first request's settings; the others get the same model.
+        // One run per batch: the first request's settings; the others get the same run.
         guard let settings = requests.first else { return [] }
-        let outcome = node.train(settings: settings, nowUnixSeconds: context.nowUnixSeconds, on: context.communicator)
+        let outcome = node.startTraining(settings: settings, nowUnixSeconds: context.nowUnixSeconds, context: context)
         guard context.rank == 0 else { return [] }
-        switch outcome {
-        case .success(let version):
-            return requests.map { _ in .success(.with { $0.modelVersion = version }) }
-        case .failure(let failure):
-            context.logger.error("training failed", metadata: ["error": "\(failure)"])
-            let error = ConnectError(.failedPrecondition, "training failed: \(failure.message.prefix(200))")
-            return requests.map { _ in .failure(error) }
-        }
+        let result = outcome.map { version in Geopredict_V1_TrainResponse.with { $0.modelVersion = version } }
+        return requests.map { _ in result }
     }
 
     func getTrainingStatus(

@@ -75,6 +75,8 @@ final class RoundQueue: @unchecked Sendable {
     private var jobs: [Job] = []
     private var head = 0
     private var closedReason: ConnectError?
+    /// Background steps asked for and not yet taken (rank 0's background thread asks for one at a time).
+    private var backgroundSteps = 0
 
     /// Queues `job`; returns the reason instead when the queue no longer accepts work.
     func submit(_ job: Job) -> ConnectError? {
@@ -93,12 +95,29 @@ final class RoundQueue: @unchecked Sendable {
         return jobs.count - head
     }
 
-    /// Waits up to `timeout` for work and takes up to `limit` jobs; an empty array on timeout; `nil`
-    /// once the queue is closed and empty.
+    /// Asks for a background step in the next round (and wakes the MPI thread for it).
+    func requestBackgroundStep() {
+        condition.lock()
+        backgroundSteps += 1
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Takes a requested background step, if there is one.
+    func takeBackgroundStep() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard backgroundSteps > 0 else { return false }
+        backgroundSteps -= 1
+        return true
+    }
+
+    /// Waits up to `timeout` for work (or a background step) and takes up to `limit` jobs; an empty
+    /// array on timeout or for a background step alone; `nil` once the queue is closed and empty.
     func take(limit: Int, timeout: Duration) -> [Job]? {
         condition.lock()
         defer { condition.unlock() }
-        if jobs.count == head {
+        if jobs.count == head && backgroundSteps == 0 {
             if closedReason != nil { return nil }
             let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
             _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))

@@ -21,12 +21,15 @@ public final class RoundContext {
 
     /// Where the answer gathers are counted (bytes and seconds per rank, for `GetClusterStatus`).
     private let statistics: RoundStatistics?
+    /// The rank's background job slot (nil in contexts made outside a service).
+    let background: BackgroundHost?
 
     init(
         communicator: Communicator, roundID: UInt64, issuedUnixMilliseconds: Int64, logger: Logger,
-        statistics: RoundStatistics? = nil
+        statistics: RoundStatistics? = nil, background: BackgroundHost? = nil
     ) {
         self.statistics = statistics
+        self.background = background
         self.communicator = communicator
         self.roundID = roundID
         self.issuedUnixMilliseconds = issuedUnixMilliseconds

@@ -12,6 +12,8 @@ final class RoundExecutor {
     let communicator: Communicator
     let logger: Logger
     let statistics: RoundStatistics
+    /// This rank's background job, whose steps rounds run after their requests.
+    let background = BackgroundHost()
     private var routes: [String: Route] = [:]
     private(set) var routeOrder: [String] = []
 
@@ -37,7 +39,7 @@ final class RoundExecutor {
     func run(_ round: Mpiplug_V1_Round) throws(MPIError) -> [[Outcome]] {
         let context = RoundContext(
             communicator: communicator, roundID: round.id, issuedUnixMilliseconds: round.issuedUnixMilliseconds, logger: logger,
-            statistics: statistics
+            statistics: statistics, background: background
         )
         let started = ContinuousClock.now
         var outcomes = [[Outcome]]()
@@ -49,6 +51,7 @@ final class RoundExecutor {
         }
         let elapsed = ContinuousClock.now - started
         statistics.record(requests: requestCount, seconds: elapsed.seconds)
+        if round.backgroundStep { try background.runStep(on: communicator) }
         return outcomes
     }
 

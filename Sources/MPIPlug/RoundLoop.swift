@@ -25,14 +25,17 @@ struct RoundLeader {
         self.health = health
         self.metrics = metrics
         self.maximumBatchSize = maximumBatchSize
+        // This rank's background thread asks for its steps through the queue, like any request.
+        executor.background.announce = { [queue] in queue.requestBackgroundStep() }
     }
 
     /// Serves rounds until the queue is closed and empty, then tells every rank to stop.
     mutating func run() throws(MPIError) {
         while let jobs = queue.take(limit: maximumBatchSize, timeout: .milliseconds(250)) {
             metrics.queueDepth.record(queue.depth)
-            guard !jobs.isEmpty else { continue }
-            try runRound(jobs)
+            let backgroundStep = queue.takeBackgroundStep()
+            guard !jobs.isEmpty || backgroundStep else { continue }
+            try runRound(jobs, backgroundStep: backgroundStep)
         }
         var shutdown = Mpiplug_V1_Round()
         shutdown.id = nextRoundID
@@ -40,9 +43,9 @@ struct RoundLeader {
         try send(shutdown)
     }
 
-    private mutating func runRound(_ jobs: [Job]) throws(MPIError) {
+    private mutating func runRound(_ jobs: [Job], backgroundStep: Bool) throws(MPIError) {
         let live = dropExpired(jobs)
-        guard !live.isEmpty else { return }
+        guard !live.isEmpty || backgroundStep else { return }
         var round = Mpiplug_V1_Round()
         round.id = nextRoundID
         round.issuedUnixMilliseconds = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
@@ -62,7 +65,8 @@ struct RoundLeader {
             positions.append((batch, round.batches[batch].requests.count))
             round.batches[batch].requests.append(Data(body))
         }
-        round.kind = round.batches.isEmpty ? .ping : .work
+        round.backgroundStep = backgroundStep
+        round.kind = round.batches.isEmpty && !backgroundStep ? .ping : .work
 
         health.roundStarted(replies: live.map(\.reply))
         defer { health.roundEnded() }

@@ -45,6 +45,11 @@ public nonisolated struct Mpiplug_V1_Round: Sendable {
   /// every rank uses for this round, so that checks against the time agree on all ranks.
   public var issuedUnixMilliseconds: Int64 = 0
 
+  /// After the batches, every rank runs the next step of its background job: the collective its
+  /// background thread is waiting on (MPIPlug's BackgroundCollectives). Rank 0 sets it only when its
+  /// own background thread has a step waiting; the other ranks wait for theirs.
+  public var backgroundStep: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -192,7 +197,7 @@ fileprivate nonisolated let _protobuf_package = "mpiplug.v1"
 
 nonisolated extension Mpiplug_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Round"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}kind\0\u{1}batches\0\u{3}issued_unix_milliseconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}kind\0\u{1}batches\0\u{3}issued_unix_milliseconds\0\u{3}background_step\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -204,6 +209,7 @@ nonisolated extension Mpiplug_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.batches) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.issuedUnixMilliseconds) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.backgroundStep) }()
       default: break
       }
     }
@@ -222,6 +228,9 @@ nonisolated extension Mpiplug_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._Me
     if self.issuedUnixMilliseconds != 0 {
       try visitor.visitSingularInt64Field(value: self.issuedUnixMilliseconds, fieldNumber: 4)
     }
+    if self.backgroundStep != false {
+      try visitor.visitSingularBoolField(value: self.backgroundStep, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -230,6 +239,7 @@ nonisolated extension Mpiplug_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.kind != rhs.kind {return false}
     if lhs.batches != rhs.batches {return false}
     if lhs.issuedUnixMilliseconds != rhs.issuedUnixMilliseconds {return false}
+    if lhs.backgroundStep != rhs.backgroundStep {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -12,6 +12,7 @@ final class FrontDoorHarness: @unchecked Sendable {
     let frontDoor: FrontDoor
     let queue = RoundQueue()
     let health = ServiceHealth()
+    let background = BackgroundProbe()
     private let leaderDone = DispatchSemaphore(value: 0)
 
     /// Test routes beside the built-in ones: `/test.v1.Test/Sleep` sleeps `value` milliseconds,
@@ -22,7 +23,7 @@ final class FrontDoorHarness: @unchecked Sendable {
         let logger = Logger(label: "test")
         let executor = RoundExecutor(communicator: communicator, logger: logger, statistics: RoundStatistics())
         try executor.register(Mpiplug_V1_DiagnosticsService.routes(DiagnosticsHandler()))
-        try executor.register(Self.testRoutes())
+        try executor.register(Self.testRoutes(background: background))
         let metrics = PlugMetrics(routes: executor.routeOrder)
         frontDoor = FrontDoor(
             codecs: executor.codecs, queue: queue, health: health, metrics: metrics,
@@ -53,8 +54,34 @@ final class FrontDoorHarness: @unchecked Sendable {
 
     private static let testService = "test.v1.Test"
 
-    private static func testRoutes() -> [Route] {
+    /// What the `/test.v1.Test/Background` job did: each step's all-reduced value, and a gate it waits
+    /// on after its first step.
+    final class BackgroundProbe: Sendable {
+        let results = Mutex<[Int64]>([])
+        let gate = DispatchSemaphore(value: 0)
+    }
+
+    /// `/test.v1.Test/Background` starts a job of `value` all-reduce steps (answering
+    /// `failed_precondition` while one runs); it pauses at ``BackgroundProbe/gate`` after the first.
+    private static func testRoutes(background: BackgroundProbe) -> [Route] {
         [
+            Route(RouteDescriptor(service: testService, method: "Background"),
+                  request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, context in
+                let steps = Int(requests.first?.value ?? 0)
+                let started = context.startBackgroundJob { collectives in
+                    for step in 1...max(steps, 1) {
+                        let total = try? collectives.perform { communicator throws(MPIError) in
+                            try communicator.allReduce([Int64(step)], .sum)
+                        }
+                        background.results.withLock { $0.append(total?.first ?? -1) }
+                        if step == 1 { background.gate.wait() }
+                    }
+                }
+                let result: RouteResult<Mpiplug_V1_EchoResponse> = started
+                    ? .success(.with { $0.message = "started" })
+                    : .failure(ConnectError(.failedPrecondition, "a job is running"))
+                return requests.map { _ in result }
+            },
             Route(RouteDescriptor(service: testService, method: "Sleep"),
                   request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in
                 for request in requests { Thread.sleep(forTimeInterval: Double(request.value) / 1000) }

@@ -204,6 +204,45 @@ struct FrontDoorTests {
         }
     }
 
+    @Test func backgroundJobsRunBesideRequests() async throws {
+        try await withFrontDoor { client, harness in
+            let start = "/test.v1.Test/Background"
+            let headers: HTTPFields = [.contentType: "application/json"]
+            try await client.execute(uri: start, method: .post, headers: headers, body: Self.json(#"{"value":"4"}"#)) { response in
+                #expect(response.status == .ok)
+            }
+            // The job waits at its gate after one step: requests are answered meanwhile, and a
+            // second job is refused.
+            for value in 0..<5 {
+                try await client.execute(uri: Self.echo, method: .post, headers: headers, body: Self.json("{\"value\":\"\(value)\"}")) { response in
+                    #expect(response.status == .ok)
+                }
+            }
+            try await client.execute(uri: start, method: .post, headers: headers, body: Self.json(#"{"value":"1"}"#)) { response in
+                #expect(response.status == .badRequest)
+                #expect(Self.errorCode(response) == "failed_precondition")
+            }
+            harness.background.gate.signal()
+            // The job ends in a step of its own; a request or two give the leader rounds to run them in.
+            var results: [Int64] = []
+            for _ in 0..<200 {
+                results = harness.background.results.withLock { $0 }
+                if results.count == 4 { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(results == [1, 2, 3, 4])
+            var accepted = false
+            for _ in 0..<200 where !accepted {
+                try await client.execute(uri: start, method: .post, headers: headers, body: Self.json(#"{"value":"1"}"#)) { response in
+                    accepted = response.status == .ok
+                }
+                if !accepted { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(accepted, "a new job starts once the last one has ended")
+            harness.background.gate.signal()
+        }
+    }
+
     @Test func concurrentRequestsAreBatchedAndAllAnswered() async throws {
         try await withFrontDoor { client, _ in
             try await withThrowingTaskGroup(of: Int64.self) { group in

@@ -247,19 +247,41 @@ def test_raw_gps(checks, url):
                  "raw GPS: a 10-minute stay at a store becomes one visit", (answer, summary))
 
 
+def wait_for_training(url, version, timeout=600):
+    """Polls GetTrainingStatus until the run of `version` is over; returns the last status."""
+    deadline = time.time() + timeout
+    while True:
+        status = call(url, "GetTrainingStatus", {}).json()
+        if status.get("runModelVersion") != version or status.get("state") != "STATE_RUNNING" or time.time() > deadline:
+            return status
+        time.sleep(0.2)
+
+
 def test_training(checks, url):
     status = call(url, "GetTrainingStatus", {}).json()
     version = status.get("servingModelVersion")
-    trained = call(url, "Train", {"iterations": 3}, timeout=600)
+    trained = call(url, "Train", {"iterations": 3}, timeout=60)
     answer = trained.json()
-    checks.check(trained.status_code == 200 and answer.get("modelVersion", "") not in ("", version),
-                 "Train runs over all ranks and answers the new model version", answer)
-    after = call(url, "GetTrainingStatus", {}).json()
-    checks.check(after.get("servingModelVersion") == answer.get("modelVersion") and after.get("state") == "STATE_IDLE"
-                 and float(after.get("elapsedSeconds", 0)) > 0,
-                 "GetTrainingStatus reports the finished run", after)
+    new_version = answer.get("modelVersion", "")
+    checks.check(trained.status_code == 200 and new_version not in ("", version),
+                 "Train starts a run over all ranks and answers the version it will produce", answer)
+    # While the run goes on, predictions are answered, from the old model; a second Train is refused.
+    during = call(url, "PredictNextVisits", {"userId": "u0000001", "limit": 3})
+    again = call(url, "Train", {"iterations": 3})
+    running = call(url, "GetTrainingStatus", {}).json()
+    if running.get("state") == "STATE_RUNNING" and running.get("runModelVersion") == new_version:
+        checks.check(during.status_code == 200 and during.json().get("modelVersion") == version,
+                     "predictions are answered from the old model while the run goes on", during.text)
+        checks.check(again.status_code == 400 and again.json().get("code") == "failed_precondition",
+                     "a second Train during a run is refused with failed_precondition", again.text)
+    else:
+        print("  (the run ended before the checks during it; they were skipped)")
+    after = wait_for_training(url, new_version)
+    checks.check(after.get("servingModelVersion") == new_version and after.get("state") == "STATE_IDLE"
+                 and float(after.get("elapsedSeconds", 0)) > 0 and after.get("iteration") == after.get("iterations"),
+                 "GetTrainingStatus reports the finished run, and the new model serves", after)
     served = predict(url, "u0000001", limit=3)
-    checks.check(served.get("modelVersion") == answer.get("modelVersion"), "predictions use the new model", served)
+    checks.check(served.get("modelVersion") == new_version, "predictions use the new model", served)
 
 
 def test_clients(checks, url, bin_dir):
@@ -365,6 +387,9 @@ def run_durability(arguments, checks):
         # A Train under load: its checkpoint covers the events ingested so far; the rest come after it.
         time.sleep(arguments.load_seconds / 2)
         trained = call(job.url, "Train", {"iterations": 3}, timeout=300).json().get("modelVersion", "")
+        finished = wait_for_training(job.url, trained, timeout=300)
+        checks.check(finished.get("servingModelVersion") == trained, "the run under ingest load finished and serves",
+                     finished)
         at = str(int(time.time()))
         reference = predict(job.url, "u0000001", limit=10, atUnixSeconds=at)
         time.sleep(arguments.load_seconds / 2)

@@ -30,10 +30,11 @@ public protocol Geopredict_V1_GeoPredictServiceHandler: AnyObject {
         _ requests: [Geopredict_V1_GetUserRequest],
         context: RoundContext
     ) throws -> [RouteResult<Geopredict_V1_GetUserResponse>]
-    /// Trains a new model over all ranks from every stored event and answers when it serves. The run
-    /// is one collective round: calls that arrive meanwhile wait in the queue and are answered from the
-    /// new model when it ends (the pause is the training time; benchmarks/README.md measures it), or
-    /// get deadline_exceeded if their Connect-Timeout-Ms passes first.
+    /// Starts training a new model over all ranks from every event stored so far, and answers at once
+    /// with the version it will produce. The run goes on beside serving: other calls are answered
+    /// meanwhile, predictions from the current model (with every event ingested so far). When the run
+    /// ends, its model serves on every rank at once and is checkpointed. GetTrainingStatus follows it;
+    /// a Train while a run goes on gets failed_precondition.
     func train(
         _ requests: [Geopredict_V1_TrainRequest],
         context: RoundContext

@@ -3,6 +3,7 @@ import GeoPredict
 import GeoPredictProtos
 import Logging
 import MPI
+import MPIPlug
 
 /// One rank's share of the service: its users' histories and write-ahead log, the replicated store
 /// catalogue, and the replicated model. Lives on the rank's MPI thread only.
@@ -127,51 +128,92 @@ final class GeoPredictNode {
 
     // MARK: Training
 
-    /// Trains a new model from every stored visit, over all ranks, and serves it. Collective.
-    func train(settings: Geopredict_V1_TrainRequest, nowUnixSeconds: Int64, on communicator: Communicator) -> Result<String, TrainingFailure> {
+    /// Starts a training run from every stored visit, over all ranks, beside serving: the trainer
+    /// runs on a background thread, its collectives run between requests, and the new model replaces
+    /// the old one on every rank in the same round when it is done (then it is checkpointed).
+    /// Predictions meanwhile come from the old model, with every visit ingested so far. Call it on
+    /// every rank in the same round. Returns the version the run will produce, or why none starts.
+    func startTraining(
+        settings: Geopredict_V1_TrainRequest, nowUnixSeconds: Int64, context: RoundContext
+    ) -> Result<String, ConnectError> {
+        guard status.state != .running else {
+            return .failure(ConnectError(
+                .failedPrecondition, "a training run (\(status.runVersion)) is in progress; GetTrainingStatus follows it"))
+        }
+        let visits = histories.beginTraining()
+        // The run covers exactly the events applied so far: the checkpoint says so, for recovery.
+        let coveredRecords = log.recordCount
         modelSequence += 1
         let version = ModelVersion.make(sequence: modelSequence, unixSeconds: nowUnixSeconds)
         status.state = .running
         status.runVersion = version
-        status.stage = 0
         status.started = .now
         status.finishedSeconds = nil
         status.error = ""
-        do {
-            let trainer = Self.trainer(settings)
-            let (newModel, _) = try trainer.train(
-                visits: histories.snapshot(), catalogue: catalogue, shards: shards, on: communicator
-            ) { [weak self] line in
-                self?.status.stage += 1
-                if communicator.rank == 0 { self?.logger.info("training \(version): \(line)") }
+        status.progress.reset()
+        nonisolated(unsafe) let trainer = Self.trainer(settings)  // used by the background thread alone from here on
+        let (catalogue, shards, logger, progress) = (catalogue, shards, logger, status.progress)
+        let isRankZero = context.rank == 0
+        // The node lives on the MPI thread; the background thread only hands it to a step, which runs there.
+        nonisolated(unsafe) let node = self
+        let started = context.startBackgroundJob { collectives in
+            let outcome: Result<NextVisitModel, any Error>
+            do {
+                let (model, _) = try trainer.train(visits: visits, catalogue: catalogue, shards: shards, on: collectives) { line in
+                    progress.advance()
+                    if isRankZero { logger.info("training \(version): \(line)") }
+                }
+                outcome = .success(model)
+            } catch {
+                outcome = .failure(error)
             }
+            try? collectives.perform { communicator throws(MPIError) in
+                node.finishTraining(outcome, version: version, coveredRecords: coveredRecords, on: communicator)
+            }
+        }
+        guard started else {
+            // Only a job this node does not know of can hold the slot; the ranks agree on it.
+            histories.finishTraining(installed: false)
+            status.state = .failed
+            status.error = "another background job is running"
+            return .failure(ConnectError(.failedPrecondition, "another background job is running"))
+        }
+        return .success(version)
+    }
+
+    /// Serves the run's model (or records its failure) and checkpoints it: the run's last step, on
+    /// the MPI thread of every rank in the same round.
+    private func finishTraining(
+        _ outcome: Result<NextVisitModel, any Error>, version: String, coveredRecords: Int, on communicator: Communicator
+    ) {
+        switch outcome {
+        case .success(let newModel):
             model = newModel
-            histories.markAllTrained()
+            histories.finishTraining(installed: true)
             scratch = newModel.makeScratch(foldInMemoCapacity: foldInMemoCapacity)
             status.loss = newModel.fitReport?.objective ?? 0
             status.servingVersion = version
             status.state = .idle
             status.stage = status.stages
-        } catch {
+        case .failure(let error):
+            histories.finishTraining(installed: false)
             status.state = .failed
             status.error = "\(error)"
+            if communicator.rank == 0 { logger.error("training \(version) failed", metadata: ["error": "\(error)"]) }
         }
         if let started = status.started {
             let elapsed = ContinuousClock.now - started
             status.finishedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
-        if status.state == .idle, let checkpoints {
-            // Every rank took part in the run, so every rank takes part in the checkpoint's gather.
-            do {
-                try checkpoints.save(
-                    model, version: version, sequence: modelSequence, trainingSeconds: status.finishedSeconds ?? 0, log: log,
-                    on: communicator
-                )
-            } catch {
-                logger.error("could not checkpoint the new model", metadata: ["error": "\(error)"])
-            }
+        guard status.state == .idle, let checkpoints else { return }
+        do {
+            try checkpoints.save(
+                model, version: version, sequence: modelSequence, trainingSeconds: status.finishedSeconds ?? 0, log: log,
+                coveredRecords: coveredRecords, on: communicator
+            )
+        } catch {
+            logger.error("could not checkpoint the new model", metadata: ["error": "\(error)"])
         }
-        return status.state == .failed ? .failure(TrainingFailure(message: status.error)) : .success(version)
     }
 
     /// The trainer for a `Train` request's hyper-parameters (zero fields keep the defaults).
@@ -187,8 +229,3 @@ final class GeoPredictNode {
     }
 }
 
-/// Why a training run failed.
-struct TrainingFailure: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
-}

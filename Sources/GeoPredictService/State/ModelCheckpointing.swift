@@ -25,15 +25,16 @@ final class ModelCheckpointing {
     // MARK: Saving
 
     /// Writes the checkpoint of a model that just finished training. Collective: every rank sends
-    /// its log file's name and record count (the events applied, so trained on); rank 0 writes the
-    /// file. A failure to write is logged, not thrown: the model serves anyway.
+    /// its log file's name and how many of its records the model was trained on (`coveredRecords`,
+    /// by default all written so far); rank 0 writes the file. A failure to write is logged, not
+    /// thrown: the model serves anyway.
     func save(
         _ model: NextVisitModel, version: String, sequence: Int, trainingSeconds: Double, log: WriteAheadLog,
-        on communicator: Communicator
+        coveredRecords: Int? = nil, on communicator: Communicator
     ) throws(MPIError) {
         var entry = ByteWriter()
         entry.write(log.fileName)
-        entry.writeVarint(UInt64(log.recordCount))
+        entry.writeVarint(UInt64(coveredRecords ?? log.recordCount))
         let gathered = try communicator.gatherVarying(entry.bytes, root: 0)
         guard communicator.rank == 0, let gathered else { return }
         var manifest = replayedLogs

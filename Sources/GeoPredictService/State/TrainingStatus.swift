@@ -1,5 +1,18 @@
 import Foundation
 import GeoPredictProtos
+import Synchronization
+
+/// Stages done by the training run going on: counted on its background thread, read by
+/// `GetTrainingStatus` on the MPI thread.
+final class TrainingProgress: Sendable {
+    private let stages = Mutex(0)
+
+    var value: Int { stages.withLock { $0 } }
+
+    func reset() { stages.withLock { $0 = 0 } }
+
+    func advance() { stages.withLock { $0 += 1 } }
+}
 
 /// What `GetTrainingStatus` reports: the current or last run, and the model that serves. The same on
 /// every rank, since every rank takes part in every run.
@@ -8,8 +21,10 @@ struct TrainingStatus {
 
     var state = State.idle
     var runVersion = ""
-    /// Stages done and planned: statistics, collaborative model, weight fit, next-trip timing.
+    /// Stages done and planned: statistics, collaborative model, weight fit, next-trip timing
+    /// (while a run goes on, ``progress`` counts them).
     var stage = 0
+    let progress = TrainingProgress()
     var stages = 4
     var loss = 0.0
     var started: ContinuousClock.Instant?
@@ -25,7 +40,7 @@ struct TrainingStatus {
             case .failed: $0.state = .failed
             }
             $0.runModelVersion = runVersion
-            $0.iteration = UInt32(stage)
+            $0.iteration = UInt32(state == .running ? progress.value : stage)
             $0.iterations = UInt32(stages)
             $0.loss = loss
             if let finishedSeconds {

@@ -5,14 +5,17 @@ import GeoPredict
 ///
 /// The loaded ``VisitLog`` stays immutable (one allocation per column for millions of users); a user
 /// who receives new events gets a private, time-ordered copy of their history that grows from then on.
-/// A user's visits are kept in two parts: those the serving model was trained on (its statistics count
-/// them, and scoring subtracts them as the user's own) and those that arrived since (``recent``).
+/// A user's visits are kept in up to three parts: those the serving model was trained on (its
+/// statistics count them, and scoring subtracts them as the user's own), those in a training run going
+/// on (``beginTraining()``), and those that arrived since (``recent``).
 final class UserHistories {
     /// One user's history once they have received events since start.
     struct LiveUser {
         /// Visits the serving model was trained on, in time order.
         var trained: (stores: [Int32], timestamps: [Int64])
-        /// Visits since the last training, in time order.
+        /// Visits the training run going on was started with, in time order (empty between runs).
+        var training: (stores: [Int32], timestamps: [Int64]) = ([], [])
+        /// Visits since the last training started, in time order.
         var recent: (stores: [Int32], timestamps: [Int64])
         /// Events stored for the user: check-ins and raw GPS fixes.
         var eventCount: Int
@@ -69,10 +72,12 @@ final class UserHistories {
         return .empty
     }
 
-    /// The user's visits since the last training, in time order.
+    /// The user's visits that the serving model was not trained on, in time order.
     func recentVisits(of userID: String) -> VisitSequence {
         guard let user = live[userID] else { return .empty }
-        return VisitSequence(stores: user.recent.stores, timestamps: user.recent.timestamps)
+        let recent = VisitSequence(stores: user.recent.stores, timestamps: user.recent.timestamps)
+        guard !user.training.stores.isEmpty else { return recent }
+        return VisitSequence(stores: user.training.stores, timestamps: user.training.timestamps).appending(recent)
     }
 
     /// All the user's visits in time order.
@@ -89,7 +94,8 @@ final class UserHistories {
     /// Counts for `GetUser`, or nil for an unknown user.
     func summary(of userID: String) -> (events: Int, visits: Int, lastEventUnixSeconds: Int64)? {
         if let user = live[userID] {
-            return (user.eventCount, user.trained.stores.count + user.recent.stores.count, user.lastEventUnixSeconds)
+            let visits = user.trained.stores.count + user.training.stores.count + user.recent.stores.count
+            return (user.eventCount, visits, user.lastEventUnixSeconds)
         }
         guard let index = baseIndex(of: userID) else { return nil }
         let range = base.visitRange(ofUser: index)
@@ -126,28 +132,63 @@ final class UserHistories {
 
     /// Marks every visit as trained on: called once a model trained on ``snapshot()`` serves.
     func markAllTrained() {
-        for (id, var user) in live where !user.recent.stores.isEmpty {
-            let merged = VisitSequence(stores: user.trained.stores, timestamps: user.trained.timestamps)
-                .appending(VisitSequence(stores: user.recent.stores, timestamps: user.recent.timestamps))
-            user.trained = (Array(merged.stores), Array(merged.timestamps))
+        for (id, var user) in live where !user.training.stores.isEmpty || !user.recent.stores.isEmpty {
+            user.trained = Self.merged(Self.merged(user.trained, user.training), user.recent)
+            user.training = ([], [])
             user.recent = ([], [])
             live[id] = user
         }
+    }
+
+    /// Starts a training run beside serving: the visits so far become the run's, and returns them as
+    /// one log; visits that arrive during the run stay recent. End it with ``finishTraining(installed:)``.
+    func beginTraining() -> VisitLog {
+        for (id, var user) in live where !user.recent.stores.isEmpty {
+            user.training = Self.merged(user.training, user.recent)
+            user.recent = ([], [])
+            live[id] = user
+        }
+        return snapshot()
+    }
+
+    /// Ends the run ``beginTraining()`` started: its visits become trained on if its model now
+    /// serves, or recent again if it failed.
+    func finishTraining(installed: Bool) {
+        for (id, var user) in live where !user.training.stores.isEmpty {
+            if installed {
+                user.trained = Self.merged(user.trained, user.training)
+            } else {
+                user.recent = Self.merged(user.training, user.recent)
+            }
+            user.training = ([], [])
+            live[id] = user
+        }
+    }
+
+    private static func merged(
+        _ first: (stores: [Int32], timestamps: [Int64]), _ second: (stores: [Int32], timestamps: [Int64])
+    ) -> (stores: [Int32], timestamps: [Int64]) {
+        guard !second.stores.isEmpty else { return first }
+        let merged = VisitSequence(stores: first.stores, timestamps: first.timestamps)
+            .appending(VisitSequence(stores: second.stores, timestamps: second.timestamps))
+        return (Array(merged.stores), Array(merged.timestamps))
     }
 
     /// Every user's visits as one log, for training.
     func snapshot() -> VisitLog {
         guard !live.isEmpty else { return base }
         var entries = [(userID: String, store: Int32, timestamp: Int64)]()
-        entries.reserveCapacity(base.visitCount + live.values.reduce(0) { $0 + $1.trained.stores.count + $1.recent.stores.count })
+        let liveVisits = live.values.reduce(0) { $0 + $1.trained.stores.count + $1.training.stores.count + $1.recent.stores.count }
+        entries.reserveCapacity(base.visitCount + liveVisits)
         for index in 0..<base.userCount where live[base.userIDs[index]] == nil {
             for visit in base.visitRange(ofUser: index) {
                 entries.append((base.userIDs[index], base.stores[visit], base.timestamps[visit]))
             }
         }
         for (id, user) in live {
-            for (store, timestamp) in zip(user.trained.stores, user.trained.timestamps) { entries.append((id, store, timestamp)) }
-            for (store, timestamp) in zip(user.recent.stores, user.recent.timestamps) { entries.append((id, store, timestamp)) }
+            for part in [user.trained, user.training, user.recent] {
+                for (store, timestamp) in zip(part.stores, part.timestamps) { entries.append((id, store, timestamp)) }
+            }
         }
         return VisitLog(visits: entries, shards: shards)
     }

@@ -1,0 +1,140 @@
+import Foundation
+import MPI
+
+/// Collective work that runs beside serving: a long SPMD job (a training run) on a thread of its own
+/// on every rank, whose collectives the MPI thread performs between requests.
+///
+/// MPI is called from one thread per process (`MPI_THREAD_FUNNELED`), so the background thread never
+/// calls it. Each collective it needs goes through ``perform(_:)``: the thread queues the operation
+/// and sleeps; rank 0's MPI thread puts a *background step* into its next round; every rank then runs,
+/// after that round's requests, the operation its own background thread queued. The ranks run the
+/// same program, so they queue the same operations in the same order, and the steps line up. Between
+/// steps the background threads compute while the MPI threads keep answering requests.
+///
+/// Start a job with ``RoundContext/startBackgroundJob(_:)`` from a route handler (on every rank, in
+/// the same round).
+public final class BackgroundCollectives: @unchecked Sendable {
+    /// This rank.
+    public let rank: Int
+    /// The number of ranks.
+    public let size: Int
+
+    // `condition` guards `queued` and `threadEnded`.
+    private let condition = NSCondition()
+    private var queued: ((Communicator) -> Void)?
+    private var threadEnded = false
+    /// Rank 0: tells the round leader that a step is waiting. Elsewhere: nothing.
+    private let announce: @Sendable () -> Void
+
+    init(rank: Int, size: Int, announce: @escaping @Sendable () -> Void) {
+        self.rank = rank
+        self.size = size
+        self.announce = announce
+    }
+
+    /// Runs `operation` with the service communicator on the MPI thread, in the same round as the
+    /// other ranks run theirs, and returns its result. Called from the background thread, which waits.
+    ///
+    /// `operation` may also change state that the MPI thread owns (installing a trained model): it
+    /// runs on that thread, between rounds' requests.
+    public func perform<Value>(_ operation: @escaping (Communicator) throws(MPIError) -> Value) throws(MPIError) -> Value {
+        let outcome = OneShot<Result<Value, MPIError>>()
+        condition.lock()
+        queued = { communicator in
+            do throws(MPIError) {
+                outcome.set(.success(try operation(communicator)))
+            } catch {
+                outcome.set(.failure(error))
+            }
+        }
+        condition.broadcast()
+        condition.unlock()
+        announce()
+        return try outcome.wait().get()
+    }
+
+    /// MPI thread: waits for the operation this rank's background thread queued, and runs it.
+    func runStep(on communicator: Communicator) throws(MPIError) {
+        condition.lock()
+        while queued == nil && !threadEnded { condition.wait() }
+        let operation = queued
+        queued = nil
+        condition.unlock()
+        guard let operation else {
+            // The other ranks run a collective this rank's job will never join: the ranks are out of
+            // step, which only a bug can cause.
+            throw MPIError.invalidArgument(function: "background step", message: "this rank's background job ended before the others'")
+        }
+        operation(communicator)
+    }
+
+    /// The background thread has returned: a step still expected from it will never come.
+    func markThreadEnded() {
+        condition.lock()
+        threadEnded = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// Where a rank keeps its background job (at most one at a time). MPI thread only.
+final class BackgroundHost: @unchecked Sendable {
+    var job: BackgroundCollectives?
+    /// Rank 0: asks the round leader for a background step.
+    var announce: @Sendable () -> Void = {}
+
+    /// Runs the step the current job queued; a round with a background step and no job means the
+    /// ranks are out of step.
+    func runStep(on communicator: Communicator) throws(MPIError) {
+        guard let job else {
+            throw MPIError.invalidArgument(function: "background step", message: "no background job on this rank")
+        }
+        try job.runStep(on: communicator)
+    }
+}
+
+extension RoundContext {
+    /// Starts `body` on a new thread of this rank, with collectives that the MPI thread performs
+    /// between requests (see ``BackgroundCollectives``), and returns at once. Call it on every rank in
+    /// the same round, as handlers run; at most one job runs at a time.
+    ///
+    /// - Returns: `false` — on every rank alike — while an earlier job is still running.
+    public func startBackgroundJob(_ body: @escaping @Sendable (BackgroundCollectives) -> Void) -> Bool {
+        guard let host = background, host.job == nil else { return false }
+        let collectives = BackgroundCollectives(rank: rank, size: size, announce: host.announce)
+        host.job = collectives
+        let thread = Thread {
+            body(collectives)
+            // The job ends in a step of its own, so that every rank forgets it in the same round and
+            // the next start is accepted or refused alike everywhere.
+            try? collectives.perform { _ in host.job = nil }
+            collectives.markThreadEnded()
+        }
+        thread.name = "mpiplug-background"
+        thread.stackSize = 8 << 20
+        thread.start()
+        return true
+    }
+}
+
+/// A value handed from one thread to one waiting thread, once.
+private final class OneShot<Value>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var value: Value?
+
+    func set(_ newValue: Value) {
+        condition.lock()
+        value = newValue
+        condition.signal()
+        condition.unlock()
+    }
+
+    func wait() -> Value {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if let value { return value }
+            condition.wait()
+        }
+    }
+}
