@@ -53,6 +53,13 @@ public final class BackgroundCollectives: @unchecked Sendable {
         return try outcome.wait().get()
     }
 
+    /// Whether the background thread has queued an operation that has not run yet.
+    var hasQueuedOperation: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return queued != nil
+    }
+
     /// MPI thread: waits for the operation this rank's background thread queued, and runs it.
     func runStep(on communicator: Communicator) throws(MPIError) {
         condition.lock()
@@ -78,10 +85,39 @@ public final class BackgroundCollectives: @unchecked Sendable {
 }
 
 /// Where a rank keeps its background job (at most one at a time). MPI thread only.
+///
+/// A step is put into a round only once every rank's job has queued it: each rank's MPI thread, on
+/// seeing its job's operation queued, enters a nonblocking barrier on a communicator of its own
+/// (rank 0 in its round loop, the others while they wait for rounds), and rank 0 asks for the step
+/// when that barrier completes. So no rank's MPI thread waits, in a round, for its trainer to catch
+/// up, and the requests in that round are not held back by it.
 final class BackgroundHost: @unchecked Sendable {
     var job: BackgroundCollectives?
-    /// Rank 0: asks the round leader for a background step.
+    /// Rank 0: wakes the round leader when its job queues an operation.
     var announce: @Sendable () -> Void = {}
+    /// The readiness barriers' communicator (nil: a step runs as soon as rank 0's job asks).
+    private let readinessCommunicator: Communicator?
+    /// The readiness barrier of the operation this rank's job has queued, once entered.
+    private var readiness: PendingOperation<UInt8>?
+
+    init(readiness: Communicator?) {
+        readinessCommunicator = readiness
+    }
+
+    /// Whether this rank waits for the other ranks to be ready for a step.
+    var isWaitingForReadiness: Bool { readiness != nil }
+
+    /// Enters the readiness barrier once this rank's job has queued an operation, and tests it.
+    /// Returns true when every rank's job has queued its operation: the step can run.
+    func pollReadiness() throws(MPIError) -> Bool {
+        guard let job else { return false }
+        guard let readinessCommunicator else { return job.hasQueuedOperation }
+        if readiness == nil {
+            guard job.hasQueuedOperation else { return false }
+            readiness = try readinessCommunicator.startBarrier()
+        }
+        return try readiness?.test() ?? false
+    }
 
     /// Runs the step the current job queued; a round with a background step and no job means the
     /// ranks are out of step.
@@ -89,6 +125,9 @@ final class BackgroundHost: @unchecked Sendable {
         guard let job else {
             throw MPIError.invalidArgument(function: "background step", message: "no background job on this rank")
         }
+        // Every rank entered the barrier (rank 0 saw it complete), so this returns at once.
+        if let readiness { try readiness.wait() }
+        readiness = nil
         try job.runStep(on: communicator)
     }
 }

@@ -46,7 +46,8 @@ public final class MPIPlugService {
         var logger = logger
         logger[metadataKey: "rank"] = "\(communicator.rank)"
         self.logger = logger
-        executor = RoundExecutor(communicator: communicator, logger: logger, statistics: statistics)
+        executor = RoundExecutor(
+            communicator: communicator, logger: logger, statistics: statistics, readiness: try communicator.duplicate())
         let queue = self.queue
         let routes = RouteList()
         let cluster = ClusterStatusHandler(

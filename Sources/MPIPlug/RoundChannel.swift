@@ -26,10 +26,15 @@ struct RoundChannel {
         }
     }
 
-    /// Other ranks: waits (sleeping) for the next round and returns it.
-    func receive() throws(MPIError) -> [UInt8] {
+    /// Other ranks: waits (sleeping) for the next round and returns it, calling `whileWaiting` at
+    /// every test.
+    func receive(whileWaiting: () throws(MPIError) -> Void = {}) throws(MPIError) -> [UInt8] {
         let pending = try communicator.startBroadcast([UInt8](repeating: 0, count: Self.headerSize), root: 0)
-        let header = try pending.wait(backoff: idleBackoff)
+        try idleBackoff.wait { () throws(MPIError) -> Bool in
+            try whileWaiting()
+            return try pending.test()
+        }
+        let header = pending.values
         let length = readLength(header)
         if length <= Self.headerSize - 8 { return Array(header[8..<(8 + length)]) }
         var payload = [UInt8](repeating: 0, count: length)

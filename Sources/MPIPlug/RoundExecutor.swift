@@ -13,12 +13,15 @@ final class RoundExecutor {
     let logger: Logger
     let statistics: RoundStatistics
     /// This rank's background job, whose steps rounds run after their requests.
-    let background = BackgroundHost()
+    let background: BackgroundHost
     private var routes: [String: Route] = [:]
     private(set) var routeOrder: [String] = []
 
-    init(communicator: Communicator, logger: Logger, statistics: RoundStatistics) {
+    /// - Parameter readiness: a communicator of its own for the background jobs' readiness barriers
+    ///   (a duplicate of `communicator`; nil runs each step as soon as rank 0's job asks for it).
+    init(communicator: Communicator, logger: Logger, statistics: RoundStatistics, readiness: Communicator? = nil) {
         self.communicator = communicator
+        background = BackgroundHost(readiness: readiness)
         self.logger = logger
         self.statistics = statistics
     }

@@ -31,9 +31,12 @@ struct RoundLeader {
 
     /// Serves rounds until the queue is closed and empty, then tells every rank to stop.
     mutating func run() throws(MPIError) {
-        while let jobs = queue.take(limit: maximumBatchSize, timeout: .milliseconds(250)) {
+        // While the other ranks' background jobs catch up with a step, check every millisecond.
+        var timeout: Duration { executor.background.isWaitingForReadiness ? .milliseconds(1) : .milliseconds(250) }
+        while let jobs = queue.take(limit: maximumBatchSize, timeout: timeout) {
             metrics.queueDepth.record(queue.depth)
-            let backgroundStep = queue.takeBackgroundStep()
+            _ = queue.takeBackgroundStep()  // only a wake-up: readiness decides
+            let backgroundStep = try executor.background.pollReadiness()
             guard !jobs.isEmpty || backgroundStep else { continue }
             try runRound(jobs, backgroundStep: backgroundStep)
         }
@@ -123,7 +126,8 @@ struct RoundFollower {
 
     func run() throws(MPIError) {
         while true {
-            let bytes = try channel.receive()
+            // Between rounds, enter and drive the readiness barrier of this rank's background job.
+            let bytes = try channel.receive { () throws(MPIError) in _ = try executor.background.pollReadiness() }
             guard let round = try? Mpiplug_V1_Round(serializedBytes: bytes) else {
                 // Rank 0 serialised it; a failure means memory corruption or a version mix-up.
                 executor.logger.critical("received an undecodable round; stopping")

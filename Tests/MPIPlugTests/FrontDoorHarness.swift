@@ -21,7 +21,8 @@ final class FrontDoorHarness: @unchecked Sendable {
         let environment = try MPI.shared(threadLevel: .multiple)
         let communicator = try environment.world.duplicate()
         let logger = Logger(label: "test")
-        let executor = RoundExecutor(communicator: communicator, logger: logger, statistics: RoundStatistics())
+        let executor = RoundExecutor(
+            communicator: communicator, logger: logger, statistics: RoundStatistics(), readiness: try communicator.duplicate())
         try executor.register(Mpiplug_V1_DiagnosticsService.routes(DiagnosticsHandler()))
         try executor.register(Self.testRoutes(background: background))
         let metrics = PlugMetrics(routes: executor.routeOrder)
