@@ -133,6 +133,10 @@ final class BackgroundHost: @unchecked Sendable {
 }
 
 extension RoundContext {
+    /// Whether a background job runs on this rank (and so, the ranks being in step, on every rank):
+    /// from the round that started it to the step in which it ended.
+    public var hasBackgroundJob: Bool { background?.job != nil }
+
     /// Starts `body` on a new thread of this rank, with collectives that the MPI thread performs
     /// between requests (see ``BackgroundCollectives``), and returns at once. Call it on every rank in
     /// the same round, as handlers run; at most one job runs at a time.

@@ -136,10 +136,12 @@ final class GeoPredictNode {
     func startTraining(
         settings: Geopredict_V1_TrainRequest, nowUnixSeconds: Int64, context: RoundContext
     ) -> Result<String, ConnectError> {
-        guard status.state != .running else {
+        // A run that has served its model still ends in a step of its own: until then it counts too.
+        guard status.state != .running, !context.hasBackgroundJob else {
             return .failure(ConnectError(
                 .failedPrecondition, "a training run (\(status.runVersion)) is in progress; GetTrainingStatus follows it"))
         }
+        let statusBefore = status
         let visits = histories.beginTraining()
         // The run covers exactly the events applied so far: the checkpoint says so, for recovery.
         let coveredRecords = log.recordCount
@@ -172,10 +174,10 @@ final class GeoPredictNode {
             }
         }
         guard started else {
-            // Only a job this node does not know of can hold the slot; the ranks agree on it.
+            // Another kind of background job holds the slot (the check above saw none): undo.
             histories.finishTraining(installed: false)
-            status.state = .failed
-            status.error = "another background job is running"
+            status = statusBefore
+            modelSequence -= 1
             return .failure(ConnectError(.failedPrecondition, "another background job is running"))
         }
         return .success(version)
