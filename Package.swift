@@ -117,13 +117,13 @@ let package = Package(
         .testTarget(
             name: "MPIPlugTests",
             dependencies: [
-                "MPIPlug", "MPIPlugProtos",
+                "MPIPlug", "MPIPlugProtos", "SPMDTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
-        .testTarget(name: "GeoPredictTests", dependencies: ["GeoPredict"]),
+        .testTarget(name: "GeoPredictTests", dependencies: ["GeoPredict", "SPMDTesting"]),
         .testTarget(
             name: "GeoPredictServiceTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import SPMDTesting
 
 /// Runs the `mpiplug` executable built beside this test bundle (`swift build --build-tests` builds every
 /// product), so that `mpiplug launch` and `mpiplug new` are tested as users run them.
@@ -37,8 +38,9 @@ enum ScaffoldTool {
     }
 
     /// Runs `process` to its end and returns its status and output. The output goes to files, not
-    /// pipes: a pipe's write end can leak into a process another test forks at the same moment
-    /// (OpenMPI's singleton `orted` is one), and reading to EOF then waits for that process to exit.
+    /// pipes, and the end is found with `waitpid`: a pipe's write end, or the socket Foundation's
+    /// `waitUntilExit()` listens on, can leak into a process another test forks at the same moment
+    /// (OpenMPI's singleton `orted` is one), and waiting for end of file then lasts as long as it.
     static func capture(_ process: Process) throws -> Outcome {
         let captures = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: captures) }
@@ -51,11 +53,11 @@ enum ScaffoldTool {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        process.waitUntilExit()
+        let status = process.waitForExitStatus()
         try output.close()
         try errors.close()
         return Outcome(
-            status: process.terminationStatus,
+            status: status,
             output: String(decoding: (try? Data(contentsOf: outputURL)) ?? Data(), as: UTF8.self),
             errors: String(decoding: (try? Data(contentsOf: errorURL)) ?? Data(), as: UTF8.self)
         )
