@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import MPI
 
 /// Collective work that runs beside serving: a long SPMD job (a training run) on a thread of its own
@@ -133,6 +136,10 @@ final class BackgroundHost: @unchecked Sendable {
 }
 
 extension RoundContext {
+    /// The background thread's `nice` value: above the serving threads', so that on a busy node the
+    /// job slows down rather than the requests.
+    static let backgroundNiceness: Int32 = 10
+
     /// Whether a background job runs on this rank (and so, the ranks being in step, on every rank):
     /// from the round that started it to the step in which it ended.
     public var hasBackgroundJob: Bool { background?.job != nil }
@@ -147,6 +154,9 @@ extension RoundContext {
         let collectives = BackgroundCollectives(rank: rank, size: size, announce: host.announce)
         host.job = collectives
         let thread = Thread {
+            // Requests come first: the job computes with what the serving threads leave over. (On
+            // Linux the nice value is per thread, and `who` 0 is the calling thread.)
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Self.backgroundNiceness)
             body(collectives)
             // The job ends in a step of its own, so that every rank forgets it in the same round and
             // the next start is accepted or refused alike everywhere.
