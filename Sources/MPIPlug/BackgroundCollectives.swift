@@ -9,8 +9,9 @@ import MPI
 ///
 /// MPI is called from one thread per process (`MPI_THREAD_FUNNELED`), so the background thread never
 /// calls it. Each collective it needs goes through ``perform(_:)``: the thread queues the operation
-/// and sleeps; rank 0's MPI thread puts a *background step* into its next round; every rank then runs,
-/// after that round's requests, the operation its own background thread queued. The ranks run the
+/// and sleeps; once every rank's thread has queued its operation (see ``BackgroundHost``), rank 0's
+/// MPI thread puts a *background step* into its next round; every rank then runs, after that
+/// round's requests, the operation its own background thread queued. The ranks run the
 /// same program, so they queue the same operations in the same order, and the steps line up. Between
 /// steps the background threads compute while the MPI threads keep answering requests.
 ///

@@ -75,8 +75,9 @@ final class RoundQueue: @unchecked Sendable {
     private var jobs: [Job] = []
     private var head = 0
     private var closedReason: ConnectError?
-    /// Background steps asked for and not yet taken (rank 0's background thread asks for one at a time).
-    private var backgroundSteps = 0
+    /// Set when rank 0's background job has queued a collective: wakes the MPI thread to check
+    /// whether every rank is ready for the step.
+    private var backgroundWakeUp = false
 
     /// Queues `job`; returns the reason instead when the queue no longer accepts work.
     func submit(_ job: Job) -> ConnectError? {
@@ -95,29 +96,21 @@ final class RoundQueue: @unchecked Sendable {
         return jobs.count - head
     }
 
-    /// Asks for a background step in the next round (and wakes the MPI thread for it).
-    func requestBackgroundStep() {
+    /// Wakes the MPI thread (from ``take(limit:timeout:)``) for a background step.
+    func wakeForBackgroundStep() {
         condition.lock()
-        backgroundSteps += 1
+        backgroundWakeUp = true
         condition.signal()
         condition.unlock()
     }
 
-    /// Takes a requested background step, if there is one.
-    func takeBackgroundStep() -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard backgroundSteps > 0 else { return false }
-        backgroundSteps -= 1
-        return true
-    }
-
-    /// Waits up to `timeout` for work (or a background step) and takes up to `limit` jobs; an empty
-    /// array on timeout or for a background step alone; `nil` once the queue is closed and empty.
+    /// Waits up to `timeout` for work (or a background wake-up) and takes up to `limit` jobs; an empty
+    /// array on timeout or for a wake-up alone; `nil` once the queue is closed and empty.
     func take(limit: Int, timeout: Duration) -> [Job]? {
         condition.lock()
         defer { condition.unlock() }
-        if jobs.count == head && backgroundSteps == 0 {
+        defer { backgroundWakeUp = false }
+        if jobs.count == head && !backgroundWakeUp {
             if closedReason != nil { return nil }
             let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
             _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))

@@ -26,7 +26,7 @@ struct RoundLeader {
         self.metrics = metrics
         self.maximumBatchSize = maximumBatchSize
         // This rank's background thread asks for its steps through the queue, like any request.
-        executor.background.announce = { [queue] in queue.requestBackgroundStep() }
+        executor.background.announce = { [queue] in queue.wakeForBackgroundStep() }
     }
 
     /// Serves rounds until the queue is closed and empty, then tells every rank to stop.
@@ -35,7 +35,6 @@ struct RoundLeader {
         var timeout: Duration { executor.background.isWaitingForReadiness ? .milliseconds(1) : .milliseconds(250) }
         while let jobs = queue.take(limit: maximumBatchSize, timeout: timeout) {
             metrics.queueDepth.record(queue.depth)
-            _ = queue.takeBackgroundStep()  // only a wake-up: readiness decides
             let backgroundStep = try executor.background.pollReadiness()
             guard !jobs.isEmpty || backgroundStep else { continue }
             try runRound(jobs, backgroundStep: backgroundStep)

@@ -46,8 +46,9 @@ public nonisolated struct Mpiplug_V1_Round: Sendable {
   public var issuedUnixMilliseconds: Int64 = 0
 
   /// After the batches, every rank runs the next step of its background job: the collective its
-  /// background thread is waiting on (MPIPlug's BackgroundCollectives). Rank 0 sets it only when its
-  /// own background thread has a step waiting; the other ranks wait for theirs.
+  /// background thread is waiting on (MPIPlug's BackgroundCollectives). Rank 0 sets it only once
+  /// every rank's background thread has queued that step (a readiness barrier on a communicator of
+  /// its own), so no rank waits for its thread inside the round.
   public var backgroundStep: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
