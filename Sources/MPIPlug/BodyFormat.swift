@@ -10,9 +10,16 @@ public enum BodyFormat: Sendable, Equatable {
 
     /// Reads a `Content-Type` value (parameters such as `charset=utf-8` are ignored).
     public init?(contentType: String) {
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first?
-            .trimmingCharacters(in: .whitespaces).lowercased() ?? ""
-        switch mediaType {
+        // Byte-wise: this runs for every call, and Foundation's trimming cost more than the rest of the
+        // check (about 4 % of rank 0's CPU under load).
+        var mediaType = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }
+        while let first = mediaType.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+            mediaType = mediaType.dropFirst()
+        }
+        while let last = mediaType.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") {
+            mediaType = mediaType.dropLast()
+        }
+        switch String(Substring(mediaType)).lowercased() {
         case "application/proto", "application/protobuf", "application/x-protobuf": self = .binary
         case "application/json": self = .json
         default: return nil

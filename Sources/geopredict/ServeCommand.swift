@@ -30,6 +30,7 @@ struct ServeCommand: ParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() throws {
+        StandardErrorLogHandler.bootstrap()
         let options = GeoPredictServerOptions(
             data: try dataSource(), stateDirectory: state, plug: try server.makeConfiguration(), ignoresCheckpoints: retrain,
             foldInMemoCapacity: max(0, foldInMemo)

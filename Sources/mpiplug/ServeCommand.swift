@@ -17,6 +17,7 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try server.makeConfiguration()
+        StandardErrorLogHandler.bootstrap()
         MPI.run(threadLevel: .funneled) { environment in
             let service = try MPIPlugService(environment: environment, configuration: configuration)
             let routeCount = service.routePaths.count

@@ -24,6 +24,11 @@ struct ProtocolTests {
         #expect(BodyFormat(contentType: "Application/JSON") == .json)
         #expect(BodyFormat(contentType: "text/plain") == nil)
         #expect(BodyFormat(contentType: "") == nil)
+        #expect(BodyFormat(contentType: " \tapplication/x-protobuf ; charset=binary") == .binary)
+        #expect(BodyFormat(contentType: "application/protobuf") == .binary)
+        #expect(BodyFormat(contentType: "application/jsonx") == nil)
+        #expect(BodyFormat(contentType: "application/ json") == nil)
+        #expect(BodyFormat(contentType: ";application/json") == nil)
     }
 
     @Test func connectTimeoutHeaderIsParsedStrictly() throws {

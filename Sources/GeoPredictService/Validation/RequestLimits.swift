@@ -21,7 +21,9 @@ enum FieldCheck {
     static func identifier(_ value: String, field: String, maximumBytes: Int) -> String? {
         if value.isEmpty { return "\(field): required" }
         if value.utf8.count > maximumBytes { return "\(field): at most \(maximumBytes) bytes" }
-        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        // Printable ASCII (nearly every id) has no control characters; only other ids need the scalars' categories.
+        let isPrintableASCII = value.utf8.allSatisfy { (0x20..<0x7F).contains($0) }
+        if !isPrintableASCII, value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             return "\(field): must not contain control characters"
         }
         return nil

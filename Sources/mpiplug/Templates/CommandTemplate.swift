@@ -31,6 +31,7 @@ extension Templates {
 
                 func run() throws {
                     let configuration = try server.makeConfiguration()
+                    StandardErrorLogHandler.bootstrap()
                     MPI.run(threadLevel: .funneled) { environment in
                         let service = try make\#(n.camel)Service(environment: environment, configuration: configuration)
                         let routeCount = service.routePaths.count
