@@ -1,4 +1,5 @@
 import GeoPredictProtos
+import MPIPlug
 @testable import GeoPredictService
 import Testing
 
@@ -33,5 +34,37 @@ struct RequestValidationTests {
         #expect(request.problem(nowUnixSeconds: 1_700_000_000) == nil)
         request.limit = 101
         #expect(request.problem(nowUnixSeconds: 1_700_000_000)?.hasPrefix("limit:") == true)
+    }
+}
+
+/// Train's hyper-parameters are checked before it answers: a value that would fail the run later
+/// (a Float overflow in training) is refused at once.
+struct TrainRequestValidationTests {
+    private func refusal(_ change: (inout Geopredict_V1_TrainRequest) -> Void) -> String? {
+        var request = Geopredict_V1_TrainRequest()
+        change(&request)
+        do {
+            try request.validate()
+            return nil
+        } catch {
+            #expect(error.code == .invalidArgument)
+            return error.message
+        }
+    }
+
+    @Test func defaultsAndTheLimitsThemselvesAreAccepted() {
+        #expect(refusal { _ in } == nil)
+        #expect(refusal { $0.factors = 256; $0.iterations = 100 } == nil)
+        #expect(refusal { $0.regularization = 1e6; $0.alpha = 1e6 } == nil)
+        #expect(refusal { $0.regularization = 1e-300; $0.alpha = 0.5 } == nil)
+    }
+
+    @Test func valuesOutsideTheDocumentedRangesNameTheirField() {
+        #expect(refusal { $0.factors = 257 }?.hasPrefix("factors:") == true)
+        #expect(refusal { $0.iterations = 101 }?.hasPrefix("iterations:") == true)
+        for bad in [1e300, 1_000_001, -0.1, .nan, .infinity] {
+            #expect(refusal { $0.regularization = bad }?.hasPrefix("regularization:") == true, "\(bad)")
+            #expect(refusal { $0.alpha = bad }?.hasPrefix("alpha:") == true, "\(bad)")
+        }
     }
 }

@@ -41,6 +41,29 @@ struct UserHistoriesTests {
         #expect(Array(histories.trainedVisits(of: "u1").timestamps) == [1_000, 1_500, 2_000])
     }
 
+    /// Visits at the same second become trained in the order training saw them (time, then store), so
+    /// that the user's own transitions subtracted at prediction time are the ones training counted.
+    @Test func trainedVisitsAtTheSameSecondFollowTrainingsOrder() {
+        for finish in ["training run", "mark all trained"] {
+            let histories = Self.histories()
+            for store: Int32 in [2, 0, 1, 0, 2] { _ = Self.apply(histories, "u2", at: 1_800, .checkIn(store: store)) }
+            #expect(Array(histories.recentVisits(of: "u2").stores) == [2, 0, 1, 0, 2], "arrival order while recent")
+            let snapshot: VisitLog
+            if finish == "training run" {
+                snapshot = histories.beginTraining()
+                histories.finishTraining(installed: true)
+            } else {
+                snapshot = histories.snapshot()
+                histories.markAllTrained()
+            }
+            let user = snapshot.userIndex(of: "u2", partition: Self.shards.partition(of: "u2"))
+            let trainedOn = user.map { VisitSequence(user: $0, in: snapshot) }
+            #expect(Array(histories.trainedVisits(of: "u2").stores) == [2, 0, 0, 1, 2, 2], "\(finish)")
+            #expect(histories.trainedVisits(of: "u2").stores.elementsEqual(trainedOn?.stores ?? []), "\(finish)")
+            #expect(histories.trainedVisits(of: "u2").timestamps.elementsEqual(trainedOn?.timestamps ?? []), "\(finish)")
+        }
+    }
+
     @Test func eventsWithoutVisitsStillCount() {
         let histories = Self.histories()
         #expect(Self.apply(histories, "u2", at: 1_600, .checkInAtUnknownStore) == .stored)

@@ -132,6 +132,22 @@ struct ScoringFeatureTests {
         }
     }
 
+    /// Own visits that the statistics did not count (here: more visits and transitions than everyone
+    /// made) must not turn "everyone else's" counts negative and a feature into NaN.
+    @Test func ownVisitsBeyondTheStatisticsKeepFeaturesFinite() {
+        let t0: Int64 = 1_350_000_000
+        let own = VisitSequence(
+            stores: Array(repeating: [0, 2], count: 12).flatMap { $0 },
+            timestamps: (0..<24).map { t0 + Int64($0) * 600 })
+        let query = NextVisitQuery(history: own.prefix(23), ownVisits: own, sessionStart: 20, time: t0 + 23 * 600)
+        let extractor = NextVisitFeatureExtractor(catalogue: Self.tiny, statistics: Self.tinyStatistics, parameters: NextVisitParameters())
+        var scratch = extractor.makeScratch()
+        let rows = extractor.features(for: query, candidates: [0, 1, 2], collaborative: nil, scratch: &scratch)
+        for (index, value) in rows.enumerated() {
+            #expect(value.isFinite, "\(NextVisitFeature.allCases[index % NextVisitFeature.count]) of store \(index / NextVisitFeature.count)")
+        }
+    }
+
     @Test func statisticsCountTransitionsWithinTheSessionGap() {
         let t0: Int64 = 1_350_000_000
         let log = VisitLog(visits: [

@@ -4,7 +4,7 @@ with the server, validation, near-real-time updates, training while serving, and
 Modes:
   --mode api         the API at one rank count (curl JSON, protoc binary, connect-python, requests +
                      protobuf, the clients in clients/ when built), errors, ingest -> prediction, raw
-                     GPS -> visit, Train and GetTrainingStatus, SIGTERM.
+                     GPS -> visit, Train and GetTrainingStatus, a schema-aware fuzz run, SIGTERM.
   --mode durability  ingest load from several threads with a Train in the middle, kill -9 of the
                      whole job, restart at another rank count on the same state folder: the model
                      checkpoint is loaded instead of retraining, predictions are unchanged, and every
@@ -13,19 +13,24 @@ Modes:
 Prints one line per check and a summary; exits non-zero on any failure.
 """
 import argparse
+import concurrent.futures
 import json
+import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import random
 import threading
 import time
 
 import requests
 
 from live_checks import Checks
+
+from google.protobuf import json_format
 
 from geopredict.v1 import geopredict_pb2
 from geopredict.v1.geopredict_connect import GeoPredictServiceClientSync
@@ -176,6 +181,10 @@ def test_validation(checks, url):
         ("PredictNextVisits", {"userId": "u1", "atUnixSeconds": str(now + 10 * 86_400)}, "at_unix_seconds"),
         ("GetUser", {"userId": "x" * 5000}, "user_id"),
         ("IngestEvents", {"events": []}, "events"),
+        ("Train", {"factors": 257}, "factors"),
+        # Finite, but past what training (in Float) can take: refused before a run starts.
+        ("Train", {"alpha": 1e300}, "alpha"),
+        ("Train", {"regularization": 1e7}, "regularization"),
     ]
     for method, body, field in cases:
         response = call(url, method, body)
@@ -257,7 +266,28 @@ def wait_for_training(url, version, timeout=600):
         time.sleep(0.2)
 
 
+SAME_SECOND_USERS = [f"same-second-{index}" for index in range(8)]
+
+
+def ingest_same_second_check_ins(url):
+    """Users whose check-ins share timestamps, arriving in no particular store order (what a client
+    that rounds times, or a batch import, sends): training must see them in the order predictions do."""
+    now = int(time.time())
+    rng = random.Random(1)
+    for user in SAME_SECOND_USERS:
+        # 40 check-ins at 6 stores and 3 distinct times: most of these users' transitions are their own.
+        events = [{"userId": user, "timestampUnixSeconds": str(now - 3_600 * rng.choice([1, 1, 1, 2, 30, 30])),
+                   "latitude": 40.73, "longitude": -73.99, "storeId": f"s{rng.randint(1, 6):06d}"} for _ in range(40)]
+        call(url, "IngestEvents", {"events": events})
+
+
+def finite_scores(answer):
+    return all(isinstance(visit.get("score", 0), (int, float)) and math.isfinite(visit.get("score", 0))
+               for visit in answer.get("visits", []))
+
+
 def test_training(checks, url):
+    ingest_same_second_check_ins(url)
     status = call(url, "GetTrainingStatus", {}).json()
     version = status.get("servingModelVersion")
     trained = call(url, "Train", {"iterations": 3}, timeout=60)
@@ -282,6 +312,128 @@ def test_training(checks, url):
                  "GetTrainingStatus reports the finished run, and the new model serves", after)
     served = predict(url, "u0000001", limit=3)
     checks.check(served.get("modelVersion") == new_version, "predictions use the new model", served)
+    answers = [predict(url, user, limit=100) for user in SAME_SECOND_USERS]
+    checks.check(all(answer.get("visits") and finite_scores(answer) for answer in answers),
+                 "users with check-ins at the same second get finite scores from the model trained on them",
+                 [answer for answer in answers if not finite_scores(answer)][:1])
+
+
+def fuzz_requests(rng, count, now, stores, categories):
+    """Valid and invalid requests of every method but Train, built from the schema: ids of every
+    kind, coordinates and times at and past their limits, category filters, GPS traces in and out of
+    order, same-second check-ins, binary and JSON bodies."""
+    def user_id():
+        return rng.choice([f"u{rng.randint(0, 3000):07d}", "fuzz-" + "x" * 123, "é" * 64, "🛒" * 32, "\u200b",
+                           "a\u00adb", "fuzz user", "\u202efuzz", "", "x" * 129, "tab\tuser"])
+
+    def timestamp():
+        return rng.choice([0, -1, 631_152_000, 631_151_999, now, now - 60, now + 86_400, now + 86_401, 2**63 - 1,
+                           -2**63, now - rng.randint(0, 10**8)])
+
+    def latitude():
+        return rng.choice([90.0, -90.0, -0.0, 89.9999999, 5e-324, float("nan"), float("inf"), 90.0000001,
+                           rng.uniform(-90, 90), 40.73 + rng.gauss(0, 0.05)])
+
+    def longitude():
+        return rng.choice([180.0, -180.0, 179.9999999, 5e-324, float("nan"), -float("inf"), 180.0000001,
+                           rng.uniform(-180, 180), -73.99 + rng.gauss(0, 0.05)])
+
+    def event(user, time_):
+        message = geopredict_pb2.LocationEvent(user_id=user, timestamp_unix_seconds=time_, latitude=latitude(),
+                                               longitude=longitude())
+        if rng.random() < 0.5:
+            message.store_id = rng.choice(stores + ["no-such-store", "", "x" * 129])
+        return message
+
+    for _ in range(count):
+        draw = rng.random()
+        if draw < 0.45:
+            message = geopredict_pb2.PredictNextVisitsRequest(
+                user_id=user_id(), limit=rng.choice([0, 1, 10, 100, 101, 2**32 - 1]), shopping_only=rng.random() < 0.3)
+            if rng.random() < 0.5:
+                message.at_unix_seconds = timestamp()
+            if rng.random() < 0.6:
+                message.latitude = latitude()
+                if rng.random() < 0.95:
+                    message.longitude = longitude()
+            if rng.random() < 0.3:
+                message.categories.extend(rng.choice(categories + ["", "nope", "x" * 129])
+                                          for _ in range(rng.choice([1, 3, 100, 101])))
+            method = "PredictNextVisits"
+        elif draw < 0.8:
+            message = geopredict_pb2.IngestEventsRequest()
+            if rng.random() < 0.3:  # one user's GPS trace, sometimes shuffled, sometimes all at one second
+                user, start = user_id(), now - rng.randint(3_600, 10**7)
+                step = rng.choice([0, 1, 60, 600])
+                lat, lon = 40.73 + rng.gauss(0, 0.05), -73.99 + rng.gauss(0, 0.05)
+                trace = [geopredict_pb2.LocationEvent(user_id=user, timestamp_unix_seconds=start + index * step,
+                                                      latitude=lat + rng.gauss(0, 0.0003), longitude=lon + rng.gauss(0, 0.0003))
+                         for index in range(rng.choice([2, 50, 400]))]
+                if rng.random() < 0.5:
+                    rng.shuffle(trace)
+                message.events.extend(trace)
+            else:
+                shared = timestamp()
+                message.events.extend(event(user_id(), shared if rng.random() < 0.3 else timestamp())
+                                      for _ in range(rng.randint(0, 30)))
+            method = "IngestEvents"
+        else:
+            message = geopredict_pb2.GetUserRequest(user_id=user_id())
+            method = "GetUser"
+        if rng.random() < 0.3:
+            yield method, message, json_format.MessageToJson(message).encode(), "application/json"
+        else:
+            yield method, message, message.SerializeToString(), "application/proto"
+
+
+def test_fuzz(checks, url, ranks, count=1500):
+    """Every fuzzed request is answered with 200 or a Connect 4xx error; predictions stay finite; no
+    rank crashes or hangs; and the fuzzed history trains into a model that still predicts finitely."""
+    rng = random.Random(20261121 + ranks)
+    now = int(time.time())
+    listed = predict(url, "u0000001", limit=100).get("visits", [])
+    stores = [visit["storeId"] for visit in listed]
+    categories = sorted({visit.get("category", "") for visit in listed})
+    fuzzed_users = set()
+
+    def send(case):
+        method, message, body, content_type = case
+        if method == "IngestEvents":
+            fuzzed_users.update(event.user_id for event in message.events)
+        else:
+            fuzzed_users.add(message.user_id)
+        try:
+            response = requests.post(url + SERVICE + method, data=body, headers={"Content-Type": content_type}, timeout=60)
+        except requests.RequestException as error:
+            return f"{method}: transport error {error}"
+        if response.status_code != 200:
+            try:
+                code = response.json().get("code")
+            except ValueError:
+                return f"{method}: {response.status_code} without a Connect error body"
+            return None if 400 <= response.status_code < 500 and code else f"{method}: {response.status_code} {code}"
+        if method == "PredictNextVisits" and content_type == "application/proto":
+            answer = geopredict_pb2.PredictNextVisitsResponse.FromString(response.content)
+            if not all(math.isfinite(visit.score) and math.isfinite(visit.distance_meters) for visit in answer.visits):
+                return f"non-finite score or distance for {str(message)[:200]}"
+            if not 0 <= answer.next_trip.probability_within_24h <= 1:
+                return f"probability outside [0, 1] for {str(message)[:200]}"
+        return None
+
+    started = time.time()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        problems = [problem for problem in pool.map(send, fuzz_requests(rng, count, now, stores, categories)) if problem]
+    checks.check(not problems, f"fuzz: {count} schema-aware requests of every method all answered with 200 or a "
+                               f"Connect 4xx error, every score finite ({time.time() - started:.1f} s)",
+                 f"{len(problems)} problems, first: {problems[:3]}")
+    version = call(url, "Train", {"iterations": 2}).json().get("modelVersion", "")
+    status = wait_for_training(url, version)
+    users = sorted(user for user in fuzzed_users if 0 < len(user.encode()) <= 128 and "\t" not in user)[:200]
+    answers = [predict(url, user, limit=100) for user in users]
+    checks.check(status.get("servingModelVersion") == version and all(finite_scores(answer) for answer in answers),
+                 f"a model trained on the fuzzed history serves, with finite scores for {len(users)} fuzzed users",
+                 (status, [answer for answer in answers if not finite_scores(answer)][:1]))
+    checks.check(requests.get(url + "/healthz", timeout=10).status_code == 200, "healthy after the fuzz run")
 
 
 def test_clients(checks, url, bin_dir):
@@ -319,6 +471,7 @@ def run_api(arguments, checks):
             test_near_real_time(checks, job.url)
             test_raw_gps(checks, job.url)
             test_training(checks, job.url)
+            test_fuzz(checks, job.url, job.ranks)
             if arguments.clients:
                 test_clients(checks, job.url, os.path.dirname(arguments.binary))
             test_sigterm(checks, job)

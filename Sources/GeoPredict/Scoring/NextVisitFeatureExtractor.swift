@@ -233,8 +233,11 @@ public struct NextVisitFeatureExtractor: Sendable {
         }
 
         let storeCount = Double(statistics.storeCount)
-        let othersTotal = Double(statistics.totalVisits - ownVisits)
-        let othersRowTotal = last.map { Double(statistics.transitionTotals[$0] - ownFromLastTotal) } ?? 0
+        // "Everyone else" counts are everyone's minus the user's own; they are never negative when the
+        // own visits are the ones the statistics counted, in the same order. The floors at 0 keep a
+        // prediction finite if a caller breaks that (a log of a negative count would be NaN).
+        let othersTotal = Double(max(statistics.totalVisits - ownVisits, 0))
+        let othersRowTotal = last.map { max(Double(statistics.transitionTotals[$0] - ownFromLastTotal), 0) } ?? 0
         let beta = parameters.transitionPrior
         let prior = parameters.storeHourPrior
         let historyCount = Double(stores.count)
@@ -273,9 +276,9 @@ public struct NextVisitFeatureExtractor: Sendable {
                     }
 
                     let ownCount = value(.ownCount)
-                    let othersVisits = Double(statistics.popularity[store]) - ownCount
+                    let othersVisits = max(Double(statistics.popularity[store]) - ownCount, 0)
                     let popularityPrior = (othersVisits + 1) / (othersTotal + storeCount)
-                    let othersTransitions = value(.othersFromLast) - value(.ownFromLast)
+                    let othersTransitions = max(value(.othersFromLast) - value(.ownFromLast), 0)
                     set(.othersNext, log((othersTransitions + beta * popularityPrior) / (othersRowTotal + beta)))
                     if let origin {
                         let kilometers = Geodesy.haversineMeters(
@@ -294,17 +297,17 @@ public struct NextVisitFeatureExtractor: Sendable {
                         scratch.cachedCategories.append(Int32(category))
                         var categoryKernel = 0.0
                         for hour in 0..<24 {
-                            let othersInCategory = statistics.categoryHourCounts[category * 24 + hour]
-                                - Int64(scratch.ownCategoryHours[category * 24 + hour])
+                            let othersInCategory = max(statistics.categoryHourCounts[category * 24 + hour]
+                                - Int64(scratch.ownCategoryHours[category * 24 + hour]), 0)
                             categoryKernel += Double(othersInCategory + 1) * normalizedKernel[hour]
                         }
                         // Everyone else's add-one-smoothed share of the category's visits by hour.
-                        categoryKernel /= Double(statistics.categoryTotals[category] - Int64(scratch.ownCategoryTotals[category]) + 24)
+                        categoryKernel /= Double(max(statistics.categoryTotals[category] - Int64(scratch.ownCategoryTotals[category]), 0) + 24)
                         scratch.categoryKernels[category] = categoryKernel
                         scratch.categoryShareLogs[category] = log(
                             (Double(scratch.categoryCounts[category]) + 1) / (historyCount + categoryCount))
                     }
-                    let othersKernel = storeKernel - value(.ownKernel)
+                    let othersKernel = max(storeKernel - value(.ownKernel), 0)
                     set(.storeHour, log((othersKernel + prior * scratch.categoryKernels[category]) / (othersVisits + prior) / 24))
 
                     set(.session, Self.log1pOrZero(value(.session)))

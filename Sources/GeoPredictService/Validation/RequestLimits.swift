@@ -10,6 +10,8 @@ public enum RequestLimits {
     public static let defaultPredictionLimit = 10
     public static let maximumPredictionLimit = 100
     public static let maximumCategories = 100
+    /// The largest `regularization` and `alpha` a `Train` takes.
+    public static let maximumTrainingParameter = 1_000_000.0
     /// 1990-01-01T00:00:00Z: nothing older is a plausible location event.
     public static let earliestUnixSeconds: Int64 = 631_152_000
     /// How far past the server's clock a timestamp may be (clock skew between devices).
@@ -98,10 +100,15 @@ extension Geopredict_V1_TrainRequest: ValidatableRequest {
     public func validate() throws(ConnectError) {
         if factors > 256 { throw .invalidArgument("factors: must be 0 (default) to 256, not \(factors)") }
         if iterations > 100 { throw .invalidArgument("iterations: must be 0 (default) to 100, not \(iterations)") }
-        if !regularization.isFinite || regularization < 0 {
-            throw .invalidArgument("regularization: must be a finite number >= 0 (0 for the default), not \(regularization)")
+        // Training works in Float: a larger value would overflow to infinity and fail the run after
+        // Train had already answered, so it is refused here.
+        let most = RequestLimits.maximumTrainingParameter
+        if !(0...most).contains(regularization) {
+            throw .invalidArgument("regularization: must be 0 (the default, 0.1) to \(Int(most)), not \(regularization)")
         }
-        if !alpha.isFinite || alpha < 0 { throw .invalidArgument("alpha: must be a finite number >= 0 (0 for the default), not \(alpha)") }
+        if !(0...most).contains(alpha) {
+            throw .invalidArgument("alpha: must be 0 (the default, 40) to \(Int(most)), not \(alpha)")
+        }
     }
 }
 
