@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import SwiftProtobuf
 
 /// Rank 0's HTTP responder: Connect unary calls, `GET /healthz` and `GET /metrics`.
@@ -108,6 +109,15 @@ struct FrontDoor: HTTPResponder {
             buffer = try await request.body.collect(upTo: maximumBodyBytes)
         } catch is NIOTooManyBytesError {
             throw Self.tooLarge(maximumBodyBytes)
+        } catch let error as HTTPParserError {
+            // A client that hangs up mid-body is not a server failure: nobody is left to answer, but
+            // the log and the error counts should say what happened.
+            switch error {
+            case .invalidEOFState, .closedConnection:
+                throw ConnectError(.canceled, "the connection closed before the body ended")
+            default:
+                throw ConnectError.invalidArgument("the body could not be read (\(error))")
+            }
         }
         switch request.headers[.contentEncoding]?.lowercased() {
         case nil, "", "identity":

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -169,9 +170,20 @@ def test_error_table(checks, job):
                      f"{name} -> {status} {code}", f"got {response.status_code} {response.text[:120]}")
     ok = post(url, ECHO, "{}", headers={"Connect-Timeout-Ms": "5000", "Connect-Protocol-Version": "1"})
     checks.check(ok.status_code == 200, "a generous Connect-Timeout-Ms is honoured", ok.text)
+    # A client that hangs up halfway through its body: counted as canceled, not as a server failure.
+    host, port = url.split("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(f"POST {ECHO} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: 100\r\n\r\n{{\"value\"".encode())
+    time.sleep(0.5)
     metrics = requests.get(url + "/metrics", timeout=10).text
     checks.check('mpiplug_requests_total{route="/mpiplug.v1.DiagnosticsService/Echo"}' in metrics
                  and "mpiplug_round_batch_size_bucket" in metrics, "GET /metrics serves Prometheus text")
+    echo_errors = [line for line in metrics.splitlines()
+                   if line.startswith("mpiplug_request_errors_total") and ECHO in line]
+    checks.check(any('code="canceled"' in line for line in echo_errors)
+                 and not any('code="internal"' in line for line in echo_errors),
+                 "a body cut off by the client counts as canceled, not internal", echo_errors)
 
 
 def fuzz_bodies(rng, count):
