@@ -133,7 +133,7 @@ final class UserHistories {
     /// Marks every visit as trained on: called once a model trained on ``snapshot()`` serves.
     func markAllTrained() {
         for (id, var user) in live where !user.training.stores.isEmpty || !user.recent.stores.isEmpty {
-            user.trained = Self.inTrainingOrder(Self.merged(Self.merged(user.trained, user.training), user.recent))
+            user.trained = Self.inTrainingOrder(user.trained, user.training, user.recent)
             user.training = ([], [])
             user.recent = ([], [])
             live[id] = user
@@ -156,7 +156,7 @@ final class UserHistories {
     func finishTraining(installed: Bool) {
         for (id, var user) in live where !user.training.stores.isEmpty {
             if installed {
-                user.trained = Self.inTrainingOrder(Self.merged(user.trained, user.training))
+                user.trained = Self.inTrainingOrder(user.trained, user.training)
             } else {
                 user.recent = Self.merged(user.training, user.recent)
             }
@@ -174,15 +174,15 @@ final class UserHistories {
         return (Array(merged.stores), Array(merged.timestamps))
     }
 
-    /// The visits in the order training saw them: a ``VisitLog`` orders a user's visits by time, then
-    /// by store. Trained visits must keep that order exactly, because a prediction subtracts the user's
-    /// own transitions from everyone's counts: visits at the same second kept in arrival order would
-    /// subtract transitions that training counted the other way round, making "everyone else's"
-    /// counts negative.
+    /// The parts' visits together, in the order training saw them: a ``VisitLog`` orders a user's
+    /// visits by time, then by store. Trained visits must keep that order exactly, because a prediction
+    /// subtracts the user's own transitions from everyone's counts: visits at the same second kept in
+    /// arrival order would subtract transitions that training counted the other way round, making
+    /// "everyone else's" counts negative.
     private static func inTrainingOrder(
-        _ visits: (stores: [Int32], timestamps: [Int64])
+        _ parts: (stores: [Int32], timestamps: [Int64])...
     ) -> (stores: [Int32], timestamps: [Int64]) {
-        let ordered = zip(visits.timestamps, visits.stores).sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+        let ordered = parts.flatMap { zip($0.timestamps, $0.stores) }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
         return (ordered.map(\.1), ordered.map(\.0))
     }
 
