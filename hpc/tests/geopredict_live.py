@@ -17,12 +17,12 @@ import concurrent.futures
 import json
 import math
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import random
 import threading
 import time
 
