@@ -286,6 +286,23 @@ def finite_scores(answer):
                for visit in answer.get("visits", []))
 
 
+def test_background_training_matches_start_up(checks, url):
+    """A Train on unchanged data runs beside serving, its collectives on the MPI thread between
+    requests; it must give the model that start-up's inline training gave, bit for bit."""
+    at = str(int(time.time()) // 3_600 * 3_600)
+    users = [f"u{index:07d}" for index in range(1, 600, 13)]
+
+    def answers():
+        return [{key: value for key, value in predict(url, user, limit=20, atUnixSeconds=at).items() if key != "modelVersion"}
+                for user in users]
+
+    before = answers()
+    version = call(url, "Train", {}).json().get("modelVersion", "")
+    status = wait_for_training(url, version)
+    checks.check(status.get("servingModelVersion") == version and answers() == before,
+                 f"a Train on unchanged data gives start-up's model bit for bit ({len(users)} users' scores)", status)
+
+
 def test_training(checks, url):
     ingest_same_second_check_ins(url)
     status = call(url, "GetTrainingStatus", {}).json()
@@ -466,6 +483,7 @@ def run_api(arguments, checks):
     try:
         job = Job(arguments.binary, arguments.ranks, state, 600, 60, os.path.join(state, "job.log"))
         try:
+            test_background_training_matches_start_up(checks, job.url)
             test_reads(checks, job.url, job.ranks)
             test_validation(checks, job.url)
             test_near_real_time(checks, job.url)

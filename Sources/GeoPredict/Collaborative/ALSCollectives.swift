@@ -56,23 +56,8 @@ public struct ALSSingleProcess: ALSCollectives {
 
     public func exactTotal(of sum: PartitionedSum) throws(MPIError) -> [Double] {
         // PartitionedSum.allReduce(on:) at one rank: the maximum and the Int64 sum are local.
-        let partials = sum.localPartials.values
-        var maximum = [Double](repeating: 0, count: sum.length)
-        var nonFinite = [Bool](repeating: false, count: sum.length)
-        for partial in partials {
-            for index in 0..<sum.length {
-                let magnitude = abs(partial[index])
-                if magnitude.isFinite { maximum[index] = max(maximum[index], magnitude) } else { nonFinite[index] = true }
-            }
-        }
-        let scales = maximum.map { FixedPointScale(largestMagnitude: $0, terms: sum.partitionCount) }
-        var fixed = [Int64](repeating: 0, count: sum.length)
-        for partial in partials {
-            for index in 0..<sum.length where partial[index].isFinite {
-                fixed[index] &+= scales[index].toFixed(partial[index])
-            }
-        }
-        return (0..<sum.length).map { nonFinite[$0] ? .nan : scales[$0].toDouble(fixed[$0]) }
+        let extremes = sum.localExtremes()
+        return sum.total(fixedPointSum: sum.fixedPointContribution(for: extremes), extremes: extremes)
     }
 
     private func requireOneRank(_ counts: [Int], _ function: String) throws(MPIError) {

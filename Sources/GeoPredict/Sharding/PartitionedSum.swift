@@ -47,31 +47,70 @@ public struct PartitionedSum {
     ///
     /// Non-finite partials make the result NaN in every element that received them.
     public func allReduce(on communicator: Communicator) throws(MPIError) -> [Double] {
-        var localMaximum = [Double](repeating: 0, count: length)
-        var nonFinite = [Int64](repeating: 0, count: length)
+        let local = localExtremes()
+        let extremes = Extremes(
+            largestMagnitudes: try communicator.allReduce(local.largestMagnitudes, .maximum),
+            nonFinite: try communicator.allReduce(local.nonFinite, .maximum))
+        var fixed = fixedPointContribution(for: extremes)
+        try communicator.allReduce(inPlace: &fixed, .sum)
+        return total(fixedPointSum: fixed, extremes: extremes)
+    }
+
+    // The three local phases of ``allReduce(on:)``, for callers that run its collectives elsewhere
+    // (a trainer whose collectives run on another thread keeps the per-element work on its own).
+
+    /// Per element: the largest finite magnitude of any partial, and 1 if any partial is not finite.
+    /// ``allReduce(on:)`` combines every rank's with a maximum.
+    public struct Extremes: Sendable {
+        public var largestMagnitudes: [Double]
+        public var nonFinite: [Int64]
+
+        public init(largestMagnitudes: [Double], nonFinite: [Int64]) {
+            self.largestMagnitudes = largestMagnitudes
+            self.nonFinite = nonFinite
+        }
+    }
+
+    /// This rank's extremes (phase 1, before the maximum over ranks).
+    public func localExtremes() -> Extremes {
+        var extremes = Extremes(
+            largestMagnitudes: [Double](repeating: 0, count: length), nonFinite: [Int64](repeating: 0, count: length))
         for partial in partials.values {
             for index in 0..<length {
                 let magnitude = abs(partial[index])
                 if magnitude.isFinite {
-                    localMaximum[index] = max(localMaximum[index], magnitude)
+                    extremes.largestMagnitudes[index] = max(extremes.largestMagnitudes[index], magnitude)
                 } else {
-                    nonFinite[index] = 1
+                    extremes.nonFinite[index] = 1
                 }
             }
         }
-        let maximum = try communicator.allReduce(localMaximum, .maximum)
-        let anyNonFinite = try communicator.allReduce(nonFinite, .maximum)
-        let scales = maximum.map { FixedPointScale(largestMagnitude: $0, terms: partitionCount) }
+        return extremes
+    }
+
+    /// This rank's partials in fixed point, scaled by every rank's `extremes` (phase 2, before the
+    /// sum over ranks).
+    public func fixedPointContribution(for extremes: Extremes) -> [Int64] {
+        let scales = Self.scales(extremes, terms: partitionCount)
         var fixed = [Int64](repeating: 0, count: length)
         for partial in partials.values {
             for index in 0..<length where partial[index].isFinite {
                 fixed[index] &+= scales[index].toFixed(partial[index])
             }
         }
-        try communicator.allReduce(inPlace: &fixed, .sum)
+        return fixed
+    }
+
+    /// The total, from every rank's fixed-point contribution summed (phase 3).
+    public func total(fixedPointSum: [Int64], extremes: Extremes) -> [Double] {
+        let scales = Self.scales(extremes, terms: partitionCount)
         return (0..<length).map { index in
-            anyNonFinite[index] != 0 ? .nan : scales[index].toDouble(fixed[index])
+            extremes.nonFinite[index] != 0 ? .nan : scales[index].toDouble(fixedPointSum[index])
         }
+    }
+
+    private static func scales(_ extremes: Extremes, terms: Int) -> [FixedPointScale] {
+        extremes.largestMagnitudes.map { FixedPointScale(largestMagnitude: $0, terms: terms) }
     }
 }
 

@@ -22,7 +22,18 @@ extension BackgroundCollectives: ALSCollectives {
         try perform { communicator throws(MPIError) in try communicator.allGatherVarying(values) }
     }
 
+    /// The collectives of ``PartitionedSum/allReduce(on:)``, in two steps, with its per-element work
+    /// (a pass over every partial, large for many factors) here on the trainer's thread rather than
+    /// on the MPI thread, where it would hold up requests. Same collectives, same order, same bits.
     public func exactTotal(of sum: PartitionedSum) throws(MPIError) -> [Double] {
-        try perform { communicator throws(MPIError) in try sum.allReduce(on: communicator) }
+        let local = sum.localExtremes()
+        let extremes = try perform { communicator throws(MPIError) in
+            PartitionedSum.Extremes(
+                largestMagnitudes: try communicator.allReduce(local.largestMagnitudes, .maximum),
+                nonFinite: try communicator.allReduce(local.nonFinite, .maximum))
+        }
+        let fixed = sum.fixedPointContribution(for: extremes)
+        let fixedPointSum = try perform { communicator throws(MPIError) in try communicator.allReduce(fixed, .sum) }
+        return sum.total(fixedPointSum: fixedPointSum, extremes: extremes)
     }
 }
