@@ -47,10 +47,7 @@ public struct PartitionedSum {
     ///
     /// Non-finite partials make the result NaN in every element that received them.
     public func allReduce(on communicator: Communicator) throws(MPIError) -> [Double] {
-        let local = localExtremes()
-        let extremes = Extremes(
-            largestMagnitudes: try communicator.allReduce(local.largestMagnitudes, .maximum),
-            nonFinite: try communicator.allReduce(local.nonFinite, .maximum))
+        let extremes = try localExtremes().combined(on: communicator)
         var fixed = fixedPointContribution(for: extremes)
         try communicator.allReduce(inPlace: &fixed, .sum)
         return total(fixedPointSum: fixed, extremes: extremes)
@@ -68,6 +65,13 @@ public struct PartitionedSum {
         public init(largestMagnitudes: [Double], nonFinite: [Int64]) {
             self.largestMagnitudes = largestMagnitudes
             self.nonFinite = nonFinite
+        }
+
+        /// Every rank's extremes combined with a maximum (two all-reduces). Collective.
+        public func combined(on communicator: Communicator) throws(MPIError) -> Extremes {
+            Extremes(
+                largestMagnitudes: try communicator.allReduce(largestMagnitudes, .maximum),
+                nonFinite: try communicator.allReduce(nonFinite, .maximum))
         }
     }
 

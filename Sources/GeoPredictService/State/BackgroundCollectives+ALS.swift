@@ -27,11 +27,7 @@ extension BackgroundCollectives: ALSCollectives {
     /// on the MPI thread, where it would hold up requests. Same collectives, same order, same bits.
     public func exactTotal(of sum: PartitionedSum) throws(MPIError) -> [Double] {
         let local = sum.localExtremes()
-        let extremes = try perform { communicator throws(MPIError) in
-            PartitionedSum.Extremes(
-                largestMagnitudes: try communicator.allReduce(local.largestMagnitudes, .maximum),
-                nonFinite: try communicator.allReduce(local.nonFinite, .maximum))
-        }
+        let extremes = try perform { communicator throws(MPIError) in try local.combined(on: communicator) }
         let fixed = sum.fixedPointContribution(for: extremes)
         let fixedPointSum = try perform { communicator throws(MPIError) in try communicator.allReduce(fixed, .sum) }
         return sum.total(fixedPointSum: fixedPointSum, extremes: extremes)
