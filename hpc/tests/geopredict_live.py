@@ -28,7 +28,7 @@ import time
 
 import requests
 
-from live_checks import Checks
+from live_checks import Checks, well_formed_error
 
 from google.protobuf import json_format
 
@@ -424,11 +424,9 @@ def test_fuzz(checks, url, ranks, count=1500):
         except requests.RequestException as error:
             return f"{method}: transport error {error}"
         if response.status_code != 200:
-            try:
-                code = response.json().get("code")
-            except ValueError:
-                return f"{method}: {response.status_code} without a Connect error body"
-            return None if 400 <= response.status_code < 500 and code else f"{method}: {response.status_code} {code}"
+            if not well_formed_error(response) or response.status_code >= 500:
+                return f"{method}: {response.status_code} {response.text[:100]}"
+            return None
         if method == "PredictNextVisits" and content_type == "application/proto":
             answer = geopredict_pb2.PredictNextVisitsResponse.FromString(response.content)
             if not all(math.isfinite(visit.score) and math.isfinite(visit.distance_meters) for visit in answer.visits):

@@ -19,3 +19,30 @@ class Checks:
             print(f"  FAIL {name} {text}")
         sys.stdout.flush()
         return condition
+
+
+# Connect unary errors: the HTTP status of each code, as the front door answers them.
+CONNECT_STATUS = {
+    "canceled": 499, "unknown": 500, "invalid_argument": 400, "deadline_exceeded": 504, "not_found": 404,
+    "already_exists": 409, "permission_denied": 403, "resource_exhausted": 429, "failed_precondition": 400,
+    "aborted": 409, "out_of_range": 400, "unimplemented": 501, "internal": 500, "unavailable": 503,
+    "data_loss": 500, "unauthenticated": 401,
+}
+# Statuses HTTP defines for a case, which the front door uses instead of the code's usual one.
+HTTP_OVERRIDES = {404: "unimplemented", 405: "unimplemented", 413: "resource_exhausted", 415: "unimplemented"}
+
+
+def connect_error(response):
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+def well_formed_error(response):
+    """A Connect error: JSON body, a known code, and the HTTP status for that code."""
+    code = connect_error(response)
+    if code not in CONNECT_STATUS or response.headers.get("Content-Type") != "application/json":
+        return False
+    return response.status_code == CONNECT_STATUS[code] or HTTP_OVERRIDES.get(response.status_code) == code

@@ -21,7 +21,7 @@ import time
 
 import requests
 
-from live_checks import Checks
+from live_checks import Checks, connect_error, well_formed_error
 
 from mpiplug.v1 import cluster_pb2, diagnostics_pb2
 from mpiplug.v1.cluster_connect import ClusterServiceClientSync
@@ -31,14 +31,6 @@ from connectrpc.errors import ConnectError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ECHO = "/mpiplug.v1.DiagnosticsService/Echo"
-CONNECT_STATUS = {
-    "canceled": 499, "unknown": 500, "invalid_argument": 400, "deadline_exceeded": 504, "not_found": 404,
-    "already_exists": 409, "permission_denied": 403, "resource_exhausted": 429, "failed_precondition": 400,
-    "aborted": 409, "out_of_range": 400, "unimplemented": 501, "internal": 500, "unavailable": 503,
-    "data_loss": 500, "unauthenticated": 401,
-}
-# Statuses HTTP defines for a case, which the front door uses instead of the code's usual one.
-HTTP_OVERRIDES = {404: "unimplemented", 405: "unimplemented", 413: "resource_exhausted", 415: "unimplemented"}
 
 
 class Job:
@@ -80,22 +72,6 @@ def post(url, path, body, content_type="application/json", headers=None, timeout
     all_headers = {"Content-Type": content_type}
     all_headers.update(headers or {})
     return requests.post(url + path, data=body, headers=all_headers, timeout=timeout, **kwargs)
-
-
-def connect_error(response):
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("code") if isinstance(body, dict) else None
-
-
-def well_formed_error(response):
-    """A Connect error: JSON body, a known code, and the HTTP status for that code."""
-    code = connect_error(response)
-    if code not in CONNECT_STATUS or response.headers.get("Content-Type") != "application/json":
-        return False
-    return response.status_code == CONNECT_STATUS[code] or HTTP_OVERRIDES.get(response.status_code) == code
 
 
 def protoc(mode, message, data):
