@@ -253,6 +253,28 @@ struct ALSTrainingTests {
         }
     }
 
+    /// Counting before a time reads the log in place; the result must be what counting a log cut at that
+    /// time gives (users with no earlier visit left out, ties at the cut excluded).
+    @Test func countsBeforeATimeMatchACutLog() {
+        let shards = Self.shards
+        var random = SplitMix64(seed: 11)
+        var visits = [(userID: String, store: Int32, timestamp: Int64)]()
+        for user in 0..<40 {
+            for _ in 0..<Int(random.next() % 12) {
+                visits.append(("u\(user)", Int32(random.next() % 9), Int64(random.next() % 100)))
+            }
+        }
+        let log = VisitLog(visits: visits, shards: shards)
+        for cut: Int64 in [0, 1, 37, 50, 99, 100, 1_000] {
+            let cutLog = VisitLog(visits: visits.filter { $0.timestamp < cut }, shards: shards)
+            let counted = UserStoreCounts(visitLog: log, before: cut)
+            #expect(counted == UserStoreCounts(visitLog: cutLog), "cut at \(cut)")
+            #expect(counted.userCount == cutLog.userCount, "cut at \(cut)")
+        }
+        #expect(UserStoreCounts(visitLog: log, before: 0).userCount == 0)
+        #expect(UserStoreCounts(visitLog: log, before: 1_000) == UserStoreCounts(visitLog: log))
+    }
+
     @Test func transposeSwapsTheOrientation() throws {
         let userByStore = try SparseMatrix<UserAxis, StoreAxis>(offsets: [0, 2, 3], columns: [0, 2, 2], values: [1, 2, 3])
         let storeByUser: SparseMatrix<StoreAxis, UserAxis> = userByStore.transposed(columnCount: 3)

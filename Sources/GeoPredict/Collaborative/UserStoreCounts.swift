@@ -14,15 +14,40 @@ public struct UserStoreCounts: Sendable, Equatable {
 
     /// Counts the visits of every user of `log` per store.
     public init(visitLog log: VisitLog) {
+        self.init(userIDs: log.userIDs, userPartitions: log.userPartitions, rows: 0..<log.userCount) { user in
+            VisitSequence(user: user, in: log).stores
+        }
+    }
+
+    /// Counts the visits of `log` strictly before `time`, as if the log held only those: users with
+    /// none are left out. Reads the log in place, so no cut copy of it is held beside the counts (at
+    /// 10 M users that copy was about 1 GiB per rank).
+    public init(visitLog log: VisitLog, before time: Int64) {
+        let earlier = { (user: Int) in VisitSequence(user: user, in: log).before(time).stores }
+        let kept = (0..<log.userCount).filter { !earlier($0).isEmpty }
+        self.init(
+            userIDs: kept.map { log.userIDs[$0] }, userPartitions: kept.map { log.userPartitions[$0] }, rows: kept,
+            stores: earlier)
+    }
+
+    /// One row per element of `rows` (parallel to `userIDs`): the stores `stores(row)` lists, counted.
+    private init(
+        userIDs: [String], userPartitions: [Int32], rows: some Collection<Int>, stores: (Int) -> ArraySlice<Int32>
+    ) {
         var offsets = [Int]()
-        offsets.reserveCapacity(log.userCount + 1)
+        offsets.reserveCapacity(rows.count + 1)
         offsets.append(0)
+        // At most one entry per visit: reserving that bound keeps the columns from growing by doubling
+        // (which briefly holds two copies); pages never written cost no memory.
+        let visitCount = rows.reduce(0) { $0 + stores($1).count }
         var columns = [Int32]()
+        columns.reserveCapacity(visitCount)
         var values = [Float]()
+        values.reserveCapacity(visitCount)
         var scratch = [Int32]()
-        for user in 0..<log.userCount {
+        for row in rows {
             scratch.removeAll(keepingCapacity: true)
-            scratch.append(contentsOf: log.stores[log.visitRange(ofUser: user)])
+            scratch.append(contentsOf: stores(row))
             scratch.sort()
             var index = 0
             while index < scratch.count {
@@ -34,8 +59,8 @@ public struct UserStoreCounts: Sendable, Equatable {
             }
             offsets.append(columns.count)
         }
-        userIDs = log.userIDs
-        userPartitions = log.userPartitions
+        self.userIDs = userIDs
+        self.userPartitions = userPartitions
         counts = SparseMatrix(uncheckedOffsets: offsets, columns: columns, values: values)
     }
 

@@ -80,9 +80,12 @@ public struct ALSFoldInScoring: CollaborativeScoring {
 /// How the trainer obtains collaborative scorers: one from the visits before the fit window, one from
 /// all training visits. Collective: every rank calls it with its own users' visits.
 public protocol CollaborativeTraining {
-    /// Trains on `visits` (this rank's users) and returns a scorer usable on every rank.
-    func train(visits: VisitLog, catalogue: StoreCatalogue, shards: ShardMap, on collectives: some ALSCollectives)
-        throws(NextVisitModelError) -> any CollaborativeScoring
+    /// Trains on the visits of `visits` (this rank's users) strictly before `end` (all of them when
+    /// `nil`) and returns a scorer usable on every rank.
+    func train(
+        visits: VisitLog, before end: Int64?, catalogue: StoreCatalogue, shards: ShardMap,
+        on collectives: some ALSCollectives
+    ) throws(NextVisitModelError) -> any CollaborativeScoring
 }
 
 /// Distributed implicit ALS (``ImplicitALS``) as the collaborative part.
@@ -94,11 +97,12 @@ public struct ALSCollaborativeTraining: CollaborativeTraining {
         self.configuration = configuration
     }
 
-    public func train(visits: VisitLog, catalogue: StoreCatalogue, shards: ShardMap, on collectives: some ALSCollectives)
-        throws(NextVisitModelError) -> any CollaborativeScoring
-    {
+    public func train(
+        visits: VisitLog, before end: Int64?, catalogue: StoreCatalogue, shards: ShardMap,
+        on collectives: some ALSCollectives
+    ) throws(NextVisitModelError) -> any CollaborativeScoring {
         do {
-            let counts = UserStoreCounts(visitLog: visits)
+            let counts = end.map { UserStoreCounts(visitLog: visits, before: $0) } ?? UserStoreCounts(visitLog: visits)
             let model = try ImplicitALS.train(
                 counts, catalogue: catalogue, shards: shards, configuration: configuration, on: collectives)
             let table = try model.replicatedStoreFactors(on: collectives)

@@ -77,8 +77,9 @@ public struct NextVisitTrainer {
         var servingScorer: (any CollaborativeScoring)?
         if let collaborative, features.contains(.collaborative) {
             fitScorer = try collaborative.train(
-                visits: Self.visits(of: visits, before: fitFrom), catalogue: catalogue, shards: shards, on: collectives)
-            servingScorer = try collaborative.train(visits: visits, catalogue: catalogue, shards: shards, on: collectives)
+                visits: visits, before: fitFrom, catalogue: catalogue, shards: shards, on: collectives)
+            servingScorer = try collaborative.train(
+                visits: visits, before: nil, catalogue: catalogue, shards: shards, on: collectives)
             timings.collaborative = clock.lap()
             progress("collaborative: two ALS models, before the fit window and on everything (\(roundedString(timings.collaborative)) s)")
         } else {
@@ -174,32 +175,6 @@ public struct NextVisitTrainer {
             if sorted[middle] < store { low = middle + 1 } else { high = middle }
         }
         return low < sorted.count && sorted[low] == store ? low : nil
-    }
-
-    /// The visits strictly before `time`, users without any dropped.
-    static func visits(of log: VisitLog, before time: Int64) -> VisitLog {
-        var userIDs: [String] = []
-        var partitions: [Int32] = []
-        var offsets = [0]
-        var stores: [Int32] = []
-        var timestamps: [Int64] = []
-        // Most visits are kept: reserving the whole log's size avoids growing by doubling (which
-        // briefly holds two copies); the pages never written cost no memory.
-        userIDs.reserveCapacity(log.userCount)
-        partitions.reserveCapacity(log.userCount)
-        offsets.reserveCapacity(log.userCount + 1)
-        stores.reserveCapacity(log.visitCount)
-        timestamps.reserveCapacity(log.visitCount)
-        for user in 0..<log.userCount {
-            let kept = VisitSequence(user: user, in: log).before(time)
-            guard !kept.isEmpty else { continue }
-            userIDs.append(log.userIDs[user])
-            partitions.append(log.userPartitions[user])
-            stores.append(contentsOf: kept.stores)
-            timestamps.append(contentsOf: kept.timestamps)
-            offsets.append(stores.count)
-        }
-        return VisitLog(userIDs: userIDs, userPartitions: partitions, offsets: offsets, stores: stores, timestamps: timestamps)
     }
 }
 
