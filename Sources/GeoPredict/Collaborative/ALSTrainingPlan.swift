@@ -61,9 +61,10 @@ struct ALSTrainingPlan {
 
     // MARK: Building
 
+    /// - Parameter exchangeBytesPerRound: the most factor bytes a rank sends in one all-to-all round.
     static func build(
         counts: UserStoreCounts, catalogue: StoreCatalogue, shards: ShardMap,
-        configuration: ALSConfiguration, on collectives: some ALSCollectives
+        configuration: ALSConfiguration, exchangeBytesPerRound: Int, on collectives: some ALSCollectives
     ) throws(ALSError) -> ALSTrainingPlan {
         let rank = collectives.rank
         let size = collectives.size
@@ -88,12 +89,15 @@ struct ALSTrainingPlan {
         let userSide = SparseMatrix<UserAxis, StoreAxis>(
             uncheckedOffsets: counts.counts.offsets, columns: counts.counts.columns, values: confidences
         )
+        let rowsPerRound = RowExchange.rowsPerRound(
+            bytesPerRound: exchangeBytesPerRound, factorCount: configuration.factorCount, rankCount: size)
         let (storeFetch, fetchedStores) = try fetchPlan(
-            counts: counts.counts, storeOwner: storeOwner, ownedPosition: ownedPosition, size: size, on: collectives
+            counts: counts.counts, storeOwner: storeOwner, ownedPosition: ownedPosition, size: size,
+            rowsPerRound: rowsPerRound, on: collectives
         )
         let shipment = try shipmentPlan(
             userSide: userSide, userPartitions: userPartitions, globalUsers: globalUsers, storeOwner: storeOwner,
-            ownedPosition: ownedPosition, rank: rank, size: size, on: collectives
+            ownedPosition: ownedPosition, rank: rank, size: size, rowsPerRound: rowsPerRound, on: collectives
         )
         var storeSideByStore: SparseMatrix<StoreAxis, UserAxis>?
         if configuration.solver == .cholesky {
@@ -180,7 +184,7 @@ struct ALSTrainingPlan {
     /// The user half's plan: each rank asks the owners, once, for the stores its users visited.
     static func fetchPlan(
         counts: SparseMatrix<UserAxis, StoreAxis>, storeOwner: [Int], ownedPosition: [Int32], size: Int,
-        on collectives: some ALSCollectives
+        rowsPerRound: Int, on collectives: some ALSCollectives
     ) throws(ALSError) -> (RowExchange, [Int32]) {
         var needed = [Bool](repeating: false, count: storeOwner.count)
         for column in counts.columns { needed[Int(column)] = true }
@@ -203,7 +207,12 @@ struct ALSTrainingPlan {
             guard position >= 0 else { throw .malformedMatrix("rank asked for store \(store), which it does not own") }
             sendRows.append(position)
         }
-        return (RowExchange(sendRows: sendRows, sendCounts: incoming.counts, receiveCounts: requestCounts), requests)
+        let exchange = try ALSError.wrapping { () throws(MPIError) in
+            try RowExchange.planned(
+                sendRows: sendRows, sendCounts: incoming.counts, receiveCounts: requestCounts, rowsPerRound: rowsPerRound,
+                on: collectives)
+        }
+        return (exchange, requests)
     }
 
     /// What the store half needs, from ``shipmentPlan(userSide:userPartitions:globalUsers:storeOwner:ownedPosition:rank:size:on:)``.
@@ -220,7 +229,8 @@ struct ALSTrainingPlan {
     /// as it arrives; the entries of the rank's own stores never leave it.
     static func shipmentPlan(
         userSide: SparseMatrix<UserAxis, StoreAxis>, userPartitions: [PartitionRows], globalUsers: GlobalUsers,
-        storeOwner: [Int], ownedPosition: [Int32], rank: Int, size: Int, on collectives: some ALSCollectives
+        storeOwner: [Int], ownedPosition: [Int32], rank: Int, size: Int, rowsPerRound: Int,
+        on collectives: some ALSCollectives
     ) throws(ALSError) -> Shipment {
         var entryCounts = [Int](repeating: 0, count: size)
         var rowCounts = [Int](repeating: 0, count: size)
@@ -281,7 +291,11 @@ struct ALSTrainingPlan {
             return (headers: headers, stores: stores.values, confidences: confidences.values)
         }
         let receiveRowCounts = received.headers.counts.map { $0 / 2 }
-        let exchange = RowExchange(sendRows: sendRows, sendCounts: rowCounts, receiveCounts: receiveRowCounts)
+        let exchange = try ALSError.wrapping { () throws(MPIError) in
+            try RowExchange.planned(
+                sendRows: sendRows, sendCounts: rowCounts, receiveCounts: receiveRowCounts, rowsPerRound: rowsPerRound,
+                on: collectives)
+        }
 
         // Shipped rows first, then the local users; and the canonical walk over both.
         let shippedRowCount = receiveRowCounts.reduce(0, +)

@@ -28,6 +28,9 @@ import Glibc
 /// let top = table.topStores(for: model.userFactors.row(0), count: 10)
 /// ```
 public enum ImplicitALS {
+    /// The default of `train`'s `exchangeBytesPerRound`: 32 MiB, as for the loader's exchange.
+    public static let defaultExchangeBytesPerRound = 32 << 20
+
     /// Trains a model. Collective: every rank calls it with its own users.
     ///
     /// - Parameters:
@@ -36,18 +39,22 @@ public enum ImplicitALS {
     ///   - catalogue: every store, identical on every rank.
     ///   - shards: the shard map of users and stores; `shards.rankCount` must equal the rank count.
     ///   - configuration: hyper-parameters and solver.
+    ///   - exchangeBytesPerRound: the most factor bytes a rank sends in one all-to-all round; larger
+    ///     exchanges take several rounds, so a rank never holds a copy of all its outgoing rows beside
+    ///     the rows it receives. It changes memory and the number of calls, never the model.
     ///   - collectives: the job's ``Communicator`` (or ``ALSSingleProcess``).
     ///   - progress: called on every rank after each iteration (print it on rank 0).
     /// - Returns: this rank's part of the model.
     public static func train(
         _ counts: UserStoreCounts, catalogue: StoreCatalogue, shards: ShardMap,
-        configuration: ALSConfiguration = ALSConfiguration(), on collectives: some ALSCollectives,
-        progress: (ALSProgress) -> Void = { _ in }
+        configuration: ALSConfiguration = ALSConfiguration(), exchangeBytesPerRound: Int = defaultExchangeBytesPerRound,
+        on collectives: some ALSCollectives, progress: (ALSProgress) -> Void = { _ in }
     ) throws(ALSError) -> ALSModel {
         let clock = ALSClock()
         try configuration.validate()
         let plan = try ALSTrainingPlan.build(
-            counts: counts, catalogue: catalogue, shards: shards, configuration: configuration, on: collectives
+            counts: counts, catalogue: catalogue, shards: shards, configuration: configuration,
+            exchangeBytesPerRound: exchangeBytesPerRound, on: collectives
         )
         let k = configuration.factorCount
         var users = InitialFactors.users(counts.userIDs, seed: configuration.seed, factorCount: k)

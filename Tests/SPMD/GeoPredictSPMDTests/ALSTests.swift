@@ -126,6 +126,24 @@ func runALSTests(_ suite: SPMDSuite, _ world: Communicator) {
         suite.expect(measured.tallies.isEmpty, "reset left tallies")
     }
 
+    suite.test("ALS with the factor exchanges cut into many small rounds trains the same model") {
+        let configuration = ALSConfiguration(factorCount: 8, iterations: 3, regularization: 0.1)
+        let oneRound = MeasuredCollectives(world)
+        let plain = try ImplicitALS.train(
+            data.counts, catalogue: data.catalogue, shards: shards, configuration: configuration, on: oneRound)
+        let rounds = MeasuredCollectives(world)
+        // 4 KiB per round: a few dozen rows of 8 factors per block, so every exchange takes many rounds.
+        let model = try ImplicitALS.train(
+            data.counts, catalogue: data.catalogue, shards: shards, configuration: configuration,
+            exchangeBytesPerRound: 4_096, on: rounds)
+        suite.expectEqual(model, plain, "exchanging in rounds changed the model")
+        let calls = [oneRound, rounds].map { ($0.tallies[.allToAllV] ?? CollectiveTally()).calls }
+        let bytes = [oneRound, rounds].map { ($0.tallies[.allToAllV] ?? CollectiveTally()).bytesSent }
+        suite.expectEqual(bytes[1], bytes[0], "the rounds moved different bytes")
+        // Even at one rank the store fetch moves rows (a rank asks itself for its own stores).
+        suite.expect(calls[1] > calls[0], "alltoallv calls: \(calls[0]) in one round, \(calls[1]) in rounds")
+    }
+
     suite.test("ALS refuses a shard map for another rank count") {
         let wrong = ShardMap(rankCount: world.size + 1)
         suite.expectThrows(ALSError.self, { () throws(ALSError) in
