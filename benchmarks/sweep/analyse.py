@@ -28,6 +28,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 
 import numpy as np
@@ -369,7 +370,8 @@ def draw(sweep, base, model, als, weak, service, load):
         save(figure, "weak")
 
     peers = sorted(glob.glob(os.path.join(os.path.dirname(base), "als-*.json")), key=os.path.getmtime)
-    standard = [p for p in peers if os.path.basename(p).count("-") == 3]  # als-YYYY-MM-DD.json: the standard size
+    # The standard size: als-YYYY-MM-DD[-HHMMSS].json (no -large, -<users>u or other suffix).
+    standard = [p for p in peers if re.fullmatch(r"als-\d{4}-\d{2}-\d{2}(-\d{6})?\.json", os.path.basename(p))]
     if standard:
         summary = json.load(open(standard[-1]))["summary"]
         bars = [(label, summary.get(key)) for label, key in [
