@@ -183,9 +183,17 @@ public nonisolated struct Geopredict_V1_PredictedVisit: Sendable {
 
   public var longitude: Double = 0
 
-  /// From the request's position (or the user's last known one) to the store, in meters; 0 when no
-  /// position is known.
-  public var distanceMeters: Double = 0
+  /// From the request's position (or the user's last known one) to the store, in meters. Absent when
+  /// no position is known (none in the request and none reported or visited by the user); 0 means
+  /// the position is at the store itself.
+  public var distanceMeters: Double {
+    get {_distanceMeters ?? 0}
+    set {_distanceMeters = newValue}
+  }
+  /// Returns true if `distanceMeters` has been explicitly set.
+  public var hasDistanceMeters: Bool {self._distanceMeters != nil}
+  /// Clears the value of `distanceMeters`. Subsequent reads from it will return its default value.
+  public mutating func clearDistanceMeters() {self._distanceMeters = nil}
 
   /// The store's category name, "" when unknown.
   public var category: String = String()
@@ -193,6 +201,8 @@ public nonisolated struct Geopredict_V1_PredictedVisit: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _distanceMeters: Double? = nil
 }
 
 /// When the user's next (shopping) trip is likely.
@@ -650,7 +660,7 @@ nonisolated extension Geopredict_V1_PredictedVisit: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeSingularDoubleField(value: &self.score) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.latitude) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.longitude) }()
-      case 5: try { try decoder.decodeSingularDoubleField(value: &self.distanceMeters) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self._distanceMeters) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.category) }()
       default: break
       }
@@ -658,6 +668,10 @@ nonisolated extension Geopredict_V1_PredictedVisit: SwiftProtobuf.Message, Swift
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.storeID.isEmpty {
       try visitor.visitSingularStringField(value: self.storeID, fieldNumber: 1)
     }
@@ -670,9 +684,9 @@ nonisolated extension Geopredict_V1_PredictedVisit: SwiftProtobuf.Message, Swift
     if self.longitude.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.longitude, fieldNumber: 4)
     }
-    if self.distanceMeters.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.distanceMeters, fieldNumber: 5)
-    }
+    try { if let v = self._distanceMeters {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+    } }()
     if !self.category.isEmpty {
       try visitor.visitSingularStringField(value: self.category, fieldNumber: 6)
     }
@@ -684,7 +698,7 @@ nonisolated extension Geopredict_V1_PredictedVisit: SwiftProtobuf.Message, Swift
     if lhs.score != rhs.score {return false}
     if lhs.latitude != rhs.latitude {return false}
     if lhs.longitude != rhs.longitude {return false}
-    if lhs.distanceMeters != rhs.distanceMeters {return false}
+    if lhs._distanceMeters != rhs._distanceMeters {return false}
     if lhs.category != rhs.category {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -43,10 +43,21 @@ public struct GeoPredictServerOptions: Sendable {
 public enum GeoPredictServer {
     /// Runs until SIGTERM to rank 0. Collective: every rank calls it.
     ///
-    /// - Parameter onReady: called on rank 0 with the address once requests are answered.
+    /// What rank 0 knows once requests are answered.
+    public struct Ready: Sendable {
+        /// Where the service listens.
+        public let address: ServiceAddress
+        /// One line: ranks, users, stores, visits, model and start-up time.
+        public let summary: String
+        /// A user the data holds (rank 0's with the most visits), for an example call; `nil` when
+        /// rank 0 holds no user.
+        public let exampleUserID: String?
+    }
+
+    /// - Parameter onReady: called on rank 0 once requests are answered.
     public static func run(
         environment: MPIEnvironment, options: GeoPredictServerOptions, logger: Logger,
-        onReady: @escaping @Sendable (ServiceAddress, String) -> Void
+        onReady: @escaping @Sendable (Ready) -> Void
     ) throws {
         let world = environment.world
         let shards = ShardMap(rankCount: world.size)
@@ -98,7 +109,19 @@ public enum GeoPredictServer {
         let summary = "\(world.size) ranks, \(dataset.userCount) users, \(dataset.catalogue.count) stores, "
             + "\(dataset.visitCount) visits, model \(node.status.servingVersion) (\(first.origin)), "
             + "started in \(String(format: "%.1f", seconds(since: started))) s"
-        try service.serve { address in onReady(address, summary) }
+        let example = exampleUser(in: dataset.visits)
+        try service.serve { address in onReady(Ready(address: address, summary: summary, exampleUserID: example)) }
+    }
+
+    /// The user of `log` with the most visits (the first of equals), so that the example call shows a
+    /// real history whatever the data.
+    static func exampleUser(in log: VisitLog) -> String? {
+        var best: (user: Int, visits: Int)?
+        for user in 0..<log.userCount {
+            let visits = log.visitRange(ofUser: user).count
+            if visits > (best?.visits ?? 0) { best = (user, visits) }
+        }
+        return best.map { log.userIDs[$0.user] }
     }
 
     // MARK: Data

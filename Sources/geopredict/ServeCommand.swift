@@ -38,11 +38,16 @@ struct ServeCommand: ParsableCommand {
         var logger = Logger(label: "geopredict")
         logger.logLevel = .info
         MPI.run(threadLevel: .funneled) { environment in
-            try GeoPredictServer.run(environment: environment, options: options, logger: logger) { address, summary in
-                let example = #"curl -s -X POST -H 'Content-Type: application/json' -d '{"userId":"u0000001","limit":5}' "#
-                    + "\(address.url)/geopredict.v1.GeoPredictService/PredictNextVisits"
-                print("geopredict: serving on \(address.url) (\(summary))")
-                print("geopredict: try  \(example)")
+            try GeoPredictServer.run(environment: environment, options: options, logger: logger) { ready in
+                print("geopredict: serving on \(ready.address.url) (\(ready.summary))")
+                if let user = ready.exampleUserID {
+                    // The id goes into a JSON string inside single quotes: escape what either would break on.
+                    let id = user.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                        .replacingOccurrences(of: "'", with: #"'\''"#)
+                    print("geopredict: try  curl -s -X POST -H 'Content-Type: application/json' "
+                        + #"-d '{"userId":"\#(id)","limit":5}' "#
+                        + "\(ready.address.url)/geopredict.v1.GeoPredictService/PredictNextVisits")
+                }
                 fflush(nil)
             }
         }

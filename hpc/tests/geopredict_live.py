@@ -51,7 +51,7 @@ class Job:
             ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks), binary, "serve",
              "--port", "0", "--state", state, "--users", str(users), "--store-count", str(stores), *extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, start_new_session=True)
-        self.url, self.ranks = None, ranks
+        self.url, self.ranks, self.example = None, ranks, None
         deadline = time.time() + timeout
         while time.time() < deadline:
             line = self.process.stdout.readline()
@@ -64,6 +64,11 @@ class Job:
         if self.url is None:
             self.kill()
             raise RuntimeError(f"the service did not start; see {log_path}")
+        # The example call is printed (and flushed) together with the 'serving on' line.
+        line = self.process.stdout.readline()
+        self.log.write(line)
+        if line.startswith("geopredict: try  "):
+            self.example = line[len("geopredict: try  "):].strip()
         # Keep draining stdout so the job never blocks on a full pipe.
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -160,15 +165,34 @@ def test_reads(checks, url, ranks):
                   "requests + protobuf gives the same stores", parsed)
 
     cold = predict(url, "never-seen-user", limit=4, latitude=40.75, longitude=-73.99)
-    distances = [v.get("distanceMeters", 0) for v in cold.get("visits", [])]
+    distances = [v["distanceMeters"] for v in cold.get("visits", []) if "distanceMeters" in v]
     checks.check(cold.get("coldStart") is True and len(distances) == 4 and max(distances) < 15_000,
                  "an unknown user gets cold-start stores near the position, not an error", cold)
+    nowhere = predict(url, "never-seen-user", limit=4)
+    checks.check(len(nowhere.get("visits", [])) == 4
+                 and not any("distanceMeters" in v for v in nowhere["visits"]),
+                 "with no position known, no distance is given (absent, not 0)", nowhere)
     shopping = predict(url, "u0000002", limit=10, shoppingOnly=True)
     checks.check(len(shopping.get("visits", [])) > 0,
                  "shopping_only answers shops", shopping)
     unknown = call(url, "GetUser", {"userId": "never-seen-user"})
     checks.check(unknown.status_code == 404 and unknown.json().get("code") == "not_found",
                  "GetUser of an unknown user is not_found", unknown.text)
+
+
+def test_example_call(checks, job):
+    """The curl command printed at start-up, run as printed, asks about a user the data holds."""
+    checks.check(job.example is not None and job.example.startswith("curl ") and job.url in job.example,
+                 "the start-up prints an example call to this service", job.example)
+    if job.example is None:
+        return
+    output = subprocess.run(job.example, shell=True, capture_output=True, text=True, timeout=30).stdout
+    try:
+        answer = json.loads(output)
+    except ValueError:
+        answer = {}
+    checks.check(len(answer.get("visits", [])) == 5 and not answer.get("coldStart", False),
+                 "the printed example call answers 5 stores for a known user (not a cold start)", output)
 
 
 def test_validation(checks, url):
@@ -483,6 +507,7 @@ def run_api(arguments, checks):
         try:
             test_background_training_matches_start_up(checks, job.url)
             test_reads(checks, job.url, job.ranks)
+            test_example_call(checks, job)
             test_validation(checks, job.url)
             test_near_real_time(checks, job.url)
             test_raw_gps(checks, job.url)

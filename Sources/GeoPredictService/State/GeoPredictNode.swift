@@ -77,7 +77,7 @@ final class GeoPredictNode {
                     $0.score = ranked.score
                     $0.latitude = point.latitude
                     $0.longitude = point.longitude
-                    $0.distanceMeters = origin.map { $0.distance(to: point) } ?? 0
+                    if let origin { $0.distanceMeters = origin.distance(to: point) }
                     $0.category = catalogue.category(of: store)
                 }
             }
