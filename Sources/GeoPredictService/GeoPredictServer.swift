@@ -41,8 +41,6 @@ public struct GeoPredictServerOptions: Sendable {
 /// Starts GeoPredict on every rank: load the data, load the last model checkpoint (or train), replay
 /// the write-ahead logs, serve.
 public enum GeoPredictServer {
-    /// Runs until SIGTERM to rank 0. Collective: every rank calls it.
-    ///
     /// What rank 0 knows once requests are answered.
     public struct Ready: Sendable {
         /// Where the service listens.
@@ -50,10 +48,12 @@ public enum GeoPredictServer {
         /// One line: ranks, users, stores, visits, model and start-up time.
         public let summary: String
         /// A user the data holds (rank 0's with the most visits), for an example call; `nil` when
-        /// rank 0 holds no user.
+        /// no user of rank 0 has a visit.
         public let exampleUserID: String?
     }
 
+    /// Runs until SIGTERM to rank 0. Collective: every rank calls it.
+    ///
     /// - Parameter onReady: called on rank 0 once requests are answered.
     public static func run(
         environment: MPIEnvironment, options: GeoPredictServerOptions, logger: Logger,

@@ -67,7 +67,7 @@ struct RowExchange: Sendable {
             storage.withUnsafeMutableBufferPointer { storage in
                 received.values.withUnsafeBufferPointer { values in
                     guard let target = storage.baseAddress, let source = values.baseAddress else { return }
-                    for rank in receiveCounts.indices {
+                    for rank in receiveCounts.indices where received.counts[rank] > 0 {
                         (target + (receiveStarts[rank] + first) * stride)
                             .update(from: source + received.offsets[rank], count: received.counts[rank])
                     }

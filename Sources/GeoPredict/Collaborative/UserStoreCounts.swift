@@ -20,8 +20,7 @@ public struct UserStoreCounts: Sendable, Equatable {
     }
 
     /// Counts the visits of `log` strictly before `time`, as if the log held only those: users with
-    /// none are left out. Reads the log in place, so no cut copy of it is held beside the counts (at
-    /// 10 M users that copy was about 1 GiB per rank).
+    /// none are left out. Reads the log in place, so no cut copy of it is held beside the counts.
     public init(visitLog log: VisitLog, before time: Int64) {
         let earlier = { (user: Int) in VisitSequence(user: user, in: log).before(time).stores }
         let kept = (0..<log.userCount).filter { !earlier($0).isEmpty }
