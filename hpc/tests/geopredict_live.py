@@ -64,17 +64,15 @@ class Job:
         if self.url is None:
             self.kill()
             raise RuntimeError(f"the service did not start; see {log_path}")
-        # The example call is printed (and flushed) together with the 'serving on' line.
-        line = self.process.stdout.readline()
-        self.log.write(line)
-        if line.startswith("geopredict: try  "):
-            self.example = line[len("geopredict: try  "):].strip()
-        # Keep draining stdout so the job never blocks on a full pipe.
+        # Keep draining stdout so the job never blocks on a full pipe; the drain also picks up the
+        # example call printed after the 'serving on' line (never waited for here: it may not come).
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self):
         for line in self.process.stdout:
             self.log.write(line)
+            if line.startswith("geopredict: try  "):
+                self.example = line[len("geopredict: try  "):].strip()
 
     def rank_pids(self):
         output = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
@@ -182,6 +180,9 @@ def test_reads(checks, url, ranks):
 
 def test_example_call(checks, job):
     """The curl command printed at start-up, run as printed, asks about a user the data holds."""
+    deadline = time.time() + 10
+    while job.example is None and time.time() < deadline:
+        time.sleep(0.1)
     checks.check(job.example is not None and job.example.startswith("curl ") and job.url in job.example,
                  "the start-up prints an example call to this service", job.example)
     if job.example is None:
