@@ -62,8 +62,13 @@ struct EvaluateCommand: ParsableCommand {
 
     @Flag(help: ArgumentHelp(
         "Also score each file as the running service would: with each user's --train check-ins after the cut-off and before the trajectory added to their history (no retraining).",
-        discussion: "Printed as a second table on the same trajectories. The published results use training history only; compare them with the first table."))
+        discussion: "Printed as another table on the same trajectories. GETNext's published results use training history only (the first table); STHGCN's, the earlier trajectories (--earlier-trajectories)."))
     var recentHistory = false
+
+    @Flag(help: ArgumentHelp(
+        "Also score each file with each user's earlier trajectories of the --validation and --test files added to their history (STHGCN's protocol).",
+        discussion: "STHGCN's published code builds its hypergraph from the train, validation and test files together and links each trajectory to the same user's trajectories that ended before it starts. Printed as another table on the same trajectories; no retraining."))
+    var earlierTrajectories = false
 
     @Flag(help: "Skip the next-trip timing and its calibration.")
     var noTiming = false
@@ -215,6 +220,10 @@ struct EvaluationRun {
                           stores: .catalogue(training.stores), before: nil).visits,
                 trainedBefore: cutoff)
             : nil
+        // The evaluation files' own check-ins (venues known in training), for STHGCN's protocol.
+        let earlier = command.earlierTrajectories
+            ? RecentCheckIns(logs: files.compactMap { $0.known?.visits }, trainedBefore: cutoff)
+            : nil
         let loadSeconds = MPIEnvironment.wallTime - started
         say("training: \(training.report.checkInsKept) check-ins of \(training.report.userCount) users at "
             + "\(training.stores.count) stores, before \(cutoff) (\(isoDate(cutoff)))")
@@ -257,13 +266,18 @@ struct EvaluationRun {
                 try writeFile(path, report.predictionsCSV(top: command.top, catalogue: training.stores))
                 say("  predictions: \(path)")
             }
-            if let recent {
-                let served = try NextVisitEvaluation.run(
+            let histories = [
+                (recent, "as_served", "as served (history includes check-ins after training, up to each trajectory)"),
+                (earlier, "earlier_trajectories",
+                 "with earlier trajectories (history includes the user's validation and test trajectories before this one, as STHGCN)"),
+            ]
+            for case (let history?, let key, let caption) in histories {
+                let report = try NextVisitEvaluation.run(
                     model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
-                    listLength: 10, recent: recent, on: world)
+                    listLength: 10, recent: history, on: world)
                 say("")
-                say(served.table(title: "\(file.label) as served (history includes check-ins after training, up to each trajectory)"))
-                json.append("\"\(file.label)_as_served\": {\"metrics\": \(served.json())}")
+                say(report.table(title: "\(file.label) \(caption)"))
+                json.append("\"\(file.label)_\(key)\": {\"metrics\": \(report.json())}")
             }
         }
         say("")

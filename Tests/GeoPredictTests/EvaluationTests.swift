@@ -108,6 +108,33 @@ struct EvaluationTests {
         #expect(recent.visits(before: stranger).isEmpty)
     }
 
+    /// STHGCN's protocol: the earlier trajectories come from two files (validation and test). Their
+    /// times may interleave (they do for u1 here); the history is one time-ordered sequence cut at the
+    /// query trajectory's minute, and a user missing from one file still gets the other's.
+    @Test func recentCheckInsFromSeveralLogsMergeInTimeOrder() {
+        let shards = ShardMap(rankCount: 1)
+        let validation = VisitLog(visits: [("u1", 0, 1_100), ("u1", 2, 1_500), ("u2", 1, 1_150)], shards: shards)
+        let test = VisitLog(
+            visits: [("u1", 1, 1_300), ("u1", 3, 2_000), ("u1", 4, 2_050), ("u1", 0, 2_130), ("u3", 2, 2_000)], shards: shards)
+        let recent = RecentCheckIns(logs: [test, validation], trainedBefore: 1_000)
+        guard let user = test.userIDs.firstIndex(of: "u1") else {
+            Issue.record("u1 is missing from the test log")
+            return
+        }
+        // The query trajectory starts at 2,130 (minute 2,100): 2,000 and 2,050 are an earlier trajectory.
+        let query = EvaluationQuery(
+            trajectoryID: "u1_9", userID: "u1", userPartition: Int(test.userPartitions[user]), trainingUser: 0,
+            prefix: VisitSequence(stores: [0, 1], timestamps: [2_130, 2_200]), target: 2)
+        let visits = recent.visits(before: query)
+        #expect(Array(visits.timestamps) == [1_100, 1_300, 1_500, 2_000, 2_050])
+        #expect(Array(visits.stores) == [0, 1, 2, 3, 4])
+        var onlyInValidation = query
+        onlyInValidation.userID = "u2"
+        onlyInValidation.userPartition = validation.userIDs.firstIndex(of: "u2").map { Int(validation.userPartitions[$0]) } ?? -1
+        #expect(Array(recent.visits(before: onlyInValidation).stores) == [1])
+        #expect(RecentCheckIns(logs: [], trainedBefore: 1_000).visits(before: query).isEmpty)
+    }
+
     @Test func reportTableCSVAndRoundTrip() throws {
         let trajectory = EvaluatedTrajectory(
             trajectoryID: "t,1", userID: "u", target: 1, targetIsShopping: true,

@@ -147,9 +147,10 @@ public enum NextVisitEvaluation {
     ///   - training: this rank's training visits (the model's).
     ///   - test: this rank's users' test check-ins, loaded against the training catalogue.
     ///   - listLength: how many stores the model lists per trajectory (at least 10 for the metrics).
-    ///   - recent: check-ins after training that the running service would already have ingested; when
-    ///     given, they join each query's history (the model's and the baselines'). The trajectories
-    ///     scored are the same either way.
+    ///   - recent: check-ins after training and before each trajectory (the ones the running service
+    ///     would already have ingested, or the evaluation files' earlier trajectories); when given, they
+    ///     join each query's history (the model's and the baselines'). The trajectories scored are the
+    ///     same either way.
     public static func run(
         model: NextVisitModel, training: VisitLog, test: VisitLog, attributes: VisitAttributes, listLength: Int,
         recent: RecentCheckIns? = nil, on collectives: some ALSCollectives
