@@ -111,6 +111,13 @@ public enum GeoPredictServer {
             + "started in \(String(format: "%.1f", seconds(since: started))) s"
         let example = exampleUser(in: dataset.visits)
         try service.serve { address in onReady(Ready(address: address, summary: summary, exampleUserID: example)) }
+        // A run cannot be resumed (its state lives in the trainer threads), and waiting for it would
+        // hold up the stop for minutes: it is dropped, and the operator should know.
+        let status = node.status
+        if status.state == .running {
+            say("training \(status.runVersion) abandoned at shutdown (stage \(status.progress.value) of \(status.stages)): "
+                + "nothing of it was saved; the next start serves \(status.servingVersion), the last checkpointed model; call Train again")
+        }
     }
 
     /// The user of `log` with the most visits (the first of equals), so that the example call shows a
