@@ -100,6 +100,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Hour-kernel concentration kappa.")
     var hourKappa = NextVisitParameters().hourKernelConcentration
 
+    @Option(help: "Recency ages count each pause between a user's check-ins for at most this many days (0: wall-clock time).")
+    var recencyGapCapDays = Double(NextVisitParameters().recencyGapCapSeconds) / 86_400
+
     @Option(help: "Distance offset d0 in km of the log-distance feature.")
     var distanceOffsetKm = NextVisitParameters().distanceOffsetKilometers
 
@@ -122,6 +125,12 @@ struct EvaluateCommand: ParsableCommand {
             }
         }
         guard top > 0 else { throw ValidationError("--top must be positive") }
+        // Checked before the conversions to whole seconds, which a NaN or an infinity would trap.
+        for (name, value) in [("--session-gap-hours", sessionGapHours), ("--recency-gap-cap-days", recencyGapCapDays)] {
+            guard value.isFinite, value >= 0, value <= 36_500 * 24 else {
+                throw ValidationError("\(name) must be a number from 0 up to 100 years (got \(value))")
+            }
+        }
         if let trainBefore, Self.parseTime(trainBefore) == nil {
             throw ValidationError("--train-before: '\(trainBefore)' is neither Unix seconds nor ISO 8601")
         }
@@ -152,6 +161,7 @@ struct EvaluateCommand: ParsableCommand {
         parameters.popularCandidates = popularCandidates
         parameters.hourKernelConcentration = hourKappa
         parameters.distanceOffsetKilometers = distanceOffsetKm
+        parameters.recencyGapCapSeconds = Int64((recencyGapCapDays * 86_400).rounded())
         parameters.features = try NextVisitFeatureSet.all.disabling(disableFeature.flatMap { $0.split(separator: ",").map(String.init) })
         try parameters.validate()
         return parameters
@@ -225,6 +235,9 @@ struct EvaluationRun {
             ? RecentCheckIns(logs: files.compactMap { $0.known?.visits }, trainedBefore: cutoff)
             : nil
         let loadSeconds = MPIEnvironment.wallTime - started
+        // The evaluation files' loads against the training catalogue drop unseen venues by design;
+        // their own loads and the training load show the lines that could not be read.
+        for report in [training.report] + files.map(\.own.report) { sayIssues(of: report) }
         say("training: \(training.report.checkInsKept) check-ins of \(training.report.userCount) users at "
             + "\(training.stores.count) stores, before \(cutoff) (\(isoDate(cutoff)))")
         say("load: \(roundTo(loadSeconds)) s on \(world.size) rank(s)")
@@ -291,6 +304,15 @@ struct EvaluationRun {
             try writeFile(path, "{\"ranks\": \(world.size), \"load_seconds\": \(loadSeconds), \"train_seconds\": \(trainSeconds), "
                 + json.joined(separator: ", ") + "}\n")
         }
+    }
+
+    /// Bad lines are skipped, never fatal; the user sees how many, why, and where (the first few).
+    func sayIssues(of report: LoadReport) {
+        guard report.issueCount > 0 else { return }
+        let reasons = report.issueCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        say("\(report.path): \(report.issueCount) bad line(s) skipped (\(reasons))")
+        for issue in report.issues.prefix(5) { say("  \(issue)") }
+        if report.issueCount > 5 { say("  ... and \(report.issueCount - 5) more") }
     }
 
     func evaluationInputs() -> [(String, String, ImportFormat)] {

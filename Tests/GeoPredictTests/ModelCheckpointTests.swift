@@ -125,7 +125,9 @@ import Testing
             #expect(failure(Array(bytes.prefix(length))) == .truncated(expectedBytes: bytes.count, actualBytes: length))
         }
         #expect(failure(bytes + [0]) == .malformed("1 bytes after the body"))
-        #expect(failure(Self.resealed(Self.body(of: bytes), version: 2)) == .unsupportedFormatVersion(2))
+        let otherVersion = ModelCheckpoint.formatVersion + 1
+        #expect(failure(Self.resealed(Self.body(of: bytes), version: otherVersion)) == .unsupportedFormatVersion(otherVersion))
+        #expect(failure(Self.resealed(Self.body(of: bytes), version: 1)) == .unsupportedFormatVersion(1))
 
         // Any flipped byte is caught: in the header by its field, in the body by the checksum.
         for position in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 400)) {

@@ -59,10 +59,14 @@ struct ScoringFeatureTests {
         #expect(value(0, .collaborative) == 0)
     }
 
-    @Test func featuresMatchTheSlowReference() {
+    /// At the default cap, with none (the wall clock) and with a 6-hour cap that shortens most pauses;
+    /// a third of the queries come up to 40 days after the history ends.
+    @Test(arguments: [NextVisitParameters().recencyGapCapSeconds, Int64(0), Int64(6 * 3_600)])
+    func featuresMatchTheSlowReference(recencyGapCapSeconds: Int64) {
         let catalogue = ScoringTestData.catalogue()
         let log = VisitLog(visits: ScoringTestData.visits(userCount: 12, days: 30), shards: ShardMap(rankCount: 1))
-        let parameters = NextVisitParameters()
+        var parameters = NextVisitParameters()
+        parameters.recencyGapCapSeconds = recencyGapCapSeconds
         let statistics = try! VisitStatistics.build(
             from: log, catalogue: catalogue, sessionGapSeconds: parameters.sessionGapSeconds, on: ALSSingleProcess())
         let extractor = NextVisitFeatureExtractor(catalogue: catalogue, statistics: statistics, parameters: parameters)
@@ -79,7 +83,9 @@ struct ScoringFeatureTests {
                 let position = random.uniform() < 0.3 ? GeoPoint(latitude: 40.71, longitude: -73.99) : nil
                 let query = NextVisitQuery(
                     history: history, ownVisits: random.uniform() < 0.5 ? all : .empty, sessionStart: sessionStart,
-                    time: history.timestamps.last! + Int64(random.below(7_200)), position: position)
+                    time: history.timestamps.last! + Int64(random.below(7_200))
+                        + (random.uniform() < 0.3 ? Int64(random.below(40 * 86_400)) : 0),
+                    position: position)
                 let candidates = generator.candidates(for: query)
                 let rows = extractor.features(for: query, candidates: candidates, collaborative: nil, scratch: &scratch)
                 for (slot, candidate) in candidates.enumerated() {
@@ -99,6 +105,31 @@ struct ScoringFeatureTests {
         #expect(scratch.slots.allSatisfy { $0 == -1 })
         #expect(scratch.categoryCounts.allSatisfy { $0 == 0 })
         #expect(scratch.ownCategoryHours.allSatisfy { $0 == 0 } && scratch.ownCategoryTotals.allSatisfy { $0 == 0 })
+    }
+
+    /// The activity clock: a 40-day pause before the query ages the history by the cap only, so the
+    /// recency features equal those of a query one cap after the last visit; on the wall clock they fall.
+    @Test func aLongPauseAgesTheHistoryByTheCapOnly() {
+        var parameters = NextVisitParameters()
+        parameters.recencyGapCapSeconds = 7 * 86_400
+        let history = VisitSequence(stores: [0, 1, 0, 2], timestamps: [0, 3_600, 86_400, 90_000])
+        func features(at time: Int64, _ parameters: NextVisitParameters) -> [Double] {
+            let extractor = NextVisitFeatureExtractor(catalogue: Self.tiny, statistics: Self.tinyStatistics, parameters: parameters)
+            var scratch = extractor.makeScratch()
+            let query = NextVisitQuery(history: history, ownVisits: .empty, sessionStart: 4, time: time)
+            return extractor.features(for: query, candidates: [0, 1, 2], collaborative: nil, scratch: &scratch)
+        }
+        let recency: [NextVisitFeature] = [.recencyDay, .recencyWeek, .recencyMonth, .hoursSinceVisit]
+        func values(_ rows: [Double]) -> [Double] {
+            (0..<3).flatMap { store in recency.map { rows[store * NextVisitFeature.count + $0.rawValue] } }
+        }
+        let afterPause = values(features(at: 90_000 + 40 * 86_400, parameters))
+        let afterCap = values(features(at: 90_000 + 7 * 86_400, parameters))
+        #expect(zip(afterPause, afterCap).allSatisfy { abs($0 - $1) < 1e-12 })
+        var wallClock = parameters
+        wallClock.recencyGapCapSeconds = 0
+        let store0Month = NextVisitFeature.recencyMonth.rawValue
+        #expect(features(at: 90_000 + 40 * 86_400, wallClock)[store0Month] < afterCap[2] - 0.1)
     }
 
     /// Subtracting a user's own visits from everyone's counts gives exactly the counts without the user.

@@ -83,12 +83,19 @@ enum ReferenceFeatures {
         let visitsHere = (0..<n).filter { stores[$0] == candidate }
         let count = Double(visitsHere.count)
         set(.frequency, log(1 + count))
-        for (feature, tau) in [(NextVisitFeature.recencyDay, 1.0), (.recencyWeek, 7.0), (.recencyMonth, 30.0)] {
-            set(feature, log(1 + visitsHere.map { (visit: Int) -> Double in exp(-Double(t - times[visit]) / (tau * 86_400)) }.reduce(0.0, +)))
+        // A visit's age on the activity clock: the pauses after it (to the next visit, ..., to the
+        // query), each counted up to the cap.
+        let cap = parameters.recencyGapCapSeconds
+        func age(_ visit: Int) -> Double {
+            let pauses = ((visit + 1)..<n).map { times[$0] - times[$0 - 1] } + [t - times[n - 1]]
+            return Double(pauses.map { cap > 0 ? min($0, cap) : $0 }.reduce(0, +))
         }
-        if let latest = visitsHere.map({ times[$0] }).max() {
+        for (feature, tau) in [(NextVisitFeature.recencyDay, 1.0), (.recencyWeek, 7.0), (.recencyMonth, 30.0)] {
+            set(feature, log(1 + visitsHere.map { (visit: Int) -> Double in exp(-age(visit) / (tau * 86_400)) }.reduce(0.0, +)))
+        }
+        if let latest = visitsHere.max() {
             set(.visited, 1)
-            set(.hoursSinceVisit, log(1 + Double(t - latest) / 3_600))
+            set(.hoursSinceVisit, log(1 + age(latest) / 3_600))
         }
         func kernel(_ hour: Double) -> Double { exp(kappa * (cos(2 * Double.pi * (hour - hourQ) / 24) - 1)) }
         let kernelSum = visitsHere.map { (visit: Int) -> Double in kernel(SolarTime.hour(at: times[visit], longitude: catalogue.longitudes[candidate])) }.reduce(0.0, +)

@@ -7,7 +7,8 @@
 public enum NextVisitFeature: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// `log(1 + n)`.
     case frequency
-    /// `log(1 + Σ exp(-(t_q - t_i) / 1 day))` over the user's visits to the store.
+    /// `log(1 + Σ exp(-(t_q - t_i) / 1 day))` over the user's visits to the store, with the ages
+    /// `t_q - t_i` on the user's activity clock (``NextVisitParameters/recencyGapCapSeconds``).
     case recencyDay
     /// The same with a 7-day time constant.
     case recencyWeek
@@ -15,7 +16,7 @@ public enum NextVisitFeature: Int, CaseIterable, Sendable, CustomStringConvertib
     case recencyMonth
     /// 1 if the user has been there, else 0.
     case visited
-    /// `log(1 + hours since the last visit)`, 0 if never visited.
+    /// `log(1 + hours since the last visit)` on the activity clock, 0 if never visited.
     case hoursSinceVisit
     /// `log(1 + Σ K(hour_i, hour_q))`: visits to the store at this time of day (circular kernel
     /// `K = exp(κ(cos Δ − 1))` on local solar time).

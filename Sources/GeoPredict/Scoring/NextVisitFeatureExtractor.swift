@@ -143,10 +143,26 @@ public struct NextVisitFeatureExtractor: Sendable {
         let queryWeekend = SolarTime.isWeekend(at: queryTime, longitude: anchorLongitude)
         let kappa = parameters.hourKernelConcentration
 
+        // The activity clock: pauses longer than the cap count as the cap. `excessTotal` is what the
+        // whole history (and the wait until the query) loses; a visit's age subtracts what the pauses
+        // after it lose.
+        let gapCap = parameters.recencyGapCapSeconds
+        var excessTotal: Int64 = 0
+        if gapCap > 0, let lastTime = times.last {
+            var previousTime = times.first ?? lastTime
+            for time in times {
+                excessTotal += max(time - previousTime - gapCap, 0)
+                previousTime = time
+            }
+            excessTotal += max(queryTime - lastTime - gapCap, 0)
+        }
+        var excessSoFar: Int64 = 0
+
         // One pass over the history.
         var touchedCategories: [Int32] = []
         scratch.accumulators.withUnsafeMutableBufferPointer { acc in
             for index in stores.indices {
+                if gapCap > 0, index > stores.startIndex { excessSoFar += max(times[index] - times[index - 1] - gapCap, 0) }
                 let store = Int(stores[index])
                 let category = Int(catalogue.categoryIDs[store])
                 if scratch.categoryCounts[category] == 0 { touchedCategories.append(Int32(category)) }
@@ -155,14 +171,16 @@ public struct NextVisitFeatureExtractor: Sendable {
                 guard slot >= 0 else { continue }
                 let base = slot * columns
                 let time = times[index]
-                let age = Double(max(queryTime - time, 0))
+                // Ages are on the activity clock (the wall clock when there is no cap).
+                let activityTime = time + (excessTotal - excessSoFar)
+                let age = Double(max(queryTime - activityTime, 0))
                 acc[base + Column.count.rawValue] += 1
                 // Terms below e⁻⁴⁰ (4·10⁻¹⁸) cannot move a log(1 + sum): skip their exp.
                 if age < 40 * 86_400 { acc[base + Column.recencyDay.rawValue] += exp(-age / 86_400) }
                 if age < 280 * 86_400 { acc[base + Column.recencyWeek.rawValue] += exp(-age / (7 * 86_400)) }
                 acc[base + Column.recencyMonth.rawValue] += exp(-age / (30 * 86_400))
-                if acc[base + Column.count.rawValue] == 1 || Double(time) > acc[base + Column.lastTime.rawValue] {
-                    acc[base + Column.lastTime.rawValue] = Double(time)
+                if acc[base + Column.count.rawValue] == 1 || Double(activityTime) > acc[base + Column.lastTime.rawValue] {
+                    acc[base + Column.lastTime.rawValue] = Double(activityTime)
                 }
                 let longitude = catalogue.longitudes[store]
                 let hour = SolarTime.hour(at: time, longitude: longitude)

@@ -88,6 +88,7 @@ extension NextVisitParameters {
         writer.write(l2)
         writer.write(features.mask)
         writer.write(Int64(maximumNewtonIterations))
+        writer.write(recencyGapCapSeconds)
     }
 
     init(from reader: inout CheckpointReader) throws(ModelCheckpointError) {
@@ -110,6 +111,7 @@ extension NextVisitParameters {
         features = NextVisitFeatureSet(mask: mask)
         guard features.mask == mask else { throw .malformed("feature mask \(String(mask, radix: 16)) names unknown features") }
         maximumNewtonIterations = try reader.int(in: counts, "Newton iterations")
+        recencyGapCapSeconds = try reader.int64()
         do {
             try validate()
         } catch {

@@ -18,6 +18,11 @@ public struct NextVisitParameters: Sendable, Equatable, Hashable {
     public var distanceOffsetKilometers = 0.1
     /// Concentration κ of the circular hour-of-day kernel `exp(κ(cos Δ − 1))` (κ = 2: about ±3 h).
     public var hourKernelConcentration = 2.0
+    /// Recency runs on the user's activity clock: each pause between consecutive visits (and from the
+    /// last one to the query) counts for at most this long, so weeks without check-ins (a holiday, or
+    /// check-ins the history does not hold) do not make the user's habits look stale (0: wall-clock
+    /// time). A week: the pauses of users who check in weekly still count in full.
+    public var recencyGapCapSeconds: Int64 = 7 * 86_400
     /// Pseudo-visits that pull a store's hour profile towards its category's.
     public var storeHourPrior = 10.0
     /// Fitting instances: sessions whose target lies in the last this-many days of the training data.
@@ -50,6 +55,7 @@ public struct NextVisitParameters: Sendable, Equatable, Hashable {
         try require(transitionPrior > 0 && transitionPrior.isFinite, "the transition prior must be positive")
         try require(distanceOffsetKilometers > 0 && distanceOffsetKilometers.isFinite, "d0 must be positive")
         try require(hourKernelConcentration >= 0 && hourKernelConcentration.isFinite, "kappa must be >= 0")
+        try require(recencyGapCapSeconds >= 0, "the recency gap cap must be >= 0 (0: wall-clock time)")
         try require(storeHourPrior > 0 && storeHourPrior.isFinite, "the store-hour prior must be positive")
         try require(fitWindowDays > 0, "the fit window must be at least a day")
         try require(maximumInstancesPerUser > 0, "at least one fitting instance per user")
