@@ -4,8 +4,8 @@ files, at 1 and 2 ranks.
 
 Checks: the tables (the model, the three baselines, the shopping slice, the as-served and
 earlier-trajectories tables) are printed; the predictions CSV has 10 ranked stores per scored
-trajectory and is byte-identical at 1 and 2 ranks, as are the metrics; on users with strong habits the
-model beats the most-popular baseline; malformed lines are counted with their line numbers and do not
+trajectory and is byte-identical at 1 and 2 ranks, as are the metrics; on users with strong habits,
+weeks after training, the model beats the baselines; malformed lines are counted with their line numbers and do not
 stop the run; a wrong format name is refused with a message.
 
   evaluate_cli.py --binary .build/debug/geopredict

@@ -3,7 +3,8 @@
 ///
 /// The definitions (with `n` the user's visits to the store in the history, `t_q` the query time, `a`
 /// the last visited store, `κ` the hour-kernel concentration) follow the research prototype
-/// `benchmarks/research/nextvisit.py` one for one; the groups are what `--disable-feature` switches off.
+/// `benchmarks/research/nextvisit.py` one for one, except that ages here run on the user's activity
+/// clock (the prototype keeps the wall clock); the groups are what `--disable-feature` switches off.
 public enum NextVisitFeature: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// `log(1 + n)`.
     case frequency
