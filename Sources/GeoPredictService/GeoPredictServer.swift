@@ -166,6 +166,8 @@ public enum GeoPredictServer {
             )
             say("loaded \(path): \(loaded.report.checkInsKept) check-ins, \(loaded.report.rawFixesKept) GPS fixes, "
                 + "\(loaded.report.issueCount) bad lines")
+            // Bad lines never stop the load; the operator sees why and where (the first few).
+            loaded.report.issueSummary().forEach(say)
             let detected = try RawVisitDetection.visits(
                 from: loaded.rawFixes, checkIns: loaded.visits, catalogue: loaded.stores, shards: shards, on: world
             )

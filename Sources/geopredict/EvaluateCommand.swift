@@ -237,7 +237,7 @@ struct EvaluationRun {
         let loadSeconds = MPIEnvironment.wallTime - started
         // The evaluation files' loads against the training catalogue drop unseen venues by design;
         // their own loads and the training load show the lines that could not be read.
-        for report in [training.report] + files.map(\.own.report) { sayIssues(of: report) }
+        for report in [training.report] + files.map(\.own.report) { report.issueSummary().forEach(say) }
         say("training: \(training.report.checkInsKept) check-ins of \(training.report.userCount) users at "
             + "\(training.stores.count) stores, before \(cutoff) (\(isoDate(cutoff)))")
         say("load: \(roundTo(loadSeconds)) s on \(world.size) rank(s)")
@@ -304,15 +304,6 @@ struct EvaluationRun {
             try writeFile(path, "{\"ranks\": \(world.size), \"load_seconds\": \(loadSeconds), \"train_seconds\": \(trainSeconds), "
                 + json.joined(separator: ", ") + "}\n")
         }
-    }
-
-    /// Bad lines are skipped, never fatal; the user sees how many, why, and where (the first few).
-    func sayIssues(of report: LoadReport) {
-        guard report.issueCount > 0 else { return }
-        let reasons = report.issueCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        say("\(report.path): \(report.issueCount) bad line(s) skipped (\(reasons))")
-        for issue in report.issues.prefix(5) { say("  \(issue)") }
-        if report.issueCount > 5 { say("  ... and \(report.issueCount - 5) more") }
     }
 
     func evaluationInputs() -> [(String, String, ImportFormat)] {

@@ -166,4 +166,18 @@ extension String {
         fields[index] = value
         return fields.joined(separator: "\t")
     }
+
+    /// What `evaluate` and `serve` print about bad lines: the count, the reasons, the first few places.
+    @Test func issueSummaryNamesCountReasonsAndPlaces() {
+        var report = LoadReport(path: "checkins.tsv", format: .tsmc, mode: "byte ranges")
+        #expect(report.issueSummary().isEmpty)
+        report.issueCount = 7
+        report.issueCounts = [.invalidNumber: 2, .wrongFieldCount: 5]
+        report.issues = (1...3).map { ImportIssue(lineNumber: Int64($0 * 10), reason: .wrongFieldCount(expected: 8, found: 1)) }
+        let lines = report.issueSummary(listing: 2)
+        #expect(lines.first == "checkins.tsv: 7 bad line(s) skipped (wrong field count 5, invalid number 2)")
+        #expect(lines.count == 4 && lines[1].contains("line 10") && lines[2].contains("line 20"))
+        #expect(lines.last == "  ... and 5 more")
+        #expect(report.issueSummary(listing: 10).last == "  ... and 4 more", "only 3 of the 7 were kept to list")
+    }
 }

@@ -92,6 +92,17 @@ public struct LoadReport: Sendable, Equatable, CustomStringConvertible {
         return lines.joined(separator: "\n")
     }
 
+    /// The bad lines for a person to read: how many, why, and the first `limit` with their places;
+    /// empty when every line was read.
+    public func issueSummary(listing limit: Int = 5) -> [String] {
+        guard issueCount > 0 else { return [] }
+        let reasons = issueCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        let listed = issues.prefix(max(limit, 0))
+        var lines = ["\(path): \(issueCount) bad line(s) skipped (\(reasons))"] + listed.map { "  \($0)" }
+        if issueCount > Int64(listed.count) { lines.append("  ... and \(issueCount - Int64(listed.count)) more") }
+        return lines
+    }
+
     private func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 }
 
