@@ -85,6 +85,16 @@ struct EvaluationTests {
         }
     }
 
+    /// A query for `userID`'s trajectory of stores 0, 1 at `times` (target store 2), with the user's
+    /// partition as `log` holds it (the user must be there).
+    static func trajectory(of userID: String, in log: VisitLog, at times: [Int64]) -> EvaluationQuery {
+        let partition = log.userIDs.firstIndex(of: userID).map { Int(log.userPartitions[$0]) }
+        #expect(partition != nil, "\(userID) is missing from the log")
+        return EvaluationQuery(
+            trajectoryID: "\(userID)_1", userID: userID, userPartition: partition ?? -1, trainingUser: 0,
+            prefix: VisitSequence(stores: [0, 1], timestamps: times), target: 2)
+    }
+
     @Test func recentCheckInsStopBeforeTheTrajectorysMinute() {
         let shards = ShardMap(rankCount: 1)
         // u1 trained before 1,000; after training: 1,100 and 1,190 (the trajectory's minute is 1,200,
@@ -93,13 +103,7 @@ struct EvaluationTests {
             visits: [("u1", 0, 900), ("u1", 1, 1_100), ("u1", 2, 1_190), ("u1", 0, 1_200), ("u1", 1, 1_230), ("u2", 2, 1_100)],
             shards: shards)
         let recent = RecentCheckIns(log: log, trainedBefore: 1_000)
-        guard let user = log.userIDs.firstIndex(of: "u1") else {
-            Issue.record("u1 is missing from the log")
-            return
-        }
-        let query = EvaluationQuery(
-            trajectoryID: "u1_1", userID: "u1", userPartition: Int(log.userPartitions[user]), trainingUser: 0,
-            prefix: VisitSequence(stores: [0, 1], timestamps: [1_230, 1_300]), target: 2)
+        let query = Self.trajectory(of: "u1", in: log, at: [1_230, 1_300])
         let visits = recent.visits(before: query)
         #expect(Array(visits.stores) == [1, 2])
         #expect(Array(visits.timestamps) == [1_100, 1_190])
@@ -117,20 +121,12 @@ struct EvaluationTests {
         let test = VisitLog(
             visits: [("u1", 1, 1_300), ("u1", 3, 2_000), ("u1", 4, 2_050), ("u1", 0, 2_130), ("u3", 2, 2_000)], shards: shards)
         let recent = RecentCheckIns(logs: [test, validation], trainedBefore: 1_000)
-        guard let user = test.userIDs.firstIndex(of: "u1") else {
-            Issue.record("u1 is missing from the test log")
-            return
-        }
         // The query trajectory starts at 2,130 (minute 2,100): 2,000 and 2,050 are an earlier trajectory.
-        let query = EvaluationQuery(
-            trajectoryID: "u1_9", userID: "u1", userPartition: Int(test.userPartitions[user]), trainingUser: 0,
-            prefix: VisitSequence(stores: [0, 1], timestamps: [2_130, 2_200]), target: 2)
+        let query = Self.trajectory(of: "u1", in: test, at: [2_130, 2_200])
         let visits = recent.visits(before: query)
         #expect(Array(visits.timestamps) == [1_100, 1_300, 1_500, 2_000, 2_050])
         #expect(Array(visits.stores) == [0, 1, 2, 3, 4])
-        var onlyInValidation = query
-        onlyInValidation.userID = "u2"
-        onlyInValidation.userPartition = validation.userIDs.firstIndex(of: "u2").map { Int(validation.userPartitions[$0]) } ?? -1
+        let onlyInValidation = Self.trajectory(of: "u2", in: validation, at: [2_130, 2_200])
         #expect(Array(recent.visits(before: onlyInValidation).stores) == [1])
         #expect(RecentCheckIns(logs: [], trainedBefore: 1_000).visits(before: query).isEmpty)
     }
