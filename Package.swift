@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "MPI", targets: ["MPI"]),
         .library(name: "MPIPlug", targets: ["MPIPlug"]),
         .library(name: "MPIPlugCommandLine", targets: ["MPIPlugCommandLine"]),
+        .library(name: "MPIPlugTesting", targets: ["MPIPlugTesting"]),
         .library(name: "GeoPredict", targets: ["GeoPredict"]),
         .executable(name: "geopredict", targets: ["geopredict"]),
         .executable(name: "mpiplug", targets: ["mpiplug"]),
@@ -73,6 +74,17 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
+        // In-process tests of a service through its real front door and round loop (one rank).
+        .target(
+            name: "MPIPlugTesting",
+            dependencies: [
+                "MPIPlug",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .executableTarget(
             name: "protoc-gen-mpiplug",
             dependencies: [.product(name: "SwiftProtobufPluginLibrary", package: "swift-protobuf")]
@@ -118,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "MPIPlugTests",
             dependencies: [
-                "MPIPlug", "MPIPlugProtos", "SPMDTesting",
+                "MPIPlug", "MPIPlugProtos", "MPIPlugTesting", "SPMDTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -128,7 +140,8 @@ let package = Package(
         .testTarget(
             name: "GeoPredictServiceTests",
             dependencies: [
-                "GeoPredictService", "GeoPredictProtos",
+                "GeoPredictService", "GeoPredictProtos", "GeoPredict", "MPI", "MPIPlug", "MPIPlugTesting",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

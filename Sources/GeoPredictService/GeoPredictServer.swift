@@ -52,72 +52,16 @@ public enum GeoPredictServer {
         public let exampleUserID: String?
     }
 
-    /// Runs until SIGTERM to rank 0. Collective: every rank calls it.
+    /// Runs until SIGTERM to rank 0: ``GeoPredictApplication`` built, then served. Collective: every
+    /// rank calls it.
     ///
     /// - Parameter onReady: called on rank 0 once requests are answered.
     public static func run(
         environment: MPIEnvironment, options: GeoPredictServerOptions, logger: Logger,
         onReady: @escaping @Sendable (Ready) -> Void
     ) throws {
-        let world = environment.world
-        let shards = ShardMap(rankCount: world.size)
-        let say: (String) -> Void = { line in if world.rank == 0 { logger.info("\(line)") } }
-
-        let started = ContinuousClock.now
-        let dataset = try loadData(options, shards: shards, world: world, say: say)
-        let histories = UserHistories(
-            base: dataset.visits, baseFixCounts: dataset.fixCounts, catalogue: dataset.catalogue, shards: shards
-        )
-        // Every rank reads every log (from any earlier rank count) and keeps its own users' events.
-        let logFiles = try WriteAheadLog.readFiles(directory: walDirectory(options), prefix: "events")
-        let checkpoints = ModelCheckpointing(
-            stateDirectory: options.stateDirectory, dataFingerprint: dataset.fingerprint,
-            replayedLogs: WALManifest(coveringAllOf: logFiles), logger: logger
-        )
-        let log = try WriteAheadLog(directory: walDirectory(options), prefix: "events")
-        if options.ignoresCheckpoints { say("--retrain: model checkpoints are ignored") }
-        let restoreStarted = ContinuousClock.now
-        let restored = options.ignoresCheckpoints ? nil : try checkpoints.restore(catalogue: dataset.catalogue, on: world)
-        let tornFiles = logFiles.filter { !$0.complete }.count
-        if tornFiles > 0 { say("\(tornFiles) write-ahead log(s) end in a torn record (never acknowledged); skipped") }
-        let first: (model: NextVisitModel, version: String, sequence: Int, origin: String)
-        if let restored {
-            first = try recover(
-                from: restored, started: restoreStarted, logFiles: logFiles, into: histories, shards: shards, world: world, say: say
-            )
-        } else {
-            // Recover acknowledged events before the first training, so the model covers them.
-            let replayed = try replay(logFiles.flatMap(\.records), into: histories, shards: shards, world: world)
-            if replayed > 0 { say("recovered \(replayed) events from the write-ahead logs") }
-            let trainingStarted = ContinuousClock.now
-            let model = try initialModel(histories: histories, catalogue: dataset.catalogue, shards: shards, world: world, say: say)
-            let sequence = try checkpoints.highestSequence(on: world) + 1
-            let version = ModelVersion.make(sequence: sequence, unixSeconds: Int64(Date().timeIntervalSince1970))
-            try checkpoints.save(
-                model, version: version, sequence: sequence, trainingSeconds: seconds(since: trainingStarted), log: log, on: world
-            )
-            first = (model, version, sequence, "trained at start")
-        }
-        let node = GeoPredictNode(
-            shards: shards, shardRank: world.rank, catalogue: dataset.catalogue, histories: histories, log: log,
-            model: first.model, modelVersion: first.version, modelSequence: first.sequence, checkpoints: checkpoints,
-            foldInMemoCapacity: options.foldInMemoCapacity, logger: logger
-        )
-
-        let service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)
-        try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(node: node)))
-        let summary = "\(world.size) ranks, \(dataset.userCount) users, \(dataset.catalogue.count) stores, "
-            + "\(dataset.visitCount) visits, model \(node.status.servingVersion) (\(first.origin)), "
-            + "started in \(String(format: "%.1f", seconds(since: started))) s"
-        let example = exampleUser(in: dataset.visits)
-        try service.serve { address in onReady(Ready(address: address, summary: summary, exampleUserID: example)) }
-        // A run cannot be resumed (its state lives in the trainer threads), and waiting for it would
-        // hold up the stop for minutes: it is dropped, and the operator should know.
-        let status = node.status
-        if status.state == .running {
-            say("training \(status.runVersion) abandoned at shutdown (stage \(status.progress.value) of \(status.stages)): "
-                + "nothing of it was saved; the next start serves \(status.servingVersion), the last checkpointed model; call Train again")
-        }
+        let application = try GeoPredictApplication(environment: environment, options: options, logger: logger)
+        try application.serve(onReady: onReady)
     }
 
     /// The user of `log` with the most visits (the first of equals), so that the example call shows a
@@ -143,7 +87,7 @@ public enum GeoPredictServer {
         var fingerprint: String
     }
 
-    private static func loadData(
+    static func loadData(
         _ options: GeoPredictServerOptions, shards: ShardMap, world: Communicator, say: (String) -> Void
     ) throws -> LoadedData {
         switch options.data {
@@ -215,7 +159,7 @@ public enum GeoPredictServer {
 
     // MARK: Model and recovery
 
-    private static func initialModel(
+    static func initialModel(
         histories: UserHistories, catalogue: StoreCatalogue, shards: ShardMap, world: Communicator, say: @escaping (String) -> Void
     ) throws -> NextVisitModel {
         let started = ContinuousClock.now
@@ -231,7 +175,7 @@ public enum GeoPredictServer {
     /// trained (as they were when it was trained), then the events after it are replayed as recent.
     ///
     /// - Parameter started: when loading the checkpoint began, to report the time it took.
-    private static func recover(
+    static func recover(
         from restored: ModelCheckpointing.Restored, started: ContinuousClock.Instant, logFiles: [WriteAheadLog.FileRecords],
         into histories: UserHistories, shards: ShardMap, world: Communicator, say: (String) -> Void
     ) throws -> (model: NextVisitModel, version: String, sequence: Int, origin: String) {
@@ -247,16 +191,16 @@ public enum GeoPredictServer {
         return (restored.model, restored.metadata.modelVersion, restored.metadata.sequence, "from checkpoint")
     }
 
-    private static func walDirectory(_ options: GeoPredictServerOptions) -> String { "\(options.stateDirectory)/wal" }
+    static func walDirectory(_ options: GeoPredictServerOptions) -> String { "\(options.stateDirectory)/wal" }
 
-    private static func seconds(since start: ContinuousClock.Instant) -> Double {
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 
     /// Applies the logged events among `records` whose user this rank owns, in time order, and
     /// returns how many there were on all ranks. Collective (a sum).
-    private static func replay(
+    static func replay(
         _ records: [[UInt8]], into histories: UserHistories, shards: ShardMap, world: Communicator
     ) throws -> Int {
         var mine = [Geopredict_V1_LocationEvent]()

@@ -30,7 +30,8 @@ public final class MPIPlugService {
     private let statistics = RoundStatistics()
     private let executor: RoundExecutor
     private let queue = RoundQueue()
-    private let health = ServiceHealth()
+    let health = ServiceHealth()
+    private lazy var metrics = PlugMetrics(routes: executor.routeOrder)
 
     /// Builds the service on every rank. Collective (duplicates the world communicator).
     public init(
@@ -89,13 +90,7 @@ public final class MPIPlugService {
     }
 
     private func serveFrontDoor(channel: RoundChannel, onReady: @escaping @Sendable (ServiceAddress) -> Void) throws {
-        let metrics = PlugMetrics(routes: executor.routeOrder)
-        let frontDoor = FrontDoor(
-            codecs: executor.codecs, queue: queue, health: health, metrics: metrics,
-            maximumBodyBytes: configuration.maximumBodyBytes,
-            token: configuration.bearerToken.map(BearerToken.init),
-            rankCount: communicator.size, logger: logger
-        )
+        let frontDoor = makeFrontDoor()
         let server = try HTTPFrontDoorServer(
             frontDoor: frontDoor, configuration: configuration, logger: logger, onReady: onReady
         )
@@ -105,13 +100,47 @@ public final class MPIPlugService {
         }
         watchdog.start()
         defer { watchdog.stop() }
+        try lead(channel: channel, metrics: frontDoor.metrics, finishingBackgroundJobs: false)
+        server.waitUntilStopped()
+        if let failure = server.failure { throw MPIPlugError.serverFailed("\(failure)") }
+    }
 
+    /// Rank 0's HTTP responder: Connect calls, `/healthz` and `/metrics`, queueing work for
+    /// ``lead(channel:metrics:finishingBackgroundJobs:)``. `MPIPlugTesting` serves it without a socket.
+    package func makeResponder() -> some HTTPResponder<BasicRequestContext> { makeFrontDoor() }
+
+    private func makeFrontDoor() -> FrontDoor {
+        FrontDoor(
+            codecs: executor.codecs, queue: queue, health: health, metrics: metrics,
+            maximumBodyBytes: configuration.maximumBodyBytes,
+            token: configuration.bearerToken.map(BearerToken.init),
+            rankCount: communicator.size, logger: logger
+        )
+    }
+
+    /// Rank 0's MPI loop: runs rounds from the queue until it is closed and empty, then stops every
+    /// rank. Call it on the one thread that calls MPI.
+    ///
+    /// - Parameter finishingBackgroundJobs: keep running a background job's steps after the queue
+    ///   closed, until it ends (tests); a service abandons it instead, so that a stop is prompt.
+    package func lead(finishingBackgroundJobs: Bool) throws {
+        let channel = RoundChannel(communicator: communicator, idleBackoff: configuration.idleBackoff)
+        try lead(channel: channel, metrics: metrics, finishingBackgroundJobs: finishingBackgroundJobs)
+    }
+
+    /// Stops taking new requests; the queued ones are still run, then ``lead(finishingBackgroundJobs:)``
+    /// returns.
+    package func stopAccepting() {
+        queue.close(reason: ConnectError(.unavailable, "the service is shutting down"))
+    }
+
+    private func lead(channel: RoundChannel, metrics: PlugMetrics, finishingBackgroundJobs: Bool) throws {
         var leader = RoundLeader(
             executor: executor, channel: channel, queue: queue, health: health, metrics: metrics,
             maximumBatchSize: configuration.maximumBatchSize
         )
         do {
-            try leader.run()
+            try leader.run(finishingBackgroundJobs: finishingBackgroundJobs)
         } catch {
             logger.critical("a collective failed; answering 503 until the job ends", metadata: ["error": "\(error)"])
             health.markBroken("a rank failed")
@@ -122,8 +151,6 @@ public final class MPIPlugService {
             Thread.sleep(forTimeInterval: 2)
             throw error
         }
-        server.waitUntilStopped()
-        if let failure = server.failure { throw MPIPlugError.serverFailed("\(failure)") }
     }
 }
 

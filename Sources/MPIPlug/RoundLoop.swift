@@ -30,10 +30,18 @@ struct RoundLeader {
     }
 
     /// Serves rounds until the queue is closed and empty, then tells every rank to stop.
-    mutating func run() throws(MPIError) {
+    ///
+    /// - Parameter finishingBackgroundJobs: after the queue closed, go on running the steps of a
+    ///   background job still going until it ends.
+    mutating func run(finishingBackgroundJobs: Bool = false) throws(MPIError) {
         // While the other ranks' background jobs catch up with a step, check every millisecond.
         var timeout: Duration { executor.background.isWaitingForReadiness ? .milliseconds(1) : .milliseconds(250) }
-        while let jobs = queue.take(limit: maximumBatchSize, timeout: timeout) {
+        while true {
+            guard let jobs = queue.take(limit: maximumBatchSize, timeout: timeout) else {
+                guard finishingBackgroundJobs, executor.background.job != nil else { break }
+                if try executor.background.pollReadiness() { try runRound([], backgroundStep: true) } else { Thread.sleep(forTimeInterval: 0.001) }
+                continue
+            }
             metrics.queueDepth.record(queue.depth)
             let backgroundStep = try executor.background.pollReadiness()
             guard !jobs.isEmpty || backgroundStep else { continue }

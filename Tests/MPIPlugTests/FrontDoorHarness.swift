@@ -4,53 +4,26 @@ import Logging
 import MPI
 @testable import MPIPlug
 import MPIPlugProtos
+import MPIPlugTesting
 import Synchronization
 
-/// A front door with a real round loop over the one-rank world of the test process: the same code
-/// path as a service, without MPI processes or a socket (`app.test(.router)`).
+/// A service with test routes beside the built-in ones, served in process through `MPIPlugTesting`:
+/// the same front door and round loop as a job, over the one-rank world of the test process.
 final class FrontDoorHarness: @unchecked Sendable {
-    let frontDoor: FrontDoor
-    let queue = RoundQueue()
-    let health = ServiceHealth()
+    let service: MPIPlugService
     let background = BackgroundProbe()
-    private let leaderDone = DispatchSemaphore(value: 0)
+    var health: ServiceHealth { service.health }
 
     /// Test routes beside the built-in ones: `/test.v1.Test/Sleep` sleeps `value` milliseconds,
     /// `/test.v1.Test/Fail` answers `failed_precondition`, `/test.v1.Test/Throw` throws.
     init(token: String? = nil, maximumBodyBytes: Int = 64 * 1024) throws {
-        let environment = try MPI.shared(threadLevel: .multiple)
-        let communicator = try environment.world.duplicate()
-        let logger = Logger(label: "test")
-        let executor = RoundExecutor(
-            communicator: communicator, logger: logger, statistics: RoundStatistics(), readiness: try communicator.duplicate())
-        try executor.register(Mpiplug_V1_DiagnosticsService.routes(DiagnosticsHandler()))
-        try executor.register(Self.testRoutes(background: background))
-        let metrics = PlugMetrics(routes: executor.routeOrder)
-        frontDoor = FrontDoor(
-            codecs: executor.codecs, queue: queue, health: health, metrics: metrics,
-            maximumBodyBytes: maximumBodyBytes, token: token.map(BearerToken.init), rankCount: 1, logger: logger
-        )
-        let channel = RoundChannel(communicator: communicator, idleBackoff: .idle)
-        let queue = queue
-        let health = health
-        let done = leaderDone
-        // The leader owns the communicator from here on: MPI is called from this thread only.
-        nonisolated(unsafe) let leaderExecutor = executor
-        nonisolated(unsafe) let leaderChannel = channel
-        Thread.detachNewThread {
-            var leader = RoundLeader(
-                executor: leaderExecutor, channel: leaderChannel, queue: queue, health: health, metrics: metrics,
-                maximumBatchSize: 64
-            )
-            try? leader.run()
-            done.signal()
-        }
-    }
-
-    /// Stops the round loop.
-    func stop() {
-        queue.close(reason: ConnectError(.unavailable, "test over"))
-        leaderDone.wait()
+        var configuration = MPIPlugConfiguration()
+        configuration.bearerToken = token
+        configuration.maximumBodyBytes = maximumBodyBytes
+        configuration.maximumBatchSize = 64
+        service = try MPIPlugService(
+            environment: try MPI.shared(threadLevel: .multiple), configuration: configuration, logger: Logger(label: "test"))
+        try service.register(Self.testRoutes(background: background))
     }
 
     private static let testService = "test.v1.Test"

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 @testable import MPIPlug
 import MPIPlugProtos
+import MPIPlugTesting
 import NIOCore
 import Testing
 
@@ -18,9 +19,7 @@ struct FrontDoorTests {
         _ body: @Sendable (any TestClientProtocol, FrontDoorHarness) async throws -> Void
     ) async throws {
         let harness = try FrontDoorHarness(token: token, maximumBodyBytes: maximumBodyBytes)
-        defer { harness.stop() }
-        let app = Application(responder: harness.frontDoor)
-        try await app.test(.router) { client in try await body(client, harness) }
+        try await harness.service.test { client in try await body(client.http, harness) }
     }
 
     private static func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }

@@ -1,0 +1,143 @@
+import Foundation
+import GeoPredict
+import GeoPredictProtos
+@testable import GeoPredictService
+import Logging
+import MPI
+import MPIPlug
+import MPIPlugTesting
+import Testing
+
+/// The whole service in one process at one rank — data, model, handler, routes, front door and round
+/// loop — called through the router the way an HTTP client calls it.
+@Suite(.serialized)
+struct InProcessServiceTests {
+    private typealias API = Geopredict_V1_GeoPredictService
+    /// The synthetic city's history ends at this midnight; "now" is later, as when serving.
+    private static let cityEnd = Int64(Date().timeIntervalSince1970) / 86_400 * 86_400
+
+    private static func temporaryState() -> String { NSTemporaryDirectory() + "geopredict-inprocess-\(UUID().uuidString)" }
+
+    private static func application(state: String) throws -> GeoPredictApplication {
+        var plug = MPIPlugConfiguration()
+        plug.port = 0
+        let city = SyntheticCity.Configuration(userCount: 120, storeCount: 30, meanVisitsPerUser: 10, days: 30, endUnixSeconds: cityEnd)
+        let options = GeoPredictServerOptions(data: .synthetic(city), stateDirectory: state, plug: plug, foldInMemoCapacity: 0)
+        var logger = Logger(label: "geopredict-test")
+        logger.logLevel = .warning
+        return try GeoPredictApplication(environment: MPI.shared(), options: options, logger: logger)
+    }
+
+    private static func checkIn(_ user: String, at time: Int64, store: String) -> Geopredict_V1_LocationEvent {
+        .with {
+            $0.userID = user
+            $0.timestampUnixSeconds = time
+            $0.latitude = 40.73
+            $0.longitude = -73.99
+            $0.storeID = store
+        }
+    }
+
+    @Test func ingestIsReflectedInTheNextPredictionAndInGetUser() async throws {
+        let state = Self.temporaryState()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let application = try Self.application(state: state)
+        let store = try #require(application.node.catalogue.ids.last)
+        try await application.service.test { client in
+            let user = "in-process-newcomer"
+            let before = try await client.callSucceeding(
+                API.predictNextVisits, Geopredict_V1_PredictNextVisitsRequest.with { $0.userID = user; $0.limit = 5 }, returning: Geopredict_V1_PredictNextVisitsResponse.self)
+            #expect(before.coldStart)
+
+            let now = Int64(Date().timeIntervalSince1970)
+            let events = (0..<3).map { Self.checkIn(user, at: now - 3_600 * Int64(3 - $0), store: store) }
+            let ingested = try await client.callSucceeding(
+                API.ingestEvents, Geopredict_V1_IngestEventsRequest.with { $0.events = events }, returning: Geopredict_V1_IngestEventsResponse.self, format: .json)
+            #expect(ingested.accepted == 3 && ingested.rejected == 0)
+
+            let after = try await client.callSucceeding(
+                API.predictNextVisits, Geopredict_V1_PredictNextVisitsRequest.with { $0.userID = user; $0.limit = 5 }, returning: Geopredict_V1_PredictNextVisitsResponse.self)
+            #expect(!after.coldStart)
+            #expect(after.visits.contains { $0.storeID == store }, "the store the user just visited three times is predicted")
+
+            let summary = try await client.callSucceeding(
+                API.getUser, Geopredict_V1_GetUserRequest.with { $0.userID = user }, returning: Geopredict_V1_GetUserResponse.self)
+            #expect(summary.eventCount == 3 && summary.visitCount == 3)
+            #expect(summary.lastEventUnixSeconds == events[2].timestampUnixSeconds)
+        }
+    }
+
+    @Test func badEventsAreReportedAndUnknownUsersAreNotFound() async throws {
+        let state = Self.temporaryState()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let application = try Self.application(state: state)
+        let knownStore = application.node.catalogue.ids[0]
+        try await application.service.test { client in
+            let now = Int64(Date().timeIntervalSince1970)
+            var bad = Self.checkIn("someone", at: now, store: "no-such-store")
+            let good = Self.checkIn("someone", at: now, store: knownStore)
+            bad.latitude = 40.7
+            let answer = try await client.callSucceeding(
+                API.ingestEvents, Geopredict_V1_IngestEventsRequest.with { $0.events = [bad, good] }, returning: Geopredict_V1_IngestEventsResponse.self)
+            #expect(answer.accepted == 1 && answer.rejected == 1)
+            #expect(answer.errors.map(\.index) == [0] && answer.errors.first?.field == "store_id")
+
+            let missing = try await client.call(
+                API.getUser, Geopredict_V1_GetUserRequest.with { $0.userID = "never-seen" }, returning: Geopredict_V1_GetUserResponse.self)
+            #expect(missing.failure?.code == .notFound)
+            let tooMany = try await client.call(
+                API.predictNextVisits, Geopredict_V1_PredictNextVisitsRequest.with { $0.userID = "someone"; $0.limit = 500 }, returning: Geopredict_V1_PredictNextVisitsResponse.self)
+            #expect(tooMany.failure?.code == .invalidArgument)
+        }
+    }
+
+    @Test func trainServesANewModelAndARestartReplaysTheLog() async throws {
+        let state = Self.temporaryState()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let user = "in-process-trained"
+        let first = try Self.application(state: state)
+        let store = first.node.catalogue.ids[1]
+        let startVersion = first.node.status.servingVersion
+        try await first.service.test { client in
+            let now = Int64(Date().timeIntervalSince1970)
+            _ = try await client.callSucceeding(
+                API.ingestEvents, Geopredict_V1_IngestEventsRequest.with { $0.events = [Self.checkIn(user, at: now - 60, store: store)] },
+                returning: Geopredict_V1_IngestEventsResponse.self)
+            let started = try await client.callSucceeding(
+                API.train, Geopredict_V1_TrainRequest.with { $0.iterations = 2 }, returning: Geopredict_V1_TrainResponse.self)
+            #expect(started.modelVersion != startVersion)
+            let status = try await Self.waitForTraining(client)
+            #expect(status.state == .idle)
+            #expect(status.servingModelVersion == started.modelVersion)
+            let prediction = try await client.callSucceeding(
+                API.predictNextVisits, Geopredict_V1_PredictNextVisitsRequest.with { $0.userID = user }, returning: Geopredict_V1_PredictNextVisitsResponse.self)
+            #expect(prediction.modelVersion == started.modelVersion)
+        }
+        // A second start on the same state folder restores the checkpoint and replays the event.
+        let second = try Self.application(state: state)
+        #expect(second.node.status.servingVersion != startVersion)
+        try await second.service.test { client in
+            let summary = try await client.callSucceeding(
+                API.getUser, Geopredict_V1_GetUserRequest.with { $0.userID = user }, returning: Geopredict_V1_GetUserResponse.self)
+            #expect(summary.eventCount == 1)
+        }
+    }
+
+    private static func waitForTraining(_ client: MPIPlugTestClient) async throws -> Geopredict_V1_GetTrainingStatusResponse {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while true {
+            let status = try await client.callSucceeding(
+                API.getTrainingStatus, Geopredict_V1_GetTrainingStatusRequest(), returning: Geopredict_V1_GetTrainingStatusResponse.self)
+            if status.state != .running || ContinuousClock.now > deadline { return status }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
+
+extension Result {
+    /// The error, or nil for a success.
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
