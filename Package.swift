@@ -124,7 +124,7 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
-        .testTarget(name: "GeoPredictTests", dependencies: ["GeoPredict", "SPMDTesting"]),
+        .testTarget(name: "GeoPredictTests", dependencies: ["GeoPredict", "MPI", "SPMDTesting"]),
         .testTarget(
             name: "GeoPredictServiceTests",
             dependencies: [
