@@ -136,7 +136,7 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
-        .testTarget(name: "GeoPredictTests", dependencies: ["GeoPredict", "SPMDTesting"]),
+        .testTarget(name: "GeoPredictTests", dependencies: ["GeoPredict", "MPI", "SPMDTesting"]),
         .testTarget(
             name: "GeoPredictServiceTests",
             dependencies: [

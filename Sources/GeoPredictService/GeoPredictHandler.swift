@@ -36,10 +36,10 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
         }
         // Durable everywhere before rank 0 acknowledges anything.
         let storedHere = node.ingest(mine)
-        let failures = try context.communicator.allReduce(Int32(storedHere ? 0 : 1), .sum)
+        let anyFailed = try context.communicator.agree(failed: !storedHere)
         guard context.rank == 0 else { return [] }
-        guard failures == 0 else {
-            let error = ConnectError(.unavailable, "\(failures) rank(s) could not store events durably; retry the request")
+        guard !anyFailed else {
+            let error = ConnectError(.unavailable, "one or more ranks could not store events durably; retry the request")
             return Array(repeating: .failure(error), count: requests.count)
         }
         return responses.map { .success($0) }

@@ -1,14 +1,6 @@
 internal import CMPI
 
 extension Communicator {
-    /// Combines `value` from every rank with `operation` and returns the result on every rank
-    /// (`MPI_Allreduce`).
-    public func allReduce<T: MPIArithmetic>(_ value: T, _ operation: ReductionOperation) throws(MPIError) -> T {
-        var buffer = [value]
-        try allReduce(inPlace: &buffer, operation)
-        return buffer[0]
-    }
-
     /// Combines `values` element by element across ranks and returns the result on every rank.
     public func allReduce<T: MPIArithmetic>(_ values: [T], _ operation: ReductionOperation) throws(MPIError) -> [T] {
         var result = values

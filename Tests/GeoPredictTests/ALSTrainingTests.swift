@@ -1,4 +1,5 @@
 @testable import GeoPredict
+import MPI
 import Testing
 
 /// Synthetic data for the training tests: two user groups that visit two disjoint halves of the
@@ -53,9 +54,9 @@ struct ALSTrainingTests {
     ) throws -> (ALSModel, StoreFactorTable) {
         let model = try ImplicitALS.train(
             data.counts, catalogue: data.catalogue, shards: shards, configuration: configuration,
-            on: ALSSingleProcess(), progress: progress
+            on: SingleProcessCollectives(), progress: progress
         )
-        return (model, try model.replicatedStoreFactors(on: ALSSingleProcess()))
+        return (model, try model.replicatedStoreFactors(on: SingleProcessCollectives()))
     }
 
     @Test(arguments: [ALSSolver.cholesky, .conjugateGradient(steps: 3)])
@@ -215,16 +216,16 @@ struct ALSTrainingTests {
     @Test func invalidInputsAreTypedErrors() throws {
         let data = ALSTestData.planted()
         #expect(throws: ALSError.shardMismatch(shardRanks: 2, communicatorRanks: 1)) {
-            _ = try ImplicitALS.train(data.counts, catalogue: data.catalogue, shards: ShardMap(rankCount: 2), on: ALSSingleProcess())
+            _ = try ImplicitALS.train(data.counts, catalogue: data.catalogue, shards: ShardMap(rankCount: 2), on: SingleProcessCollectives())
         }
         let smallCatalogue = ALSTestData.catalogue(storeCount: 3)
         #expect(throws: ALSError.self) {
-            _ = try ImplicitALS.train(data.counts, catalogue: smallCatalogue, shards: Self.shards, on: ALSSingleProcess())
+            _ = try ImplicitALS.train(data.counts, catalogue: smallCatalogue, shards: Self.shards, on: SingleProcessCollectives())
         }
         #expect(throws: ALSError.self) {
             _ = try ImplicitALS.train(
                 data.counts, catalogue: data.catalogue, shards: Self.shards,
-                configuration: ALSConfiguration(solver: .conjugateGradient(steps: 0)), on: ALSSingleProcess()
+                configuration: ALSConfiguration(solver: .conjugateGradient(steps: 0)), on: SingleProcessCollectives()
             )
         }
         #expect(throws: ALSError.self) {

@@ -1,4 +1,5 @@
 @testable import GeoPredict
+import MPI
 import Testing
 
 /// Model checkpoints: a decoded model predicts exactly like the written one, and bad files give typed
@@ -20,7 +21,7 @@ import Testing
                 ? ALSCollaborativeTraining(configuration: ALSConfiguration(factorCount: 4, iterations: 3, confidence: .linear(alpha: 10)))
                 : nil,
             timing: timing ? NextTripParameters() : nil)
-        let (model, _) = try trainer.train(visits: visits, catalogue: catalogue, shards: shards, end: cutoff, on: ALSSingleProcess())
+        let (model, _) = try trainer.train(visits: visits, catalogue: catalogue, shards: shards, end: cutoff, on: SingleProcessCollectives())
         return (model, visits)
     }
 

@@ -1,4 +1,5 @@
 @testable import GeoPredict
+import MPI
 import Testing
 
 struct PlaceClusteringTests {
@@ -89,6 +90,16 @@ struct PlaceClusteringTests {
             let gathered = (0..<ranks).flatMap { rank in stays.filter { shards.owner(of: $0.userID) == rank }.reversed() }
             #expect(clustering.clusters(of: gathered).places == single.places, "\(ranks) ranks")
         }
+    }
+
+    @Test func clustersAcrossRanksRunInOneProcess() throws {
+        let stays = syntheticStays(seed: 7, count: 300)
+        let clustering = PlaceClustering()
+        let across = try clustering.clustersAcrossRanks(of: stays.map(\.stayPoint.point), on: SingleProcessCollectives())
+        let local = clustering.clusters(of: stays)
+        #expect(!across.places.isEmpty)
+        #expect(across.places == local.places)
+        #expect(across.placeOfPoint == local.placeOfPoint)
     }
 
     @Test func chainsJoinAndGapsSplit() {

@@ -1,4 +1,5 @@
 @testable import GeoPredict
+import MPI
 import Testing
 
 /// The serving shortcuts must not change a single answer: the precomputed nearby stores, the
@@ -16,7 +17,7 @@ struct PredictionShortcutTests {
         let trainer = NextVisitTrainer(
             parameters: parameters,
             collaborative: ALSCollaborativeTraining(configuration: ALSConfiguration(factorCount: 4, iterations: 3, confidence: .linear(alpha: 10))))
-        let model = try trainer.train(visits: log, catalogue: catalogue, shards: shards, on: ALSSingleProcess()).model
+        let model = try trainer.train(visits: log, catalogue: catalogue, shards: shards, on: SingleProcessCollectives()).model
         return (model, log)
     }
 

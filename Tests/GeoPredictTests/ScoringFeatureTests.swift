@@ -1,4 +1,5 @@
 @testable import GeoPredict
+import MPI
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -68,7 +69,7 @@ struct ScoringFeatureTests {
         var parameters = NextVisitParameters()
         parameters.recencyGapCapSeconds = recencyGapCapSeconds
         let statistics = try! VisitStatistics.build(
-            from: log, catalogue: catalogue, sessionGapSeconds: parameters.sessionGapSeconds, on: ALSSingleProcess())
+            from: log, catalogue: catalogue, sessionGapSeconds: parameters.sessionGapSeconds, on: SingleProcessCollectives())
         let extractor = NextVisitFeatureExtractor(catalogue: catalogue, statistics: statistics, parameters: parameters)
         let generator = CandidateGenerator(catalogue: catalogue, statistics: statistics, parameters: parameters)
         var scratch = extractor.makeScratch()
@@ -140,7 +141,7 @@ struct ScoringFeatureTests {
         let shards = ShardMap(rankCount: 1)
         let withUser = VisitLog(visits: everyone, shards: shards)
         let withoutUser = VisitLog(visits: everyone.filter { $0.userID != "u3" }, shards: shards)
-        let single = ALSSingleProcess()
+        let single = SingleProcessCollectives()
         let statisticsWith = try! VisitStatistics.build(from: withUser, catalogue: catalogue, sessionGapSeconds: parameters.sessionGapSeconds, on: single)
         let statisticsWithout = try! VisitStatistics.build(from: withoutUser, catalogue: catalogue, sessionGapSeconds: parameters.sessionGapSeconds, on: single)
         let user = withUser.userIndex(of: "u3", partition: shards.partition(of: "u3"))!
@@ -184,7 +185,7 @@ struct ScoringFeatureTests {
         let log = VisitLog(visits: [
             ("x", 0, t0), ("x", 1, t0 + 3_600), ("x", 2, t0 + 3_600 + 90_000), ("y", 0, t0), ("y", 1, t0 + 60),
         ], shards: ShardMap(rankCount: 1))
-        let statistics = try! VisitStatistics.build(from: log, catalogue: Self.tiny, sessionGapSeconds: 86_400, on: ALSSingleProcess())
+        let statistics = try! VisitStatistics.build(from: log, catalogue: Self.tiny, sessionGapSeconds: 86_400, on: SingleProcessCollectives())
         #expect(statistics.popularity == [2, 2, 1])
         #expect(statistics.transitionCount(from: 0, to: 1) == 2)
         #expect(statistics.transitionCount(from: 1, to: 2) == 0, "more than a session gap apart")
@@ -213,7 +214,7 @@ struct ScoringFeatureTests {
         parameters.nearbyCandidates = 5
         parameters.popularCandidates = 3
         parameters.successorCandidates = 2
-        let statistics = try! VisitStatistics.build(from: log, catalogue: catalogue, sessionGapSeconds: 86_400, on: ALSSingleProcess())
+        let statistics = try! VisitStatistics.build(from: log, catalogue: catalogue, sessionGapSeconds: 86_400, on: SingleProcessCollectives())
         let generator = CandidateGenerator(catalogue: catalogue, statistics: statistics, parameters: parameters)
         let history = VisitSequence(stores: [4, 9], timestamps: [1, 2])
         let query = NextVisitQuery(history: history, ownVisits: .empty, sessionStart: 0, time: 3)

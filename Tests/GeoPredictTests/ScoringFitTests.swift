@@ -1,4 +1,5 @@
 @testable import GeoPredict
+import MPI
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -166,7 +167,7 @@ struct ScoringFitTests {
         let truth = [1.5, -0.8, 0.4, 0.0]
         let instances = Self.synthetic(weights: truth, instances: 6_000, candidates: 12, seed: 5)
         let (weights, report) = try SoftmaxFit.fit(
-            instances, active: [0, 1, 2, 3], l2: 0, partitionCount: 8, maximumIterations: 50, on: ALSSingleProcess())
+            instances, active: [0, 1, 2, 3], l2: 0, partitionCount: 8, maximumIterations: 50, on: SingleProcessCollectives())
         for (fitted, expected) in zip(weights, truth) { #expect(abs(fitted - expected) < 0.1, "\(weights) vs \(truth)") }
         #expect(report.gradientNorm < 1e-8)
         #expect(report.iterations < 15)
@@ -176,10 +177,10 @@ struct ScoringFitTests {
     @Test func inactiveFeaturesKeepZeroWeightAndL2Shrinks() throws {
         let truth = [1.0, -1.0, 0.5]
         let instances = Self.synthetic(weights: truth, instances: 2_000, candidates: 8, seed: 9)
-        let (partial, _) = try SoftmaxFit.fit(instances, active: [0, 2], l2: 0, partitionCount: 8, maximumIterations: 50, on: ALSSingleProcess())
+        let (partial, _) = try SoftmaxFit.fit(instances, active: [0, 2], l2: 0, partitionCount: 8, maximumIterations: 50, on: SingleProcessCollectives())
         #expect(partial[1] == 0 && partial[0] != 0 && partial[2] != 0)
-        let (free, _) = try SoftmaxFit.fit(instances, active: [0, 1, 2], l2: 0, partitionCount: 8, maximumIterations: 50, on: ALSSingleProcess())
-        let (shrunk, _) = try SoftmaxFit.fit(instances, active: [0, 1, 2], l2: 0.5, partitionCount: 8, maximumIterations: 50, on: ALSSingleProcess())
+        let (free, _) = try SoftmaxFit.fit(instances, active: [0, 1, 2], l2: 0, partitionCount: 8, maximumIterations: 50, on: SingleProcessCollectives())
+        let (shrunk, _) = try SoftmaxFit.fit(instances, active: [0, 1, 2], l2: 0.5, partitionCount: 8, maximumIterations: 50, on: SingleProcessCollectives())
         let norm = { (w: [Double]) in w.reduce(0) { $0 + $1 * $1 } }
         #expect(norm(shrunk) < norm(free))
     }
@@ -187,7 +188,7 @@ struct ScoringFitTests {
     @Test func anEmptyFitThrows() {
         #expect(throws: NextVisitModelError.noTrainingInstances) {
             try SoftmaxFit.fit(SoftmaxInstances(featureCount: 2), active: [0, 1], l2: 0.1, partitionCount: 4,
-                               maximumIterations: 5, on: ALSSingleProcess())
+                               maximumIterations: 5, on: SingleProcessCollectives())
         }
     }
 
@@ -214,7 +215,7 @@ struct ScoringFitTests {
         let trainer = NextVisitTrainer(
             parameters: parameters,
             collaborative: ALSCollaborativeTraining(configuration: ALSConfiguration(factorCount: 4, iterations: 3, confidence: .linear(alpha: 10))))
-        let (model, _) = try trainer.train(visits: training, catalogue: catalogue, shards: shards, end: cutoff, on: ALSSingleProcess())
+        let (model, _) = try trainer.train(visits: training, catalogue: catalogue, shards: shards, end: cutoff, on: SingleProcessCollectives())
         let finite = model.weights.allSatisfy { $0.isFinite }
         #expect(finite)
         #expect(model.weight(of: .collaborative) != 0)

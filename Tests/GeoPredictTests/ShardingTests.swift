@@ -25,16 +25,6 @@ struct ShardingTests {
         #expect(perRank.allSatisfy { abs($0 - 10_000) < 500 }, "\(perRank)")
     }
 
-    @Test func fixedPointScaleRoundTripsWithinDoublePrecision() {
-        let scale = FixedPointScale(largestMagnitude: 1234.5, terms: 1024)
-        for value in [0.0, 1234.5, -1234.5, 1e-3, 3.14159] {
-            #expect(abs(scale.toDouble(scale.toFixed(value)) - value) <= 1e-12 * max(1, abs(value)))
-        }
-        // 1,024 terms of the largest magnitude still fit in Int64.
-        let largest = scale.toFixed(1234.5)
-        #expect(largest.multipliedReportingOverflow(by: 1024).overflow == false)
-    }
-
     @Test func checkInsRoundTripThroughTheByteCodec() throws {
         let original = CheckIn(
             userID: "470", venueID: "49bbd6c0f964a520f4531fe3", latitude: 40.719810375488535,

@@ -1,4 +1,5 @@
 @testable import GeoPredict
+import MPI
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -77,7 +78,7 @@ struct TimingTests {
             evidence.append((user % 16, n, k))
         }
         evidence.sort { $0.partition < $1.partition }
-        let fitted = try NextTripModel.empiricalBayesStrength(mean: mean, evidence: evidence, partitionCount: 16, on: ALSSingleProcess())
+        let fitted = try NextTripModel.empiricalBayesStrength(mean: mean, evidence: evidence, partitionCount: 16, on: SingleProcessCollectives())
         #expect(fitted > strength / 2 && fitted < strength * 2, "fitted \(fitted)")
     }
 
@@ -88,7 +89,7 @@ struct TimingTests {
         #expect(targets.contains(true) && targets.contains(false))
         let end = log.timestamps.max()! + 1
         let model = try NextTripModel.fit(
-            visits: log, targets: targets, end: end, parameters: NextTripParameters(), partitionCount: 1_024, on: ALSSingleProcess())
+            visits: log, targets: targets, end: end, parameters: NextTripParameters(), partitionCount: 1_024, on: SingleProcessCollectives())
         #expect(model.meanProbability > 0 && model.meanProbability < 1)
         #expect(model.priorStrength > 0)
         #expect(abs(model.populationWaits.reduce(0, +) - 1) < 1e-12)

@@ -1,4 +1,5 @@
 @testable import GeoPredict
+import MPI
 import Testing
 
 /// `VisitLog(visits:shards:)` works on runs of one user instead of sorting every visit; these tests
@@ -82,7 +83,7 @@ struct VisitLogBuildTests {
         let shards = ShardMap(rankCount: 1)
         let log = VisitLog(visits: city.visits(ownedBy: 0, shards: shards), shards: shards)
         let gap: Int64 = 4 * 3_600
-        let built = try VisitStatistics.build(from: log, catalogue: city.catalogue, sessionGapSeconds: gap, on: ALSSingleProcess())
+        let built = try VisitStatistics.build(from: log, catalogue: city.catalogue, sessionGapSeconds: gap, on: SingleProcessCollectives())
         // The same counts, through the public initializer's sort.
         var transitions: [(from: Int32, to: Int32, count: Int64)] = []
         for user in 0..<log.userCount {

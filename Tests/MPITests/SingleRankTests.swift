@@ -40,6 +40,33 @@ struct SingleRankTests {
         #expect(try world.exclusiveScan(Int64(9), .sum, identity: 0) == 0)
     }
 
+    @Test func singleProcessCollectivesMatchMPIAtOneRank() throws {
+        #expect(try Self.everyCollective(on: world) == Self.everyCollective(on: SingleProcessCollectives()))
+    }
+
+    /// The outcome of each ``Collectives`` operation, the exact sum's bits included.
+    static func everyCollective(on collectives: some Collectives) throws -> [[Int64]] {
+        var sum = PartitionedSum(length: 2, partitionCount: 8)
+        sum.add([0.1, -3e9], partition: 5)
+        sum.add([1e-7, .nan], partition: 2)
+        var broadcast: [Int32] = [8, 9]
+        try collectives.broadcast(&broadcast, root: 0)
+        return [
+            [Int64(collectives.rank), Int64(collectives.size)],
+            try collectives.allToAll([Int64(1), 2], sendCounts: [2], receiveCounts: [2]).values,
+            try collectives.allToAllVarying([Int64(3)], sendCounts: [1]).values,
+            try collectives.allReduce([Int64(4), -5], .sum),
+            [try collectives.allReduce(Int64(6), .maximum)],
+            try collectives.allGatherVarying([Int64(7)]).values,
+            broadcast.map(Int64.init),
+            try collectives.broadcast([Int64(10), 11], from: 0),
+            [try collectives.broadcast(Int64(12), from: 0)],
+            [try collectives.exclusiveScan(Int64(13), .sum, identity: 0)],
+            [try collectives.agree(failed: true) ? 1 : 0, try collectives.agree(failed: false) ? 1 : 0],
+            try collectives.exactTotal(of: sum).map { Int64(bitPattern: $0.bitPattern) },
+        ]
+    }
+
     @Test func pollingWaitModeGivesTheSameResults() throws {
         let duplicate = try world.duplicate()
         duplicate.waitMode = .polling(Backoff(spins: 1, initialSleepMicroseconds: 1, maximumSleepMicroseconds: 10))

@@ -12,7 +12,7 @@ enum ALSLoss {
     static func compute(
         plan: ALSTrainingPlan, stores: FactorMatrix<StoreAxis>, shippedUsers: FactorMatrix<UserAxis>,
         localUsers: FactorMatrix<UserAxis>,
-        userGram: [Double], storeGram: [Double], regularization: Float, on collectives: some ALSCollectives
+        userGram: [Double], storeGram: [Double], regularization: Float, on collectives: some Collectives
     ) throws(ALSError) -> Double {
         let k = stores.factorCount
         let stride = stores.stride

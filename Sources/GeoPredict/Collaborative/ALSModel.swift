@@ -40,7 +40,7 @@ public struct ALSModel: Sendable, Equatable {
     }
 
     /// Every store's factors on every rank (`MPI_Allgatherv`), in catalogue order. Collective.
-    public func replicatedStoreFactors(on collectives: some ALSCollectives) throws(ALSError) -> StoreFactorTable {
+    public func replicatedStoreFactors(on collectives: some Collectives) throws(ALSError) -> StoreFactorTable {
         let (indices, values) = try ALSError.wrapping { () throws(MPIError) in
             (try collectives.allGatherVarying(storeIndices).values, try collectives.allGatherVarying(storeFactors.rowMajorValues).values)
         }

@@ -64,7 +64,7 @@ struct ALSTrainingPlan {
     /// - Parameter exchangeBytesPerRound: the most factor bytes a rank sends in one all-to-all round.
     static func build(
         counts: UserStoreCounts, catalogue: StoreCatalogue, shards: ShardMap,
-        configuration: ALSConfiguration, exchangeBytesPerRound: Int, on collectives: some ALSCollectives
+        configuration: ALSConfiguration, exchangeBytesPerRound: Int, on collectives: some Collectives
     ) throws(ALSError) -> ALSTrainingPlan {
         let rank = collectives.rank
         let size = collectives.size
@@ -142,7 +142,7 @@ struct ALSTrainingPlan {
     /// Each local user's position in the global order by (partition, id), which is the same at any
     /// rank count: partitions are whole on one rank, and users are sorted by id within them.
     static func globalUserIndices(
-        _ runs: [PartitionRows], shards: ShardMap, on collectives: some ALSCollectives
+        _ runs: [PartitionRows], shards: ShardMap, on collectives: some Collectives
     ) throws(ALSError) -> GlobalUsers {
         var perPartition = [Int64](repeating: 0, count: shards.partitionCount)
         for run in runs { perPartition[run.partition] = Int64(run.rows.count) }
@@ -184,7 +184,7 @@ struct ALSTrainingPlan {
     /// The user half's plan: each rank asks the owners, once, for the stores its users visited.
     static func fetchPlan(
         counts: SparseMatrix<UserAxis, StoreAxis>, storeOwner: [Int], ownedPosition: [Int32], size: Int,
-        rowsPerRound: Int, on collectives: some ALSCollectives
+        rowsPerRound: Int, on collectives: some Collectives
     ) throws(ALSError) -> (RowExchange, [Int32]) {
         var needed = [Bool](repeating: false, count: storeOwner.count)
         for column in counts.columns { needed[Int(column)] = true }
@@ -230,7 +230,7 @@ struct ALSTrainingPlan {
     static func shipmentPlan(
         userSide: SparseMatrix<UserAxis, StoreAxis>, userPartitions: [PartitionRows], globalUsers: GlobalUsers,
         storeOwner: [Int], ownedPosition: [Int32], rank: Int, size: Int, rowsPerRound: Int,
-        on collectives: some ALSCollectives
+        on collectives: some Collectives
     ) throws(ALSError) -> Shipment {
         var entryCounts = [Int](repeating: 0, count: size)
         var rowCounts = [Int](repeating: 0, count: size)
@@ -368,7 +368,7 @@ struct ALSTrainingPlan {
     /// `Σ c` (exact, via per-partition partials) and the number of entries, over all ranks.
     static func confidenceTotals(
         confidences: [Float], matrix: SparseMatrix<UserAxis, StoreAxis>, userPartitions: [PartitionRows],
-        partitionCount: Int, on collectives: some ALSCollectives
+        partitionCount: Int, on collectives: some Collectives
     ) throws(ALSError) -> (Double, Int) {
         var sum = PartitionedSum(length: 1, partitionCount: partitionCount)
         for run in userPartitions {

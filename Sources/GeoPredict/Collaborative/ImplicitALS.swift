@@ -42,13 +42,13 @@ public enum ImplicitALS {
     ///   - exchangeBytesPerRound: the most factor bytes a rank sends in one all-to-all round; larger
     ///     exchanges take several rounds, so a rank never holds a copy of all its outgoing rows beside
     ///     the rows it receives. It changes memory and the number of calls, never the model.
-    ///   - collectives: the job's ``Communicator`` (or ``ALSSingleProcess``).
+    ///   - collectives: the job's ``Communicator`` (or ``SingleProcessCollectives``).
     ///   - progress: called on every rank after each iteration (print it on rank 0).
     /// - Returns: this rank's part of the model.
     public static func train(
         _ counts: UserStoreCounts, catalogue: StoreCatalogue, shards: ShardMap,
         configuration: ALSConfiguration = ALSConfiguration(), exchangeBytesPerRound: Int = defaultExchangeBytesPerRound,
-        on collectives: some ALSCollectives, progress: (ALSProgress) -> Void = { _ in }
+        on collectives: some Collectives, progress: (ALSProgress) -> Void = { _ in }
     ) throws(ALSError) -> ALSModel {
         let clock = ALSClock()
         try configuration.validate()
@@ -122,7 +122,7 @@ public enum ImplicitALS {
     /// partition.
     static func gram<Entity>(
         of factors: FactorMatrix<Entity>, partitions: [ALSTrainingPlan.PartitionRows],
-        plan: ALSTrainingPlan, on collectives: some ALSCollectives
+        plan: ALSTrainingPlan, on collectives: some Collectives
     ) throws(ALSError) -> [Double] {
         let k = factors.factorCount
         let stride = factors.stride

@@ -15,8 +15,7 @@ public struct CollectiveTally: Sendable, Equatable, Hashable {
     public init() {}
 }
 
-/// An ``ALSCollectives`` that forwards to `base` and counts calls, time and bytes per kind of
-/// collective: what the benchmarks' rank sweep reports as "bytes moved by each collective per rank".
+/// ``Collectives`` that forward to `base` and count calls, time and bytes per kind of collective: what the benchmarks' rank sweep reports as "bytes moved by each collective per rank".
 ///
 /// Counting costs two clock readings per call; the data is not touched.
 ///
@@ -25,7 +24,7 @@ public struct CollectiveTally: Sendable, Equatable, Hashable {
 /// let model = try ImplicitALS.train(counts, catalogue: catalogue, shards: shards, on: measured)
 /// for (name, tally) in measured.tallies { print(name, tally.bytesSent, tally.seconds) }
 /// ```
-public final class MeasuredCollectives<Base: ALSCollectives>: ALSCollectives {
+public final class MeasuredCollectives<Base: Collectives>: Collectives {
     /// The kinds of collective, as keys of ``tallies``.
     public enum Kind: String, Sendable, CaseIterable, Comparable {
         /// `MPI_Alltoallv` (with or without a count exchange first; the counts are not counted).
@@ -34,7 +33,12 @@ public final class MeasuredCollectives<Base: ALSCollectives>: ALSCollectives {
         case allReduce = "allreduce"
         /// `MPI_Allgatherv`.
         case allGatherV = "allgatherv"
-        /// The exact rank-count-independent sum (``PartitionedSum``): three all-reduces of its length.
+        /// `MPI_Bcast`.
+        case broadcast = "bcast"
+        /// `MPI_Exscan`.
+        case exclusiveScan = "exscan"
+        /// The exact rank-count-independent sum (``PartitionedSum``): all-reduces of three times its
+        /// length (the extremes, two per element, and the fixed-point sum).
         case exactSum = "exact_sum"
 
         public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
@@ -86,10 +90,26 @@ public final class MeasuredCollectives<Base: ALSCollectives>: ALSCollectives {
         return result
     }
 
+    public func broadcast<T: MPIScalar>(_ values: inout [T], root: Int) throws(MPIError) {
+        let started = ALSClock.now()
+        try base.broadcast(&values, root: root)
+        let elements = size > 1 ? values.count : 0
+        record(.broadcast, since: started, sent: rank == root ? elements : 0, received: rank == root ? 0 : elements, of: T.self)
+    }
+
+    public func exclusiveScan<T: MPIArithmetic>(_ value: T, _ operation: ReductionOperation, identity: T) throws(MPIError) -> T {
+        let started = ALSClock.now()
+        let result = try base.exclusiveScan(value, operation, identity: identity)
+        let elements = size > 1 ? 1 : 0
+        record(.exclusiveScan, since: started, sent: elements, received: elements, of: T.self)
+        return result
+    }
+
     public func exactTotal(of sum: PartitionedSum) throws(MPIError) -> [Double] {
         let started = ALSClock.now()
         let result = try base.exactTotal(of: sum)
-        // A maximum (Double), a non-finite flag (Int64) and the fixed-point sum (Int64) per element.
+        // A maximum (Double) and a non-finite flag (as a Double) per element, then the fixed-point
+        // sum (Int64): 3 × 8 bytes per element.
         let elements = size > 1 ? 3 * sum.length : 0
         record(.exactSum, since: started, sent: elements, received: elements, of: Double.self)
         return result

@@ -29,7 +29,7 @@ struct RowExchange: Sendable {
     /// Plans an exchange. Collective: the ranks agree on the number of rounds, which the largest block
     /// of any rank decides.
     static func planned(
-        sendRows: [Int32], sendCounts: [Int], receiveCounts: [Int], rowsPerRound: Int, on collectives: some ALSCollectives
+        sendRows: [Int32], sendCounts: [Int], receiveCounts: [Int], rowsPerRound: Int, on collectives: some Collectives
     ) throws(MPIError) -> RowExchange {
         let localLargest = max(sendCounts.max() ?? 0, receiveCounts.max() ?? 0)
         let largest = Int(try collectives.allReduce([Int64(localLargest)], .maximum)[0])
@@ -51,7 +51,7 @@ struct RowExchange: Sendable {
 
     /// Sends the planned rows of `factors` and returns the rows received. Collective.
     func exchange<Entity>(
-        _ factors: FactorMatrix<Entity>, on collectives: some ALSCollectives
+        _ factors: FactorMatrix<Entity>, on collectives: some Collectives
     ) throws(MPIError) -> FactorMatrix<Entity> {
         let stride = factors.stride
         guard roundCount > 1 else {
@@ -79,7 +79,7 @@ struct RowExchange: Sendable {
 
     /// One round: from every block, the rows at `first..<first + rowsPerRound` that exist.
     private func round<Entity>(
-        of factors: FactorMatrix<Entity>, from first: Int, on collectives: some ALSCollectives
+        of factors: FactorMatrix<Entity>, from first: Int, on collectives: some Collectives
     ) throws(MPIError) -> RankBlocks<Float> {
         let stride = factors.stride
         let sending = sendCounts.map { min(rowsPerRound, max(0, $0 - first)) }

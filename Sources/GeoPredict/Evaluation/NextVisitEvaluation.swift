@@ -1,3 +1,5 @@
+import MPI
+
 /// The predictors in an evaluation table: the model and the three baselines.
 public enum NextVisitPredictor: Int, CaseIterable, Sendable, CustomStringConvertible {
     case model
@@ -153,7 +155,7 @@ public enum NextVisitEvaluation {
     ///     same either way.
     public static func run(
         model: NextVisitModel, training: VisitLog, test: VisitLog, attributes: VisitAttributes, listLength: Int,
-        recent: RecentCheckIns? = nil, on collectives: some ALSCollectives
+        recent: RecentCheckIns? = nil, on collectives: some Collectives
     ) throws(NextVisitModelError) -> NextVisitEvaluationReport {
         let (queries, localCounts) = EvaluationQueries.build(
             test: test, attributes: attributes, training: training, sessionGapSeconds: model.parameters.sessionGapSeconds)

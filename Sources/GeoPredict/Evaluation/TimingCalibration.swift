@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MPI
 
 /// How well the next-trip timing's probabilities and windows match what happened in a test file.
 ///
@@ -91,7 +92,7 @@ public struct TimingCalibrationReport: Sendable, Equatable {
     ///     venues unseen in training still count), and which of its stores are trips.
     public static func run(
         model: NextTripModel, training: VisitLog, trainingTrips: [Bool], test: VisitLog, testTrips: [Bool],
-        on collectives: some ALSCollectives
+        on collectives: some Collectives
     ) throws(NextVisitModelError) -> TimingCalibrationReport {
         let parameters = model.parameters
         let end: Int64

@@ -29,21 +29,22 @@ import MPI
 /// ``LoadReport/issues``. The load throws (on every rank together) only when the input cannot be
 /// read at all.
 public enum DatasetLoader {
-    /// Loads `path` collectively; every rank of `communicator` must call it with the same arguments.
+    /// Loads `path` collectively; every rank of `collectives` must call it with the same arguments.
     ///
     /// - Parameters:
-    ///   - shards: the shard map of the job; `shards.rankCount` must equal `communicator.size`.
+    ///   - shards: the shard map of the job; `shards.rankCount` must equal `collectives.size`.
+    ///   - collectives: the job's ``Communicator``, or ``SingleProcessCollectives`` to load in one
+    ///     process.
     ///   - progress: called on rank 0 every ``LoadOptions/progressInterval`` seconds; `nil` is
     ///     silent. Defaults to a line on standard error.
     public static func load(
-        path: String, options: LoadOptions, shards: ShardMap, on communicator: Communicator,
+        path: String, options: LoadOptions, shards: ShardMap, on collectives: some Collectives,
         progress: (@Sendable (LoadProgress) -> Void)? = LoadProgress.printToStandardError
     ) throws(LoadError) -> LoadedDataset {
-        precondition(shards.rankCount == communicator.size, "DatasetLoader: the shard map is for \(shards.rankCount) ranks")
-        let collective = Collective(communicator: communicator)
-        let started = MPIEnvironment.wallTime
+        precondition(shards.rankCount == collectives.size, "DatasetLoader: the shard map is for \(shards.rankCount) ranks")
+        let started = ALSClock.now()
         // Rank 0's clock for everyone, so that a line is plausible on every rank or on none.
-        let now = try collective.mpi { () throws(MPIError) in try communicator.broadcast(Int64(time(nil)), from: 0) }
+        let now = try LoadError.wrapping { () throws(MPIError) in try collectives.broadcast(Int64(time(nil)), from: 0) }
         let plausible = options.plausibleTimestamps ?? CheckInParser.defaultPlausibleTimestamps(now: now)
 
         // Given stores first (the readers check venues against them), then this rank's share of the
@@ -52,27 +53,27 @@ public enum DatasetLoader {
         var stores = StoreSetup(matching: .tally, catalogue: nil, issues: IssueLog(limit: options.maximumReportedIssues))
         var feed: (any RankFeed)?
         do {
-            stores = try storeSetup(options: options, rank: communicator.rank)
-            feed = try openFeed(path: path, options: options, plausible: plausible, shards: shards, rank: communicator.rank)
+            stores = try storeSetup(options: options, rank: collectives.rank)
+            feed = try openFeed(path: path, options: options, plausible: plausible, shards: shards, rank: collectives.rank)
         } catch {
             failure = error
         }
-        try collective.agree(failure)
-        guard var feed else { try collective.fail(.communication("no input feed")) }
+        try collectives.throwIfAnyRankFailed(failure)
+        guard var feed else { try collectives.throwOnEveryRank(.communication("no input feed")) }
 
         var router = EventRouter(shards: shards, options: options, matching: stores.matching)
         var collector = EventCollector()
-        let budget = options.roundBudget(rankCount: communicator.size)
+        let budget = options.roundBudget(rankCount: collectives.size)
         var reporter = ProgressReporter(
-            callback: communicator.rank == 0 ? progress : nil, interval: options.progressInterval, started: started)
+            callback: collectives.rank == 0 ? progress : nil, interval: options.progressInterval, started: started)
         var shuffle = (microseconds: Int64(0), bytesSent: Int64(0))
         let rounds = try readAndReshard(
             feed: &feed, router: &router, collector: &collector, budget: budget, reporter: &reporter,
-            collective: collective, shuffle: &shuffle)
-        let read = MPIEnvironment.wallTime
+            collectives: collectives, shuffle: &shuffle)
+        let read = ALSClock.now()
         if feed.numbersLinesLocally {
-            let before = try collective.mpi { () throws(MPIError) in
-                try communicator.exclusiveScan(feed.linesOwned, .sum, identity: 0)
+            let before = try LoadError.wrapping { () throws(MPIError) in
+                try collectives.exclusiveScan(feed.linesOwned, .sum, identity: 0)
             }
             router.issues.shiftLineNumbers(by: before)
         }
@@ -81,11 +82,11 @@ public enum DatasetLoader {
         if let given = stores.catalogue {
             catalogue = given
         } else {
-            catalogue = try buildCatalogue(from: &router.tallies, shards: shards, budget: budget, collective: collective)
+            catalogue = try buildCatalogue(from: &router.tallies, shards: shards, budget: budget, collectives: collectives)
         }
-        let catalogued = MPIEnvironment.wallTime
+        let catalogued = ALSClock.now()
         let built = collector.build(catalogue: catalogue, shards: shards)
-        let finished = MPIEnvironment.wallTime
+        let finished = ALSClock.now()
         var counters = router.counters
         counters.readMicroseconds = microseconds(read - started)
         counters.catalogueMicroseconds = microseconds(catalogued - read)
@@ -99,7 +100,7 @@ public enum DatasetLoader {
         counters.microseconds = microseconds(finished - started)
         let report = try gatherReport(
             path: path, options: options, mode: feed.modeName, counters: counters, issues: router.issues,
-            storeIssues: stores.issues, storeCount: catalogue.count, rounds: rounds, collective: collective)
+            storeIssues: stores.issues, storeCount: catalogue.count, rounds: rounds, collectives: collectives)
         return LoadedDataset(
             visits: built.visits, visitAttributes: built.attributes, rawFixes: built.fixes, stores: catalogue, report: report)
     }
@@ -140,7 +141,7 @@ public enum DatasetLoader {
     /// number of rounds, and adds the exchanges' time and the bytes sent to other ranks to `shuffle`.
     private static func readAndReshard(
         feed: inout any RankFeed, router: inout EventRouter, collector: inout EventCollector, budget: Int,
-        reporter: inout ProgressReporter, collective: Collective, shuffle: inout (microseconds: Int64, bytesSent: Int64)
+        reporter: inout ProgressReporter, collectives: some Collectives, shuffle: inout (microseconds: Int64, bytesSent: Int64)
     ) throws(LoadError) -> Int {
         var failure: LoadError?
         var rounds = 0
@@ -157,13 +158,13 @@ public enum DatasetLoader {
                 }
             }
             let outgoing = router.takeOutgoing()
-            for (peer, count) in outgoing.counts.enumerated() where peer != collective.rank { shuffle.bytesSent += Int64(count) }
-            let exchangeStarted = MPIEnvironment.wallTime
-            let round = try collective.exchangeRound(outgoing, hasMore: hasMore, failure: failure)
-            shuffle.microseconds += microseconds(MPIEnvironment.wallTime - exchangeStarted)
+            for (peer, count) in outgoing.counts.enumerated() where peer != collectives.rank { shuffle.bytesSent += Int64(count) }
+            let exchangeStarted = ALSClock.now()
+            let round = try collectives.exchangeRound(outgoing, hasMore: hasMore, failure: failure)
+            shuffle.microseconds += microseconds(ALSClock.now() - exchangeStarted)
             anyMore = round.anyMore
             rounds += 1
-            for source in 0..<collective.size {
+            for source in 0..<collectives.size {
                 do {
                     try collector.receive(round.blocks[source])
                 } catch {
@@ -171,7 +172,7 @@ public enum DatasetLoader {
                 }
             }
         }
-        try collective.agree(failure)
+        try collectives.throwIfAnyRankFailed(failure)
         return rounds
     }
 
@@ -256,10 +257,10 @@ public enum DatasetLoader {
     /// Sends each venue's tallies to the venue's owner rank, resolves each venue there, and gathers
     /// the chosen stores on every rank.
     private static func buildCatalogue(
-        from tallies: inout VenueTallies, shards: ShardMap, budget: Int, collective: Collective
+        from tallies: inout VenueTallies, shards: ShardMap, budget: Int, collectives: some Collectives
     ) throws(LoadError) -> StoreCatalogue {
         // Tallies of venues this rank owns stay in place; only the others travel.
-        let rank = collective.rank
+        let rank = collectives.rank
         let leaving = tallies.removeAll { shards.owner(of: $0) != rank }
         var owned = tallies
         tallies = VenueTallies()
@@ -267,7 +268,7 @@ public enum DatasetLoader {
         var failure: LoadError?
         var anyMore = true
         while anyMore {
-            var writers = Array(repeating: ByteWriter(), count: collective.size)
+            var writers = Array(repeating: ByteWriter(), count: collectives.size)
             var pending = 0
             while next < leaving.count, pending < budget {
                 let (venueID, tally) = leaving[next]
@@ -278,9 +279,9 @@ public enum DatasetLoader {
                 next += 1
             }
             let outgoing = (writers.flatMap(\.bytes), writers.map(\.bytes.count))
-            let round = try collective.exchangeRound(outgoing, hasMore: next < leaving.count, failure: failure)
+            let round = try collectives.exchangeRound(outgoing, hasMore: next < leaving.count, failure: failure)
             anyMore = round.anyMore
-            for source in 0..<collective.size {
+            for source in 0..<collectives.size {
                 var reader = ByteReader(round.blocks[source])
                 do {
                     while !reader.isAtEnd {
@@ -292,12 +293,10 @@ public enum DatasetLoader {
                 }
             }
         }
-        try collective.agree(failure)
+        try collectives.throwIfAnyRankFailed(failure)
         var writer = ByteWriter()
         for store in owned.resolvedStores() { store.write(to: &writer) }
-        let gathered = try collective.mpi { () throws(MPIError) in
-            try collective.communicator.allGatherVarying(writer.bytes)
-        }
+        let gathered = try LoadError.wrapping { () throws(MPIError) in try collectives.allGatherVarying(writer.bytes) }
         var stores: [Store] = []
         var reader = ByteReader(gathered.values)
         do {
@@ -305,25 +304,24 @@ public enum DatasetLoader {
         } catch {
             failure = .communication("corrupt store record: \(error)")
         }
-        try collective.agree(failure)
+        try collectives.throwIfAnyRankFailed(failure)
         return StoreCatalogue(stores: stores)
     }
 
     /// Combines every rank's counters and issues into the one report every rank returns.
     private static func gatherReport(
         path: String, options: LoadOptions, mode: String, counters: LoadCounters, issues: IssueLog,
-        storeIssues: IssueLog, storeCount: Int, rounds: Int, collective: Collective
+        storeIssues: IssueLog, storeCount: Int, rounds: Int, collectives: some Collectives
     ) throws(LoadError) -> LoadReport {
         let kinds = ImportIssue.Kind.allCases.count
         let issueCounts = zip(issues.counts, storeIssues.counts).map { $0 + $1 }
-        let values = try collective.mpi { () throws(MPIError) in
-            try collective.communicator.allGather(counters.values + issueCounts)
+        // The same length on every rank, so the blocks lie at `rank * stride`.
+        let values = try LoadError.wrapping { () throws(MPIError) in
+            try collectives.allGatherVarying(counters.values + issueCounts).values
         }
         var writer = ByteWriter()
         for issue in storeIssues.kept + issues.kept { issue.write(to: &writer) }
-        let gathered = try collective.mpi { () throws(MPIError) in
-            try collective.communicator.allGatherVarying(writer.bytes)
-        }
+        let gathered = try LoadError.wrapping { () throws(MPIError) in try collectives.allGatherVarying(writer.bytes) }
         var allIssues: [ImportIssue] = []
         var reader = ByteReader(gathered.values)
         var failure: LoadError?
@@ -332,12 +330,12 @@ public enum DatasetLoader {
         } catch {
             failure = .communication("corrupt issue record: \(error)")
         }
-        try collective.agree(failure)
+        try collectives.throwIfAnyRankFailed(failure)
 
         var report = LoadReport(path: path, format: options.format, mode: mode)
         let stride = LoadCounters.fieldCount + kinds
         var totals = [Int64](repeating: 0, count: kinds)
-        for rank in 0..<collective.size {
+        for rank in 0..<collectives.size {
             let row = values[(rank * stride)..<((rank + 1) * stride)]
             let rankCounters = LoadCounters(row.prefix(LoadCounters.fieldCount))
             for (index, count) in row.dropFirst(LoadCounters.fieldCount).enumerated() { totals[index] += count }
@@ -386,7 +384,7 @@ struct ProgressReporter {
 
     mutating func tick(position: (done: Int64, total: Int64), lines: Int64) {
         guard let callback else { return }
-        let now = MPIEnvironment.wallTime
+        let now = ALSClock.now()
         guard now - last >= interval else { return }
         last = now
         callback(LoadProgress(bytesDone: position.done, bytesTotal: position.total, linesRead: lines, elapsedSeconds: now - started))

@@ -1,3 +1,5 @@
+import MPI
+
 /// The collaborative-filtering input of the next-visit score: a preference of a user for each candidate
 /// store, from the user's visits.
 ///
@@ -84,7 +86,7 @@ public protocol CollaborativeTraining {
     /// `nil`) and returns a scorer usable on every rank.
     func train(
         visits: VisitLog, before end: Int64?, catalogue: StoreCatalogue, shards: ShardMap,
-        on collectives: some ALSCollectives
+        on collectives: some Collectives
     ) throws(NextVisitModelError) -> any CollaborativeScoring
 }
 
@@ -99,7 +101,7 @@ public struct ALSCollaborativeTraining: CollaborativeTraining {
 
     public func train(
         visits: VisitLog, before end: Int64?, catalogue: StoreCatalogue, shards: ShardMap,
-        on collectives: some ALSCollectives
+        on collectives: some Collectives
     ) throws(NextVisitModelError) -> any CollaborativeScoring {
         do {
             let counts = end.map { UserStoreCounts(visitLog: visits, before: $0) } ?? UserStoreCounts(visitLog: visits)

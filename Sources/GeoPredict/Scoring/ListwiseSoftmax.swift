@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MPI
 
 /// Training lists for the weights of a linear ranking score: per instance, the feature rows of its
 /// candidates and which candidate was the one visited.
@@ -201,7 +202,7 @@ public enum SoftmaxFit {
     /// - Returns: one weight per feature (`instances.featureCount`), and a report.
     public static func fit(
         _ instances: SoftmaxInstances, active: [Int], l2: Double, partitionCount: Int, maximumIterations: Int,
-        on collectives: some ALSCollectives
+        on collectives: some Collectives
     ) throws(NextVisitModelError) -> (weights: [Double], report: SoftmaxFitReport) {
         let d = active.count
         let countTotal: Int
@@ -252,7 +253,7 @@ public enum SoftmaxFit {
 
     private static func evaluate(
         _ instances: SoftmaxInstances, _ w: [Double], _ active: [Int], _ l2: Double, _ count: Int,
-        _ partitionCount: Int, _ collectives: some ALSCollectives
+        _ partitionCount: Int, _ collectives: some Collectives
     ) throws(NextVisitModelError) -> Evaluation {
         let d = active.count
         var sum = PartitionedSum(length: 1 + d + d * d, partitionCount: partitionCount)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MPI
 
 /// Trains a ``NextVisitModel`` on the visits of all ranks. Collective: every rank calls
 /// ``train(visits:catalogue:shards:on:progress:)`` with its own users.
@@ -53,7 +54,7 @@ public struct NextVisitTrainer {
     ///   - progress: called on every rank with a line per stage (print it on rank 0).
     public func train(
         visits: VisitLog, catalogue: StoreCatalogue, shards: ShardMap, end: Int64? = nil,
-        on collectives: some ALSCollectives, progress: (String) -> Void = { _ in }
+        on collectives: some Collectives, progress: (String) -> Void = { _ in }
     ) throws(NextVisitModelError) -> (model: NextVisitModel, timings: Timings) {
         try parameters.validate()
         var timings = Timings()

@@ -76,7 +76,7 @@ public struct VisitStatistics: Sendable, Equatable {
 
     /// Counts the visits of this rank's users and sums them over all ranks. Collective.
     public static func build(
-        from visits: VisitLog, catalogue: StoreCatalogue, sessionGapSeconds: Int64, on collectives: some ALSCollectives
+        from visits: VisitLog, catalogue: StoreCatalogue, sessionGapSeconds: Int64, on collectives: some Collectives
     ) throws(NextVisitModelError) -> VisitStatistics {
         let storeCount = catalogue.count
         var popularity = [Int64](repeating: 0, count: storeCount)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MPI
 
 /// The settings of the next-trip timing. Defaults as in `benchmarks/research/timing.py`.
 public struct NextTripParameters: Sendable, Equatable, Hashable {
@@ -145,7 +146,7 @@ public struct NextTripModel: Sendable, Equatable {
     ///   - end: the end of the training data (exclusive): outcomes after it are not observed.
     public static func fit(
         visits: VisitLog, targets: [Bool], end: Int64, parameters: NextTripParameters, partitionCount: Int,
-        on collectives: some ALSCollectives
+        on collectives: some Collectives
     ) throws(NextVisitModelError) -> NextTripModel {
         var evidence: [(partition: Int, anchors: Int, followed: Int)] = []
         var totals = [Int64](repeating: 0, count: 2 + parameters.binCount)
@@ -180,7 +181,7 @@ public struct NextTripModel: Sendable, Equatable {
     /// golden-section search on log m over [0.1, 10⁵]; each evaluation is an exact sum over ranks.
     static func empiricalBayesStrength(
         mean: Double, evidence: [(partition: Int, anchors: Int, followed: Int)], partitionCount: Int,
-        on collectives: some ALSCollectives
+        on collectives: some Collectives
     ) throws(NextVisitModelError) -> Double {
         func negativeLogLikelihood(_ logStrength: Double) throws(NextVisitModelError) -> Double {
             let m = exp(logStrength)

@@ -118,16 +118,16 @@ public struct PlaceClustering: Sendable {
     ///
     /// Every rank receives all positions (16 bytes per stay point) and clusters them itself, which
     /// is simpler than a spatial partition and exact; fine up to some tens of millions of stay points.
-    public func clustersAcrossRanks(of local: [GeoPoint], on communicator: Communicator) throws(MPIError) -> PlaceClusters {
+    public func clustersAcrossRanks(of local: [GeoPoint], on collectives: some Collectives) throws(MPIError) -> PlaceClusters {
         var interleaved = [Double]()
         interleaved.reserveCapacity(2 * local.count)
         for point in local { interleaved += [point.latitude, point.longitude] }
-        let gathered = try communicator.allGatherVarying(interleaved)
+        let gathered = try collectives.allGatherVarying(interleaved)
         let all = stride(from: 0, to: gathered.values.count, by: 2).map {
             GeoPoint(latitude: gathered.values[$0], longitude: gathered.values[$0 + 1])
         }
         let global = clusters(of: all)
-        let first = gathered.offsets[communicator.rank] / 2
+        let first = gathered.offsets[collectives.rank] / 2
         return PlaceClusters(places: global.places, placeOfPoint: Array(global.placeOfPoint[first..<(first + local.count)]))
     }
 

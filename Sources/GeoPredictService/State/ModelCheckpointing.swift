@@ -83,9 +83,9 @@ final class ModelCheckpointing {
             // differs from rank 0's (a misconfigured job), which must not serve another model.
             restored = try? Self.decode(bytes, catalogue: catalogue, fileName: String(decoding: nameBytes, as: UTF8.self))
         }
-        let failures = try communicator.allReduce(Int32(restored == nil ? 1 : 0), .sum)
-        guard failures == 0, let restored else {
-            if communicator.rank == 0 { logger.warning("\(failures) rank(s) could not load the model checkpoint; retraining") }
+        let anyFailed = try communicator.agree(failed: restored == nil)
+        guard !anyFailed, let restored else {
+            if communicator.rank == 0 { logger.warning("one or more ranks could not load the model checkpoint; retraining") }
             return nil
         }
         return restored

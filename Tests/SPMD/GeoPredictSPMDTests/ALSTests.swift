@@ -74,9 +74,9 @@ func runALSTests(_ suite: SPMDSuite, _ world: Communicator) {
             if world.size == 1 {
                 let local = try ImplicitALS.train(
                     data.counts, catalogue: data.catalogue, shards: shards, configuration: configuration,
-                    on: ALSSingleProcess()
+                    on: SingleProcessCollectives()
                 )
-                suite.expectEqual(local, model, "ALSSingleProcess differs from MPI at one rank")
+                suite.expectEqual(local, model, "SingleProcessCollectives differs from MPI at one rank")
             }
 
             // Each rank's checkpoint reads back to the same model.

@@ -36,8 +36,8 @@ public final class SPMDSuite {
         for failure in currentFailures {
             report("FAIL [\(name)] \(testName) on rank \(world.rank)/\(world.size): \(failure)\n")
         }
-        let anyFailed = (try? world.allReduce(Int32(currentFailures.isEmpty ? 0 : 1), .maximum)) ?? 1
-        if anyFailed == 0 { passed += 1 } else { failed += 1 }
+        let anyFailed = (try? world.agree(failed: !currentFailures.isEmpty)) ?? true
+        if anyFailed { failed += 1 } else { passed += 1 }
     }
 
     /// Records a failure of the current test unless `condition` holds.

@@ -1,9 +1,9 @@
-import GeoPredict
 import MPI
-import MPIPlug
 
-/// Training beside serving: the trainer's collectives, performed by the MPI thread between requests.
-extension BackgroundCollectives: ALSCollectives {
+/// A background job's collectives, each performed by the MPI thread in a step of its own (see
+/// ``BackgroundCollectives/perform(_:)``). What the protocol builds from these — the exact sum, for
+/// one — keeps its per-element work on the job's thread and sends only the collectives across.
+extension BackgroundCollectives: Collectives {
     public func allToAll<T: MPIScalar>(_ values: [T], sendCounts: [Int], receiveCounts: [Int]) throws(MPIError) -> RankBlocks<T> {
         try perform { communicator throws(MPIError) in
             try communicator.allToAll(values, sendCounts: sendCounts, receiveCounts: receiveCounts)
@@ -22,14 +22,16 @@ extension BackgroundCollectives: ALSCollectives {
         try perform { communicator throws(MPIError) in try communicator.allGatherVarying(values) }
     }
 
-    /// The collectives of ``PartitionedSum/allReduce(on:)``, in two steps, with its per-element work
-    /// (a pass over every partial, large for many factors) here on the trainer's thread rather than
-    /// on the MPI thread, where it would hold up requests. Same collectives, same order, same bits.
-    public func exactTotal(of sum: PartitionedSum) throws(MPIError) -> [Double] {
-        let local = sum.localExtremes()
-        let extremes = try perform { communicator throws(MPIError) in try local.combined(on: communicator) }
-        let fixed = sum.fixedPointContribution(for: extremes)
-        let fixedPointSum = try perform { communicator throws(MPIError) in try communicator.allReduce(fixed, .sum) }
-        return sum.total(fixedPointSum: fixedPointSum, extremes: extremes)
+    public func broadcast<T: MPIScalar>(_ values: inout [T], root: Int) throws(MPIError) {
+        let sent = values
+        values = try perform { communicator throws(MPIError) in
+            var buffer = sent
+            try communicator.broadcast(&buffer, root: root)
+            return buffer
+        }
+    }
+
+    public func exclusiveScan<T: MPIArithmetic>(_ value: T, _ operation: ReductionOperation, identity: T) throws(MPIError) -> T {
+        try perform { communicator throws(MPIError) in try communicator.exclusiveScan(value, operation, identity: identity) }
     }
 }

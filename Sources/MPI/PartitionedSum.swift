@@ -1,18 +1,17 @@
-import MPI
-
-/// Adds up vectors across ranks so that the result does not depend on the number of ranks.
+/// A sum of vectors across ranks that does not depend on the number of ranks.
 ///
-/// Floating-point addition is not associative, so a plain allreduce gives slightly different sums at
-/// 2 ranks than at 3. Here each contribution belongs to a virtual partition (``ShardMap``), whose
-/// partial sum is computed on one rank in a fixed order and is therefore the same at any rank count.
-/// The partials are then combined *exactly*: each is scaled to a 64-bit fixed-point integer with an
-/// exponent chosen from the global largest magnitude (a max-allreduce, which is exact), and the
-/// integers are summed with an Int64 allreduce, which is associative. The result is bit-identical at
-/// 1, 2, 3 or 4 ranks, with a relative rounding error near 2⁻⁵² of the largest partial.
+/// Floating-point addition is not associative, so a plain all-reduce gives slightly different sums
+/// at 2 ranks than at 3. Here each contribution belongs to a virtual partition (in GeoPredict, a
+/// partition of its shard map), whose partial sum is computed on one rank in a fixed order and is
+/// therefore the same at any rank count. ``Collectives/exactTotal(of:)`` then combines the partials
+/// *exactly*: each is scaled to a 64-bit fixed-point integer with an exponent chosen from the
+/// global largest magnitude (a maximum over ranks, which is exact), and the integers are summed
+/// with an Int64 all-reduce, which is associative. The result is bit-identical at 1, 2, 3 or 4
+/// ranks, with a relative rounding error near 2⁻⁵² of the largest partial.
 public struct PartitionedSum {
     /// The length of every contributed vector.
     public let length: Int
-    /// The number of virtual partitions (``ShardMap/partitionCount``); partitions are `0..<partitionCount`.
+    /// The number of virtual partitions; partitions are `0..<partitionCount`.
     public let partitionCount: Int
     private var partials: [Int: [Double]] = [:]
 
@@ -43,49 +42,36 @@ public struct PartitionedSum {
     /// The partial sums added on this rank so far, by partition.
     public var localPartials: [Int: [Double]] { partials }
 
-    /// The exact, rank-count-independent total over all ranks. Collective: every rank calls it.
-    ///
-    /// Non-finite partials make the result NaN in every element that received them.
-    public func allReduce(on communicator: Communicator) throws(MPIError) -> [Double] {
-        let extremes = try localExtremes().combined(on: communicator)
-        var fixed = fixedPointContribution(for: extremes)
-        try communicator.allReduce(inPlace: &fixed, .sum)
-        return total(fixedPointSum: fixed, extremes: extremes)
-    }
+    // The three local phases of the exact total (``Collectives/exactTotal(of:)`` runs the
+    // collectives between them). Non-finite partials make the total NaN in every element that
+    // received them.
 
-    // The three local phases of ``allReduce(on:)``, for callers that run its collectives elsewhere
-    // (a trainer whose collectives run on another thread keeps the per-element work on its own).
+    /// Per element: the largest finite magnitude of any partial, and whether any partial is not
+    /// finite.
+    struct Extremes {
+        var largestMagnitudes: [Double]
+        var nonFinite: [Bool]
 
-    /// Per element: the largest finite magnitude of any partial, and 1 if any partial is not finite.
-    /// ``allReduce(on:)`` combines every rank's with a maximum.
-    public struct Extremes: Sendable {
-        public var largestMagnitudes: [Double]
-        public var nonFinite: [Int64]
-
-        public init(largestMagnitudes: [Double], nonFinite: [Int64]) {
-            self.largestMagnitudes = largestMagnitudes
-            self.nonFinite = nonFinite
-        }
-
-        /// Every rank's extremes combined with a maximum (two all-reduces). Collective.
-        public func combined(on communicator: Communicator) throws(MPIError) -> Extremes {
-            Extremes(
-                largestMagnitudes: try communicator.allReduce(largestMagnitudes, .maximum),
-                nonFinite: try communicator.allReduce(nonFinite, .maximum))
+        /// Every rank's extremes combined with one maximum: the flags travel beside the
+        /// magnitudes as 0 and 1, which a maximum keeps exact. Collective.
+        func combined(on collectives: some Collectives) throws(MPIError) -> Extremes {
+            let length = largestMagnitudes.count
+            let combined = try collectives.allReduce(largestMagnitudes + nonFinite.map { $0 ? 1.0 : 0.0 }, .maximum)
+            return Extremes(largestMagnitudes: Array(combined[..<length]), nonFinite: combined[length...].map { $0 != 0 })
         }
     }
 
     /// This rank's extremes (phase 1, before the maximum over ranks).
-    public func localExtremes() -> Extremes {
+    func localExtremes() -> Extremes {
         var extremes = Extremes(
-            largestMagnitudes: [Double](repeating: 0, count: length), nonFinite: [Int64](repeating: 0, count: length))
+            largestMagnitudes: [Double](repeating: 0, count: length), nonFinite: [Bool](repeating: false, count: length))
         for partial in partials.values {
             for index in 0..<length {
                 let magnitude = abs(partial[index])
                 if magnitude.isFinite {
                     extremes.largestMagnitudes[index] = max(extremes.largestMagnitudes[index], magnitude)
                 } else {
-                    extremes.nonFinite[index] = 1
+                    extremes.nonFinite[index] = true
                 }
             }
         }
@@ -94,7 +80,7 @@ public struct PartitionedSum {
 
     /// This rank's partials in fixed point, scaled by every rank's `extremes` (phase 2, before the
     /// sum over ranks).
-    public func fixedPointContribution(for extremes: Extremes) -> [Int64] {
+    func fixedPointContribution(for extremes: Extremes) -> [Int64] {
         let scales = Self.scales(extremes, terms: partitionCount)
         var fixed = [Int64](repeating: 0, count: length)
         for partial in partials.values {
@@ -106,10 +92,10 @@ public struct PartitionedSum {
     }
 
     /// The total, from every rank's fixed-point contribution summed (phase 3).
-    public func total(fixedPointSum: [Int64], extremes: Extremes) -> [Double] {
+    func total(fixedPointSum: [Int64], extremes: Extremes) -> [Double] {
         let scales = Self.scales(extremes, terms: partitionCount)
         return (0..<length).map { index in
-            extremes.nonFinite[index] != 0 ? .nan : scales[index].toDouble(fixedPointSum[index])
+            extremes.nonFinite[index] ? .nan : scales[index].toDouble(fixedPointSum[index])
         }
     }
 
