@@ -48,11 +48,15 @@ public struct ConnectError: Error, Sendable, Equatable, CustomStringConvertible 
     /// The HTTP status when it differs from the code's usual one (404 for an unknown route, 405, 413,
     /// 415 — the statuses HTTP itself defines for those cases).
     public var httpStatusOverride: Int?
+    /// When set, the answer carries `Retry-After` with this many seconds: the refusal is temporary
+    /// (overload) and the client may send the same request again after that long.
+    public var retryAfterSeconds: Int?
 
-    public init(_ code: ConnectCode, _ message: String, httpStatus: Int? = nil) {
+    public init(_ code: ConnectCode, _ message: String, httpStatus: Int? = nil, retryAfterSeconds: Int? = nil) {
         self.code = code
         self.message = message
         self.httpStatusOverride = httpStatus
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     /// The HTTP status to answer with.

@@ -20,6 +20,8 @@ struct FrontDoor: HTTPResponder {
     let health: ServiceHealth
     let metrics: PlugMetrics
     let maximumBodyBytes: Int
+    /// How long a call may wait and run when its client sends no `Connect-Timeout-Ms`.
+    let defaultTimeout: Duration
     let token: BearerToken?
     let rankCount: Int
     let logger: Logger
@@ -87,7 +89,7 @@ struct FrontDoor: HTTPResponder {
                 httpStatus: 415
             )
         }
-        let deadline = try Self.deadline(headers[.connectTimeoutMilliseconds])
+        let deadline = try Self.deadline(headers[.connectTimeoutMilliseconds]) ?? .now + defaultTimeout
         let body = try await readBody(request)
         let encoded = try codec.decode(body, format)
         return (format, await submit(.request(path: path, body: encoded), deadline: deadline))
@@ -99,7 +101,10 @@ struct FrontDoor: HTTPResponder {
             let reply = Reply(continuation)
             if let deadline { reply.expire(at: deadline) }
             let job = Job(kind: kind, reply: reply, deadline: deadline, enqueued: .now)
-            if let refusal = queue.submit(job) { reply.resume(.failure(refusal)) }
+            if let refusal = queue.submit(job) {
+                if refusal.code == .resourceExhausted { metrics.recordShed(reason: .queueFull) }
+                reply.resume(.failure(refusal))
+            }
         }
     }
 
@@ -189,6 +194,7 @@ struct FrontDoor: HTTPResponder {
     static func failure(_ error: ConnectError) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if error.httpStatus == 405 { headers[.allow] = "POST" }
+        if let seconds = error.retryAfterSeconds { headers[.retryAfter] = "\(seconds)" }
         return Response(
             status: .init(code: error.httpStatus),
             headers: headers,

@@ -10,6 +10,19 @@ public struct MPIPlugConfiguration: Sendable {
     public var maximumBodyBytes: Int = 4 * 1024 * 1024
     /// The most requests one round carries. Rounds take whatever is queued up to this.
     public var maximumBatchSize: Int = 512
+    /// The most requests waiting in rank 0's queue; beyond it calls get 429 `resource_exhausted` with
+    /// `Retry-After`. 4,096 is eight full rounds of the default batch size: enough to ride out a burst
+    /// (1,024 concurrent connections queued to a p50 of 82 ms), while a request at the back still
+    /// starts within a few rounds instead of waiting behind an unbounded backlog.
+    public var maximumQueuedRequests: Int = 4_096
+    /// The most bytes of request bodies (re-encoded, with framing) waiting in rank 0's queue; beyond
+    /// it calls get 429. 256 MiB is 64 bodies at the 4 MiB body limit — several full rounds at the
+    /// default round budget — and about 1 % of a 24 GiB node.
+    public var maximumQueuedBytes: Int = 256 * 1024 * 1024
+    /// How long a call may wait and run when the client sends no `Connect-Timeout-Ms`. 60 s is far
+    /// beyond a healthy call (milliseconds) and below the round timeout, so a client that set no
+    /// deadline hears `deadline_exceeded` instead of waiting on a stuck job.
+    public var defaultTimeout: Duration = .seconds(60)
     /// When set, every route and `/metrics` require `Authorization: Bearer <token>`; `/healthz` does not.
     public var bearerToken: String?
     /// When set, rank 0 serves HTTPS with this PEM certificate chain and key.
@@ -38,6 +51,9 @@ public struct MPIPlugConfiguration: Sendable {
         guard (0...65_535).contains(port) else { throw .invalidConfiguration("port \(port) is outside 0...65535") }
         guard maximumBodyBytes > 0 else { throw .invalidConfiguration("the body limit must be positive") }
         guard maximumBatchSize > 0 else { throw .invalidConfiguration("the batch size must be positive") }
+        guard maximumQueuedRequests > 0 else { throw .invalidConfiguration("the queue's request limit must be positive") }
+        guard maximumQueuedBytes > 0 else { throw .invalidConfiguration("the queue's byte limit must be positive") }
+        guard defaultTimeout > .zero else { throw .invalidConfiguration("the default timeout must be positive") }
         if let bearerToken, bearerToken.isEmpty { throw .invalidConfiguration("the bearer token is empty") }
     }
 }

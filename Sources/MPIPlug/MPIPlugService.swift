@@ -29,7 +29,7 @@ public final class MPIPlugService {
     let logger: Logger
     private let statistics = RoundStatistics()
     private let executor: RoundExecutor
-    private let queue = RoundQueue()
+    private let queue: RoundQueue
     let health = ServiceHealth()
     private lazy var metrics = PlugMetrics(routes: executor.routeOrder)
 
@@ -41,6 +41,7 @@ public final class MPIPlugService {
     ) throws {
         try configuration.validate()
         self.configuration = configuration
+        queue = RoundQueue(maximumJobs: configuration.maximumQueuedRequests, maximumBytes: configuration.maximumQueuedBytes)
         let communicator = try environment.world.duplicate()
         communicator.waitMode = .polling(configuration.idleBackoff)
         self.communicator = communicator
@@ -112,7 +113,7 @@ public final class MPIPlugService {
     private func makeFrontDoor() -> FrontDoor {
         FrontDoor(
             codecs: executor.codecs, queue: queue, health: health, metrics: metrics,
-            maximumBodyBytes: configuration.maximumBodyBytes,
+            maximumBodyBytes: configuration.maximumBodyBytes, defaultTimeout: configuration.defaultTimeout,
             token: configuration.bearerToken.map(BearerToken.init),
             rankCount: communicator.size, logger: logger
         )

@@ -54,6 +54,18 @@ struct PlugMetrics: Sendable {
         ).increment()
     }
 
+    /// Why a request was refused or dropped without running, for `mpiplug_requests_shed_total`.
+    enum ShedReason: String {
+        /// The front door's queue was full (by count or by bytes): answered 429 with `Retry-After`.
+        case queueFull = "queue_full"
+    }
+
+    /// Counts a request that was shed: refused or dropped before it reached any rank.
+    func recordShed(reason: ShedReason) {
+        CoreMetrics.Counter(label: "mpiplug_requests_shed_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+            .increment()
+    }
+
     func recordRound(requests: Int, seconds: Double) {
         rounds.increment()
         roundSize.record(requests)

@@ -62,31 +62,83 @@ struct Job: Sendable {
     /// When the client stops waiting; the round skips the job after it.
     let deadline: ContinuousClock.Instant?
     let enqueued: ContinuousClock.Instant
+
+    /// An upper bound of what the job adds to a serialised round: its body and path with their
+    /// protobuf framing (a tag and a length of at most 10 bytes each, for the request and for a batch
+    /// of its own). The queue's byte limit and the round byte budget both count this.
+    var roundBytes: Int {
+        switch kind {
+        case .request(let path, let body): return body.count + path.utf8.count + Self.framingBytes
+        case .ping: return 0
+        }
+    }
+
+    static let framingBytes = 40
 }
 
 /// The queue between rank 0's HTTP threads and its MPI thread.
 ///
-/// HTTP threads ``submit(_:)``; the MPI thread takes everything waiting, up to a batch size, each time
-/// it starts a round, so batches grow by themselves under load and stay single under light load.
+/// HTTP threads ``submit(_:)``; the MPI thread takes everything waiting, up to a batch size and a byte
+/// budget, each time it starts a round, so batches grow by themselves under load and stay single
+/// under light load.
+///
+/// The queue is bounded by count and by bytes (``Job/roundBytes``): beyond either, ``submit(_:)``
+/// refuses with `resource_exhausted` and a retry hint, so that overload pushes back on clients instead
+/// of growing rank 0's memory and every request's wait. A job is always admitted into an empty queue,
+/// so that no single valid request is refused for ever. Taken jobs are released at once.
 final class RoundQueue: @unchecked Sendable {
+    /// The most jobs waiting at once.
+    let maximumJobs: Int
+    /// The most ``Job/roundBytes`` waiting at once.
+    let maximumBytes: Int
+
     // NSCondition guards every stored property below; it is what lets the MPI thread sleep (no CPU)
     // until work arrives.
     private let condition = NSCondition()
-    private var jobs: [Job] = []
+    /// Waiting jobs from `head` on; taken slots are set to nil at once (so their bodies and replies
+    /// are freed while others still wait) and compacted away once they are the larger part.
+    private var jobs: [Job?] = []
     private var head = 0
+    private var queuedBytes = 0
     private var closedReason: ConnectError?
     /// Set when rank 0's background job has queued a collective: wakes the MPI thread to check
     /// whether every rank is ready for the step.
     private var backgroundWakeUp = false
 
-    /// Queues `job`; returns the reason instead when the queue no longer accepts work.
+    init(maximumJobs: Int = .max, maximumBytes: Int = .max) {
+        self.maximumJobs = maximumJobs
+        self.maximumBytes = maximumBytes
+    }
+
+    /// How long a shed client is told to wait before it retries (`Retry-After`). One second is
+    /// several rounds at the usual round times, short enough that a retry finds room soon.
+    static let retryAfterSeconds = 1
+
+    /// Queues `job`; returns the reason instead when the queue no longer accepts work, or is full
+    /// (`resource_exhausted` with ``ConnectError/retryAfterSeconds``).
     func submit(_ job: Job) -> ConnectError? {
         condition.lock()
         defer { condition.unlock() }
         if let closedReason { return closedReason }
+        let waiting = jobs.count - head
+        if waiting > 0 {
+            if waiting >= maximumJobs {
+                return Self.full("\(waiting) requests are already waiting (the limit is \(maximumJobs))")
+            }
+            if queuedBytes + job.roundBytes > maximumBytes {
+                return Self.full("\(queuedBytes) bytes of requests are already waiting (the limit is \(maximumBytes))")
+            }
+        }
         jobs.append(job)
+        queuedBytes += job.roundBytes
         condition.signal()
         return nil
+    }
+
+    private static func full(_ detail: String) -> ConnectError {
+        var error = ConnectError(.resourceExhausted, "the service is overloaded: \(detail); retry later")
+        error.retryAfterSeconds = retryAfterSeconds
+        return error
     }
 
     /// The jobs waiting now.
@@ -96,7 +148,14 @@ final class RoundQueue: @unchecked Sendable {
         return jobs.count - head
     }
 
-    /// Wakes the MPI thread (from ``take(limit:timeout:)``) for a background step.
+    /// The slots the queue holds, waiting or not yet compacted away (for tests of its memory).
+    var storedSlots: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return jobs.count
+    }
+
+    /// Wakes the MPI thread (from ``take(limit:byteBudget:timeout:)``) for a background step.
     func wakeForBackgroundStep() {
         condition.lock()
         backgroundWakeUp = true
@@ -104,9 +163,11 @@ final class RoundQueue: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits up to `timeout` for work (or a background wake-up) and takes up to `limit` jobs; an empty
-    /// array on timeout or for a wake-up alone; `nil` once the queue is closed and empty.
-    func take(limit: Int, timeout: Duration) -> [Job]? {
+    /// Waits up to `timeout` for work (or a background wake-up) and takes, in arrival order, up to
+    /// `limit` jobs whose ``Job/roundBytes`` sum to at most `byteBudget` (the first job is taken
+    /// whatever its size: the round refuses it if it can never fit). An empty array on timeout or
+    /// for a wake-up alone; `nil` once the queue is closed and empty.
+    func take(limit: Int, byteBudget: Int = .max, timeout: Duration) -> [Job]? {
         condition.lock()
         defer { condition.unlock() }
         defer { backgroundWakeUp = false }
@@ -116,14 +177,29 @@ final class RoundQueue: @unchecked Sendable {
             _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
             if jobs.count == head { return closedReason == nil ? [] : nil }
         }
-        let end = min(jobs.count, head + limit)
-        let batch = Array(jobs[head..<end])
-        head = end
+        var batch = [Job]()
+        var bytes = 0
+        while head < jobs.count, batch.count < limit, let job = jobs[head] {
+            guard batch.isEmpty || bytes + job.roundBytes <= byteBudget else { break }
+            bytes += job.roundBytes
+            batch.append(job)
+            jobs[head] = nil
+            head += 1
+        }
+        queuedBytes -= bytes
+        compact()
+        return batch
+    }
+
+    /// Drops the taken slots once they outnumber the waiting ones (amortised O(1) per job).
+    private func compact() {
         if head == jobs.count {
-            jobs.removeAll(keepingCapacity: true)
+            jobs.removeAll(keepingCapacity: jobs.count <= 4_096)
+            head = 0
+        } else if head >= 1_024 && head * 2 >= jobs.count {
+            jobs.removeFirst(head)
             head = 0
         }
-        return batch
     }
 
     /// Stops accepting work; jobs already queued are still taken.
@@ -139,9 +215,10 @@ final class RoundQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         if closedReason == nil { closedReason = reason }
-        let remaining = Array(jobs[head...])
+        let remaining = jobs[head...].compactMap { $0 }
         jobs.removeAll()
         head = 0
+        queuedBytes = 0
         condition.broadcast()
         return remaining
     }

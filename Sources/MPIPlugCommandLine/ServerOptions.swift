@@ -10,6 +10,18 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "Port to listen on (0: any free port).") public var port = 8080
     @Option(help: "Largest request body in bytes.") public var maxBodyBytes = 4 * 1024 * 1024
     @Option(help: "Most requests per round.") public var maxBatch = 512
+    @Option(help: ArgumentHelp(
+        "Most requests waiting for a round; beyond it calls get 429 resource_exhausted with Retry-After.",
+        discussion: "Eight full rounds at the default --max-batch: absorbs bursts, bounds every request's wait."))
+    public var maxQueuedRequests = MPIPlugConfiguration().maximumQueuedRequests
+    @Option(help: ArgumentHelp(
+        "Most bytes of request bodies waiting for a round; beyond it calls get 429 with Retry-After.",
+        discussion: "64 bodies at the default --max-body-bytes, about 1 % of a 24 GiB node."))
+    public var maxQueuedBytes = MPIPlugConfiguration().maximumQueuedBytes
+    @Option(help: ArgumentHelp(
+        "Seconds a call may wait and run when the client sends no Connect-Timeout-Ms.",
+        discussion: "Far beyond a healthy call, below --round-timeout: such clients hear deadline_exceeded, not silence."))
+    public var defaultTimeout: Double = 60
     @Option(help: "File holding a bearer token that every call must present.") public var authTokenFile: String?
     @Option(help: "PEM certificate chain for HTTPS.") public var tlsCert: String?
     @Option(help: "PEM private key for HTTPS.") public var tlsKey: String?
@@ -29,6 +41,14 @@ public struct ServerOptions: ParsableArguments {
             throw ValidationError("--round-timeout must be a number of seconds in (0, 1000000]")
         }
         configuration.roundTimeout = .milliseconds(Int64((roundTimeout * 1000).rounded()))
+        guard maxQueuedRequests > 0 else { throw ValidationError("--max-queued-requests must be positive") }
+        guard maxQueuedBytes > 0 else { throw ValidationError("--max-queued-bytes must be positive") }
+        configuration.maximumQueuedRequests = maxQueuedRequests
+        configuration.maximumQueuedBytes = maxQueuedBytes
+        guard defaultTimeout > 0, defaultTimeout <= 1_000_000 else {
+            throw ValidationError("--default-timeout must be a number of seconds in (0, 1000000]")
+        }
+        configuration.defaultTimeout = .milliseconds(Int64((defaultTimeout * 1000).rounded()))
         if let authTokenFile {
             let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw ValidationError("\(authTokenFile) holds no token") }

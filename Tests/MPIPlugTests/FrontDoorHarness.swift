@@ -16,11 +16,17 @@ final class FrontDoorHarness: @unchecked Sendable {
 
     /// Test routes beside the built-in ones: `/test.v1.Test/Sleep` sleeps `value` milliseconds,
     /// `/test.v1.Test/Fail` answers `failed_precondition`, `/test.v1.Test/Throw` throws.
-    init(token: String? = nil, maximumBodyBytes: Int = 64 * 1024) throws {
+    ///
+    /// - Parameter configure: changes to the test configuration (limits under test).
+    init(
+        token: String? = nil, maximumBodyBytes: Int = 64 * 1024,
+        configure: (inout MPIPlugConfiguration) -> Void = { _ in }
+    ) throws {
         var configuration = MPIPlugConfiguration()
         configuration.bearerToken = token
         configuration.maximumBodyBytes = maximumBodyBytes
         configuration.maximumBatchSize = 64
+        configure(&configuration)
         service = try MPIPlugService(
             environment: try MPI.shared(threadLevel: .multiple), configuration: configuration, logger: Logger(label: "test"))
         try service.register(Self.testRoutes(background: background))

@@ -1,5 +1,6 @@
 @testable import MPIPlug
 import MPIPlugProtos
+import Synchronization
 import Testing
 
 struct RoundQueueTests {
@@ -73,6 +74,55 @@ struct RoundQueueTests {
             #expect(reply.isAnswered)
         }
         #expect((try? first.get() as? Mpiplug_V1_EchoResponse)?.message == "first")
+    }
+
+    /// A reply seen without keeping it alive.
+    private final class WeakReply: @unchecked Sendable {
+        weak var reply: Reply?
+        init(_ reply: Reply) { self.reply = reply }
+    }
+
+    @Test func takenJobsAreReleasedWhileOthersStillWait() async throws {
+        // Sustained load: each round takes one batch while the next is already waiting, so the queue
+        // never drains. Every answered job (its reply and its 64 KiB body) must be freed all the same.
+        let queue = RoundQueue()
+        let batchSize = 50, rounds = 20
+        final class Tally: Sendable {
+            let seen = Mutex<[WeakReply]>([])
+            let finished = Mutex(0)
+        }
+        let tally = Tally()
+        let body = [UInt8](repeating: 7, count: 64 * 1024)
+        func submitBatch(_ group: inout TaskGroup<Void>) {
+            for _ in 0..<batchSize {
+                group.addTask {
+                    _ = await withCheckedContinuation { continuation in
+                        let reply = Reply(continuation)
+                        tally.seen.withLock { $0.append(WeakReply(reply)) }
+                        _ = queue.submit(Job(kind: .request(path: "/p", body: body), reply: reply, deadline: nil, enqueued: .now))
+                    }
+                    tally.finished.withLock { $0 += 1 }
+                }
+            }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            submitBatch(&group)
+            for round in 1...rounds {
+                submitBatch(&group)
+                while queue.depth < 2 * batchSize { await Task.yield() }
+                let taken = queue.take(limit: batchSize, timeout: .milliseconds(10)) ?? []
+                #expect(taken.count == batchSize)
+                for job in taken { job.reply.resume(.success(Mpiplug_V1_EchoResponse())) }
+                #expect(queue.depth == batchSize, "round \(round) left the next batch waiting")
+            }
+            let answered = rounds * batchSize
+            for _ in 0..<2_000 where tally.finished.withLock({ $0 }) < answered { try? await Task.sleep(for: .milliseconds(1)) }
+            let alive = tally.seen.withLock { $0.prefix(answered).filter { $0.reply != nil }.count }
+            #expect(alive == 0, "\(alive) of \(answered) answered jobs are still held by the queue")
+            for job in queue.take(limit: batchSize, timeout: .milliseconds(10)) ?? [] {
+                job.reply.resume(.success(Mpiplug_V1_EchoResponse()))
+            }
+        }
     }
 
     private static func submitEcho(value: Int64, to queue: RoundQueue) async -> Int64 {

@@ -1,0 +1,112 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+@testable import MPIPlug
+import MPIPlugProtos
+import MPIPlugTesting
+import NIOCore
+import Testing
+
+/// Admission control at the front door: a bounded queue (count and bytes) that sheds with 429 and
+/// `Retry-After`, and a default deadline for clients that send none.
+@Suite(.serialized)
+struct AdmissionTests {
+    private static let echo = "/mpiplug.v1.DiagnosticsService/Echo"
+    private static let sleep = "/test.v1.Test/Sleep"
+    private static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
+
+    private struct Answer: Sendable {
+        let status: HTTPResponse.Status
+        let retryAfter: String?
+        let code: String?
+    }
+
+    private static func answer(_ response: TestResponse) -> Answer {
+        let object = try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+        return Answer(status: response.status, retryAfter: response.headers[.retryAfter], code: object?["code"] as? String)
+    }
+
+    /// Starts a `Sleep` call that holds the round loop for `milliseconds`, and returns once its round runs.
+    private static func occupyRoundLoop(
+        _ client: any TestClientProtocol, _ harness: FrontDoorHarness, milliseconds: Int
+    ) async throws -> Task<HTTPResponse.Status, any Error> {
+        let task = Task {
+            try await client.execute(
+                uri: sleep, method: .post, headers: jsonHeaders, body: ByteBuffer(string: "{\"value\":\"\(milliseconds)\"}")
+            ) { $0.status }
+        }
+        for _ in 0..<500 where harness.health.currentRoundAge == nil { try await Task.sleep(for: .milliseconds(2)) }
+        try #require(harness.health.currentRoundAge != nil, "the sleeping round started")
+        return task
+    }
+
+    /// Sends `count` echo calls at once and returns their answers.
+    private static func burst(_ client: any TestClientProtocol, count: Int, message: String = "") async throws -> [Answer] {
+        try await withThrowingTaskGroup(of: Answer.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    try await client.execute(
+                        uri: echo, method: .post, headers: jsonHeaders, body: ByteBuffer(string: "{\"message\":\"\(message)\"}")
+                    ) { answer($0) }
+                }
+            }
+            var answers = [Answer]()
+            for try await answer in group { answers.append(answer) }
+            return answers
+        }
+    }
+
+    @Test func aQueueFullByCountShedsWithRetryAfterAndCountsIt() async throws {
+        let harness = try FrontDoorHarness { $0.maximumQueuedRequests = 4 }
+        try await harness.service.test { client in
+            let sleeper = try await Self.occupyRoundLoop(client.http, harness, milliseconds: 1_500)
+            let answers = try await Self.burst(client.http, count: 10)
+            #expect(try await sleeper.value == .ok)
+            let served = answers.filter { $0.status == .ok }
+            let shed = answers.filter { $0.status == .tooManyRequests }
+            #expect(served.count == 4, "the four that fit in the queue are served")
+            #expect(shed.count == 6)
+            #expect(shed.allSatisfy { $0.code == "resource_exhausted" && $0.retryAfter == "1" })
+            try await client.http.execute(uri: "/metrics", method: .get) { response in
+                #expect(String(buffer: response.body).contains(#"mpiplug_requests_shed_total{reason="queue_full"} 6"#))
+            }
+            // Once the backlog is gone, calls are served again.
+            #expect(try await Self.burst(client.http, count: 3).allSatisfy { $0.status == .ok })
+        }
+    }
+
+    @Test func aQueueFullByBytesSheds() async throws {
+        // Each call below holds 400 + 35 + 40 = 478 queued bytes (message, path, framing): two fit in 1,000.
+        let harness = try FrontDoorHarness { $0.maximumQueuedBytes = 1_000 }
+        try await harness.service.test { client in
+            let sleeper = try await Self.occupyRoundLoop(client.http, harness, milliseconds: 1_500)
+            let answers = try await Self.burst(client.http, count: 5, message: String(repeating: "x", count: 400))
+            #expect(try await sleeper.value == .ok)
+            #expect(answers.filter { $0.status == .ok }.count == 2)
+            #expect(answers.filter { $0.status == .tooManyRequests && $0.code == "resource_exhausted" && $0.retryAfter != nil }.count == 3)
+        }
+    }
+
+    @Test func aCallWithoutATimeoutGetsTheDefaultDeadline() async throws {
+        let harness = try FrontDoorHarness { $0.defaultTimeout = .milliseconds(150) }
+        try await harness.service.test { client in
+            let started = ContinuousClock.now
+            try await client.http.execute(
+                uri: Self.sleep, method: .post, headers: Self.jsonHeaders, body: ByteBuffer(string: #"{"value":"1500"}"#)
+            ) { response in
+                #expect(response.status == .gatewayTimeout)
+                #expect(Self.answer(response).code == "deadline_exceeded")
+            }
+            #expect(ContinuousClock.now - started < .milliseconds(1_200), "answered at the default deadline, not when the round ended")
+            // A client's own deadline still wins over the default.
+            try await client.http.execute(
+                uri: Self.sleep, method: .post,
+                headers: [.contentType: "application/json", .connectTimeoutMilliseconds: "5000"],
+                body: ByteBuffer(string: #"{"value":"300"}"#)
+            ) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+}
