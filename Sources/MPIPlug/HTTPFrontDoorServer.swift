@@ -89,8 +89,11 @@ final class HTTPFrontDoorServer: Sendable {
 
 /// Bounds how long a broken or draining job can keep clients waiting.
 ///
-/// - A round running longer than `roundTimeout` marks the job broken: its requests, the queued ones
-///   and every new one are answered `unavailable` (503). The MPI thread stays where it is stuck.
+/// - A round running longer than `roundTimeout` means a rank stopped answering: its requests, the
+///   queued ones and new ones are answered `unavailable` (503), and a second later the process exits
+///   with ``unresponsiveRankExitStatus`` (mpirun then ends the other ranks and exits non-zero), so that a
+///   supervisor (`hpc/serve`) restarts the job and the write-ahead logs bring every event back. A job
+///   that stayed up answering 503 for ever would need a person to notice.
 /// - After SIGTERM, queued work may run for `drainTimeout`; then the rest is answered 503, and if a
 ///   round is still stuck a second later the process exits (mpirun then ends the other ranks).
 final class Watchdog: Sendable {
@@ -100,6 +103,11 @@ final class Watchdog: Sendable {
     private let drainTimeout: Duration
     private let logger: Logger
     private let task = Mutex<Task<Void, Never>?>(nil)
+    /// When to exit after a round outlived the timeout (the 503s get this long to reach their clients).
+    private let exitTime = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// The exit status when a rank is unresponsive: EX_TEMPFAIL, "try again later" — a restart may work.
+    static let unresponsiveRankExitStatus: Int32 = 75
 
     init(health: ServiceHealth, queue: RoundQueue, configuration: MPIPlugConfiguration, logger: Logger) {
         self.health = health
@@ -122,10 +130,16 @@ final class Watchdog: Sendable {
     func stop() { task.withLock { $0?.cancel() } }
 
     private func check() {
-        if let age = health.currentRoundAge, age > roundTimeout, health.refusal == nil || health.current == .draining {
-            logger.critical("a round has run for \(age); marking the job unavailable")
+        if let age = health.currentRoundAge, age > roundTimeout, exitTime.withLock({ $0 == nil }) {
+            logger.critical(
+                "a round has run for \(age), past the round timeout of \(roundTimeout): a rank stopped responding; exiting with status \(Self.unresponsiveRankExitStatus) so that the job is restarted")
             health.markBroken("a round did not finish within \(roundTimeout)")
             abandonAll(ConnectError(.unavailable, "the service is unavailable: a rank stopped responding"))
+            exitTime.withLock { $0 = .now + .seconds(1) }
+        }
+        if let time = exitTime.withLock({ $0 }), .now >= time {
+            fflush(nil)
+            _exit(Self.unresponsiveRankExitStatus)
         }
         if let drainAge = health.drainAge, drainAge > drainTimeout {
             abandonAll(ConnectError(.unavailable, "the service is shutting down"))

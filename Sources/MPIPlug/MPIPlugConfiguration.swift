@@ -27,7 +27,8 @@ public struct MPIPlugConfiguration: Sendable {
     public var bearerToken: String?
     /// When set, rank 0 serves HTTPS with this PEM certificate chain and key.
     public var tls: TLSFiles?
-    /// A round that runs longer than this marks the job broken: the front door answers 503.
+    /// A round that runs longer than this means a rank stopped answering: the front door answers 503 and
+    /// rank 0 exits with status 75 a second later, so that mpirun ends the job and a supervisor restarts it.
     public var roundTimeout: Duration = .seconds(120)
     /// After SIGTERM, how long queued work may take before the rest is answered 503.
     public var drainTimeout: Duration = .seconds(10)

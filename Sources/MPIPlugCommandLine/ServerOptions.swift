@@ -25,7 +25,9 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "File holding a bearer token that every call must present.") public var authTokenFile: String?
     @Option(help: "PEM certificate chain for HTTPS.") public var tlsCert: String?
     @Option(help: "PEM private key for HTTPS.") public var tlsKey: String?
-    @Option(help: "Seconds a round may run before the job counts as broken and calls are answered 503 (a rank or link is gone).")
+    @Option(help: ArgumentHelp(
+        "Seconds a round may run before a rank counts as unresponsive: calls get 503 and the job exits (status 75) to be restarted.",
+        discussion: "Set it well above the slowest expected round; a slow rank looks like a dead one."))
     public var roundTimeout: Double = 120
 
     public init() {}
