@@ -28,6 +28,15 @@ function request()
     return wrk.format("POST", path, { ["Content-Type"] = "application/proto" }, body)
 end
 
+-- DELAY_MS, if set, paces each connection: it waits that long after each answer before the next
+-- request, so that a soak runs at a chosen fraction of capacity instead of flat out.
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "")
+if delay_ms then
+    function delay()
+        return delay_ms
+    end
+end
+
 function done(summary, latency, requests)
     io.write(string.format("non200=%d\n", summary.errors.status))
     io.write(string.format("socket_errors=%d\n", summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
