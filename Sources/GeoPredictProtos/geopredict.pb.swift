@@ -58,11 +58,27 @@ public nonisolated struct Geopredict_V1_LocationEvent: Sendable {
   /// Clears the value of `storeID`. Subsequent reads from it will return its default value.
   public mutating func clearStoreID() {self._storeID = nil}
 
+  /// Optional. A client-chosen id for safe retries: 1 to 128 bytes of UTF-8, no control characters,
+  /// unique among the user's events (a UUID, or the device's sequence number). An event whose id the
+  /// user's owner has already stored is acknowledged again (counted in accepted) and not stored twice,
+  /// so a whole request can be sent again after a timeout or a 503. The owner remembers the ids of each
+  /// user's most recent 10,000 events that carry one (`geopredict serve --event-ids-per-user`), across
+  /// restarts and rank-count changes (they are rebuilt from the write-ahead logs).
+  public var eventID: String {
+    get {_eventID ?? String()}
+    set {_eventID = newValue}
+  }
+  /// Returns true if `eventID` has been explicitly set.
+  public var hasEventID: Bool {self._eventID != nil}
+  /// Clears the value of `eventID`. Subsequent reads from it will return its default value.
+  public mutating func clearEventID() {self._eventID = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storeID: String? = nil
+  fileprivate var _eventID: String? = nil
 }
 
 public nonisolated struct Geopredict_V1_IngestEventsRequest: Sendable {
@@ -93,6 +109,11 @@ public nonisolated struct Geopredict_V1_EventError: Sendable {
   /// What is wrong with it.
   public var message: String = String()
 
+  /// The Connect code of the failure: "invalid_argument" (the event is bad: sending it again will not
+  /// help) or "unavailable" (the event is good but its owner rank could not store it durably, e.g. its
+  /// disk is full: send it again later, with its event_id).
+  public var code: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -103,10 +124,12 @@ public nonisolated struct Geopredict_V1_IngestEventsResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Events stored durably.
+  /// Events stored durably (or already stored: see LocationEvent.event_id).
   public var accepted: UInt32 = 0
 
-  /// Events rejected; each has an entry in errors.
+  /// Events not stored (rejected as bad, or unavailable); each has an entry in errors. When no event
+  /// of a request could be stored because of a storage failure, the whole call fails with
+  /// `unavailable` instead.
   public var rejected: UInt32 = 0
 
   /// One entry per rejected event, in index order.
@@ -420,7 +443,7 @@ fileprivate nonisolated let _protobuf_package = "geopredict.v1"
 
 nonisolated extension Geopredict_V1_LocationEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LocationEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}timestamp_unix_seconds\0\u{1}latitude\0\u{1}longitude\0\u{3}store_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}timestamp_unix_seconds\0\u{1}latitude\0\u{1}longitude\0\u{3}store_id\0\u{3}event_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -433,6 +456,7 @@ nonisolated extension Geopredict_V1_LocationEvent: SwiftProtobuf.Message, SwiftP
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.latitude) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.longitude) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self._storeID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self._eventID) }()
       default: break
       }
     }
@@ -458,6 +482,9 @@ nonisolated extension Geopredict_V1_LocationEvent: SwiftProtobuf.Message, SwiftP
     try { if let v = self._storeID {
       try visitor.visitSingularStringField(value: v, fieldNumber: 5)
     } }()
+    try { if let v = self._eventID {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -467,6 +494,7 @@ nonisolated extension Geopredict_V1_LocationEvent: SwiftProtobuf.Message, SwiftP
     if lhs.latitude != rhs.latitude {return false}
     if lhs.longitude != rhs.longitude {return false}
     if lhs._storeID != rhs._storeID {return false}
+    if lhs._eventID != rhs._eventID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -504,7 +532,7 @@ nonisolated extension Geopredict_V1_IngestEventsRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Geopredict_V1_EventError: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EventError"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}field\0\u{1}message\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}field\0\u{1}message\0\u{1}code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -515,6 +543,7 @@ nonisolated extension Geopredict_V1_EventError: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.field) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.code) }()
       default: break
       }
     }
@@ -530,6 +559,9 @@ nonisolated extension Geopredict_V1_EventError: SwiftProtobuf.Message, SwiftProt
     if !self.message.isEmpty {
       try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
     }
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -537,6 +569,7 @@ nonisolated extension Geopredict_V1_EventError: SwiftProtobuf.Message, SwiftProt
     if lhs.index != rhs.index {return false}
     if lhs.field != rhs.field {return false}
     if lhs.message != rhs.message {return false}
+    if lhs.code != rhs.code {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

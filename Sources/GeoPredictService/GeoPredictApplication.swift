@@ -34,6 +34,7 @@ public final class GeoPredictApplication {
         let histories = UserHistories(
             base: dataset.visits, baseFixCounts: dataset.fixCounts, catalogue: dataset.catalogue, shards: shards
         )
+        let eventIDs = EventIDMemory(idsPerUser: options.eventIDsPerUser)
         // Every rank reads every log (from any earlier rank count) and keeps its own users' events.
         let walDirectory = GeoPredictServer.walDirectory(options)
         let logFiles = try WriteAheadLog.readFiles(directory: walDirectory, prefix: "events")
@@ -50,11 +51,13 @@ public final class GeoPredictApplication {
         let first: (model: NextVisitModel, version: String, sequence: Int, origin: String)
         if let restored {
             first = try GeoPredictServer.recover(
-                from: restored, started: restoreStarted, logFiles: logFiles, into: histories, shards: shards, world: world, say: say
+                from: restored, started: restoreStarted, logFiles: logFiles, into: histories, eventIDs: eventIDs, shards: shards,
+                world: world, say: say
             )
         } else {
             // Recover acknowledged events before the first training, so the model covers them.
-            let replayed = try GeoPredictServer.replay(logFiles.flatMap(\.records), into: histories, shards: shards, world: world)
+            let replayed = try GeoPredictServer.replay(
+                logFiles.flatMap(\.records), into: histories, eventIDs: eventIDs, shards: shards, world: world)
             if replayed > 0 { say("recovered \(replayed) events from the write-ahead logs") }
             let trainingStarted = ContinuousClock.now
             let model = try GeoPredictServer.initialModel(
@@ -68,8 +71,8 @@ public final class GeoPredictApplication {
             first = (model, version, sequence, "trained at start")
         }
         node = GeoPredictNode(
-            shards: shards, shardRank: world.rank, catalogue: dataset.catalogue, histories: histories, log: log,
-            model: first.model, modelVersion: first.version, modelSequence: first.sequence, checkpoints: checkpoints,
+            shards: shards, shardRank: world.rank, catalogue: dataset.catalogue, histories: histories, eventIDs: eventIDs,
+            log: log, model: first.model, modelVersion: first.version, modelSequence: first.sequence, checkpoints: checkpoints,
             foldInMemoCapacity: options.foldInMemoCapacity, logger: logger
         )
         service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)

@@ -34,15 +34,22 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
             response.rejected = UInt32(response.errors.count)
             responses.append(response)
         }
-        // Durable everywhere before rank 0 acknowledges anything.
-        let storedHere = node.ingest(mine)
-        let anyFailed = try context.communicator.agree(failed: !storedHere)
+        // Durable on its owner before rank 0 acknowledges an event; an owner that could not store its
+        // part fails only the events it owns.
+        let failedRanks = try ranksThatFailed(!node.ingest(mine), context: context)
         guard context.rank == 0 else { return [] }
-        guard !anyFailed else {
-            let error = ConnectError(.unavailable, "one or more ranks could not store events durably; retry the request")
-            return Array(repeating: .failure(error), count: requests.count)
+        guard !failedRanks.isEmpty else { return responses.map { .success($0) } }
+        return zip(requests, responses).map { request, response in
+            response.withoutEvents(of: request, ownedBy: failedRanks, owner: node.shards.owner(of:))
         }
-        return responses.map { .success($0) }
+    }
+
+    /// The ranks for which `failedHere` was true. Collective: one all-reduce of a flag per rank.
+    private func ranksThatFailed(_ failedHere: Bool, context: RoundContext) throws -> Set<Int> {
+        var flags = [Int32](repeating: 0, count: context.size)
+        flags[context.rank] = failedHere ? 1 : 0
+        let all = try context.communicator.allReduce(flags, .maximum)
+        return Set(all.indices.filter { all[$0] != 0 })
     }
 
     private enum EventOutcome {
@@ -57,6 +64,7 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
         guard let store = node.catalogue.index(of: event.storeID) else {
             return .rejected(.with {
                 $0.field = "store_id"
+                $0.code = ConnectCode.invalidArgument.rawValue
                 $0.message = "store_id: unknown store \(event.storeID.prefix(64))"
             })
         }
@@ -115,5 +123,37 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
         guard context.rank == 0 else { return [] }
         let status = node.status.response
         return requests.map { _ in .success(status) }
+    }
+}
+
+extension Geopredict_V1_IngestEventsResponse {
+    /// This answer to `request` with its good events whose owner is in `failedRanks` moved from
+    /// accepted to errors (code `unavailable`: send them again), in index order; a failure
+    /// (`unavailable`) when none of its good events could be stored, so that a client that reads only
+    /// the status retries the whole request.
+    func withoutEvents(
+        of request: Geopredict_V1_IngestEventsRequest, ownedBy failedRanks: Set<Int>, owner: (String) -> Int
+    ) -> RouteResult<Self> {
+        let rejected = Set(errors.map(\.index))
+        var unstored = [Geopredict_V1_EventError]()
+        for (index, event) in request.events.enumerated() where !rejected.contains(UInt32(index)) {
+            let rank = owner(event.userID)
+            guard failedRanks.contains(rank) else { continue }
+            unstored.append(.with {
+                $0.index = UInt32(index)
+                $0.code = ConnectCode.unavailable.rawValue
+                $0.message = "not stored: rank \(rank), which owns user_id, could not write it durably; send it again"
+            })
+        }
+        guard !unstored.isEmpty else { return .success(self) }
+        guard unstored.count < accepted else {
+            return .failure(ConnectError(
+                .unavailable, "no event could be stored durably (rank(s) \(failedRanks.sorted()) failed); retry the request"))
+        }
+        var partial = self
+        partial.accepted -= UInt32(unstored.count)
+        partial.errors = (errors + unstored).sorted { $0.index < $1.index }
+        partial.rejected = UInt32(partial.errors.count)
+        return .success(partial)
     }
 }

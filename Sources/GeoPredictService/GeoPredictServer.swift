@@ -25,16 +25,20 @@ public struct GeoPredictServerOptions: Sendable {
     /// Per rank, how many users' folded-in factors to keep between their predictions (``FoldInMemo``);
     /// about 350 bytes each at k = 32. 0 solves every prediction afresh.
     public var foldInMemoCapacity: Int
+    /// Per user, how many of the most recent event ids the owner remembers to recognise retried
+    /// events (``EventIDMemory``); 0 turns the check off.
+    public var eventIDsPerUser: Int
 
     public init(
         data: DataSource, stateDirectory: String, plug: MPIPlugConfiguration, ignoresCheckpoints: Bool = false,
-        foldInMemoCapacity: Int = 100_000
+        foldInMemoCapacity: Int = 100_000, eventIDsPerUser: Int = 10_000
     ) {
         self.data = data
         self.stateDirectory = stateDirectory
         self.plug = plug
         self.ignoresCheckpoints = ignoresCheckpoints
         self.foldInMemoCapacity = foldInMemoCapacity
+        self.eventIDsPerUser = eventIDsPerUser
     }
 }
 
@@ -177,12 +181,13 @@ public enum GeoPredictServer {
     /// - Parameter started: when loading the checkpoint began, to report the time it took.
     static func recover(
         from restored: ModelCheckpointing.Restored, started: ContinuousClock.Instant, logFiles: [WriteAheadLog.FileRecords],
-        into histories: UserHistories, shards: ShardMap, world: Communicator, say: (String) -> Void
+        into histories: UserHistories, eventIDs: EventIDMemory, shards: ShardMap, world: Communicator,
+        say: (String) -> Void
     ) throws -> (model: NextVisitModel, version: String, sequence: Int, origin: String) {
         let (trained, recent) = restored.metadata.manifest.split(logFiles)
-        let covered = try replay(trained, into: histories, shards: shards, world: world)
+        let covered = try replay(trained, into: histories, eventIDs: eventIDs, shards: shards, world: world)
         histories.markAllTrained()
-        let after = try replay(recent, into: histories, shards: shards, world: world)
+        let after = try replay(recent, into: histories, eventIDs: eventIDs, shards: shards, world: world)
         let trainingSeconds = restored.metadata.trainingSeconds
         say("loaded model checkpoint \(restored.fileName): model \(restored.metadata.modelVersion), "
             + "\(covered) logged events covered by it, \(after) replayed after it; no training at start "
@@ -199,17 +204,21 @@ public enum GeoPredictServer {
     }
 
     /// Applies the logged events among `records` whose user this rank owns, in time order, and
-    /// returns how many there were on all ranks. Collective (a sum).
+    /// returns how many there were on all ranks. Their event ids go into `eventIDs` in log order (the
+    /// order they were stored in), so that retries are recognised after a restart as before it; an
+    /// event whose id is already there is a duplicate and is not applied. Collective (a sum).
     static func replay(
-        _ records: [[UInt8]], into histories: UserHistories, shards: ShardMap, world: Communicator
+        _ records: [[UInt8]], into histories: UserHistories, eventIDs: EventIDMemory, shards: ShardMap, world: Communicator
     ) throws -> Int {
-        var mine = [Geopredict_V1_LocationEvent]()
+        var owned = [Geopredict_V1_LocationEvent]()
         for record in records {
             guard let event = try? Geopredict_V1_LocationEvent(serializedBytes: record),
                   shards.owner(of: event.userID) == world.rank
             else { continue }
-            mine.append(event)
+            owned.append(event)
         }
+        let mine = eventIDs.unseen(owned, userID: \.userID, eventID: \.optionalEventID)
+        for event in mine where event.hasEventID { eventIDs.remember(event.eventID, of: event.userID) }
         // Stable: events at the same second keep their log order.
         let ordered = mine.enumerated().sorted { lhs, rhs in
             (lhs.element.timestampUnixSeconds, lhs.offset) < (rhs.element.timestampUnixSeconds, rhs.offset)

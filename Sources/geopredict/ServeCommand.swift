@@ -27,13 +27,18 @@ struct ServeCommand: ParsableCommand {
         "Per rank, how many users' folded-in factors to keep between their predictions (0: none).",
         discussion: "About 350 bytes each; a user asking again with the same visits skips the fold-in's solve."))
     var foldInMemo = 100_000
+    @Option(name: .customLong("event-ids-per-user"), help: ArgumentHelp(
+        "Per user, how many recent event ids to remember to recognise retried events (0: no check).",
+        discussion: "The default, 10,000, is the most events one request may carry, so a whole request sent "
+            + "again is always recognised; users who send no event_id cost nothing."))
+    var eventIDsPerUser = 10_000
     @OptionGroup var server: ServerOptions
 
     func run() throws {
         StandardErrorLogHandler.bootstrap()
         let options = GeoPredictServerOptions(
             data: try dataSource(), stateDirectory: state, plug: try server.makeConfiguration(), ignoresCheckpoints: retrain,
-            foldInMemoCapacity: max(0, foldInMemo)
+            foldInMemoCapacity: max(0, foldInMemo), eventIDsPerUser: max(0, eventIDsPerUser)
         )
         var logger = Logger(label: "geopredict")
         logger.logLevel = .info

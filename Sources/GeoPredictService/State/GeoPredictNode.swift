@@ -11,6 +11,8 @@ final class GeoPredictNode {
     let shards: ShardMap
     let catalogue: StoreCatalogue
     let histories: UserHistories
+    /// The ids of stored events, so that a retried event is not stored twice.
+    let eventIDs: EventIDMemory
     let log: WriteAheadLog
     let logger: Logger
     private(set) var model: NextVisitModel
@@ -25,7 +27,8 @@ final class GeoPredictNode {
     private let foldInMemoCapacity: Int
 
     init(
-        shards: ShardMap, shardRank: Int, catalogue: StoreCatalogue, histories: UserHistories, log: WriteAheadLog,
+        shards: ShardMap, shardRank: Int, catalogue: StoreCatalogue, histories: UserHistories,
+        eventIDs: EventIDMemory = EventIDMemory(), log: WriteAheadLog,
         model: NextVisitModel, modelVersion: String, modelSequence: Int = 1, checkpoints: ModelCheckpointing? = nil,
         foldInMemoCapacity: Int = 0, logger: Logger
     ) {
@@ -33,6 +36,7 @@ final class GeoPredictNode {
         self.shardRank = shardRank
         self.catalogue = catalogue
         self.histories = histories
+        self.eventIDs = eventIDs
         self.log = log
         self.model = model
         self.modelSequence = modelSequence
@@ -107,14 +111,19 @@ final class GeoPredictNode {
     /// Stores this rank's share of validated events durably, then applies them. Returns false if the
     /// log could not be written (nothing is applied then).
     func ingest(_ events: [(event: Geopredict_V1_LocationEvent, kind: UserHistories.EventKind)]) -> Bool {
-        guard !events.isEmpty else { return true }
+        // A retried event (its id already stored) is acknowledged again without being stored twice.
+        let new = eventIDs.unseen(events, userID: \.event.userID, eventID: \.event.optionalEventID)
+        guard !new.isEmpty else { return true }
         do {
-            try log.append(events.map { try $0.event.serializedBytes() })
+            try log.append(new.map { try $0.event.serializedBytes() })
         } catch {
             logger.error("could not make events durable", metadata: ["error": "\(error)"])
             return false
         }
-        for (event, kind) in events { apply(event, kind: kind) }
+        for (event, kind) in new {
+            apply(event, kind: kind)
+            if event.hasEventID { eventIDs.remember(event.eventID, of: event.userID) }
+        }
         return true
     }
 
@@ -231,3 +240,7 @@ final class GeoPredictNode {
     }
 }
 
+extension Geopredict_V1_LocationEvent {
+    /// The client's `event_id`, or nil when it sent none.
+    var optionalEventID: String? { hasEventID ? eventID : nil }
+}

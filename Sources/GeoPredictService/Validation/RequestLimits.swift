@@ -6,6 +6,7 @@ import MPIPlug
 public enum RequestLimits {
     public static let maximumUserIDBytes = 128
     public static let maximumStoreIDBytes = 128
+    public static let maximumEventIDBytes = 128
     public static let maximumEventsPerRequest = 10_000
     public static let defaultPredictionLimit = 10
     public static let maximumPredictionLimit = 100
@@ -120,6 +121,7 @@ enum EventCheck {
             .with {
                 $0.field = field
                 $0.message = message
+                $0.code = ConnectCode.invalidArgument.rawValue
             }
         }
         if let problem = FieldCheck.identifier(event.userID, field: "user_id", maximumBytes: RequestLimits.maximumUserIDBytes) {
@@ -133,6 +135,10 @@ enum EventCheck {
         if event.hasStoreID,
            let problem = FieldCheck.identifier(event.storeID, field: "store_id", maximumBytes: RequestLimits.maximumStoreIDBytes) {
             return error("store_id", problem)
+        }
+        if event.hasEventID,
+           let problem = FieldCheck.identifier(event.eventID, field: "event_id", maximumBytes: RequestLimits.maximumEventIDBytes) {
+            return error("event_id", problem)
         }
         return nil
     }
