@@ -72,7 +72,7 @@ public final class GeoPredictApplication {
         }
         node = GeoPredictNode(
             shards: shards, shardRank: world.rank, catalogue: dataset.catalogue, histories: histories, eventIDs: eventIDs,
-            log: log, model: first.model, modelVersion: first.version, modelSequence: first.sequence, checkpoints: checkpoints,
+            log: log, limits: options.ingestLimits, model: first.model, modelVersion: first.version, modelSequence: first.sequence, checkpoints: checkpoints,
             foldInMemoCapacity: options.foldInMemoCapacity, logger: logger
         )
         service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)

@@ -18,8 +18,8 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
         // Every rank checks every event with the round's clock, so all ranks agree on which are good;
         // each stores its own users' good events.
         var responses = [Geopredict_V1_IngestEventsResponse]()
-        var mine = [(event: Geopredict_V1_LocationEvent, kind: UserHistories.EventKind)]()
-        for request in requests {
+        var mine = [GeoPredictNode.OwnedEvent]()
+        for (position, request) in requests.enumerated() {
             var response = Geopredict_V1_IngestEventsResponse()
             for (index, event) in request.events.enumerated() {
                 switch check(event, nowUnixSeconds: context.nowUnixSeconds) {
@@ -28,28 +28,31 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
                     response.errors.append(error)
                 case .accepted(let kind):
                     response.accepted += 1
-                    if node.owns(event.userID) { mine.append((event, kind)) }
+                    if node.owns(event.userID) {
+                        mine.append(.init(request: position, index: index, event: event, kind: kind))
+                    }
                 }
             }
             response.rejected = UInt32(response.errors.count)
             responses.append(response)
         }
-        // Durable on its owner before rank 0 acknowledges an event; an owner that could not store its
-        // part fails only the events it owns.
-        let failedRanks = try ranksThatFailed(!node.ingest(mine), context: context)
+        // Durable on its owner before rank 0 acknowledges an event. Only the owner knows which of its
+        // events it could not store (a failed write, a limit), so each rank tells rank 0 its own:
+        // those events alone are reported, and other requests of the round are not touched.
+        let refused = try refusedOnEveryRank(node.ingest(mine), context: context)
         guard context.rank == 0 else { return [] }
-        guard !failedRanks.isEmpty else { return responses.map { .success($0) } }
-        return zip(requests, responses).map { request, response in
-            response.withoutEvents(of: request, ownedBy: failedRanks, owner: node.shards.owner(of:))
+        guard !refused.isEmpty else { return responses.map { .success($0) } }
+        let byRequest = Dictionary(grouping: refused, by: \.request)
+        return responses.enumerated().map { position, response in
+            response.withRefusals((byRequest[position] ?? []).map { ($0.index, $0.reason) })
         }
     }
 
-    /// The ranks for which `failedHere` was true. Collective: one all-reduce of a flag per rank.
-    private func ranksThatFailed(_ failedHere: Bool, context: RoundContext) throws -> Set<Int> {
-        var flags = [Int32](repeating: 0, count: context.size)
-        flags[context.rank] = failedHere ? 1 : 0
-        let all = try context.communicator.allReduce(flags, .maximum)
-        return Set(all.indices.filter { all[$0] != 0 })
+    /// On rank 0, every rank's refused events; elsewhere, none. Collective: one gather.
+    private func refusedOnEveryRank(_ refused: [RefusedEvent], context: RoundContext) throws -> [RefusedEvent] {
+        let encoded = context.rank == 0 ? [] : RefusedEvent.encode(refused)
+        guard let gathered = try context.communicator.gatherVarying(encoded, root: 0) else { return [] }
+        return refused + (1..<context.size).flatMap { RefusedEvent.decode(gathered[$0]) }
     }
 
     private enum EventOutcome {
@@ -123,37 +126,5 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
         guard context.rank == 0 else { return [] }
         let status = node.status.response
         return requests.map { _ in .success(status) }
-    }
-}
-
-extension Geopredict_V1_IngestEventsResponse {
-    /// This answer to `request` with its good events whose owner is in `failedRanks` moved from
-    /// accepted to errors (code `unavailable`: send them again), in index order; a failure
-    /// (`unavailable`) when none of its good events could be stored, so that a client that reads only
-    /// the status retries the whole request.
-    func withoutEvents(
-        of request: Geopredict_V1_IngestEventsRequest, ownedBy failedRanks: Set<Int>, owner: (String) -> Int
-    ) -> RouteResult<Self> {
-        let rejected = Set(errors.map(\.index))
-        var unstored = [Geopredict_V1_EventError]()
-        for (index, event) in request.events.enumerated() where !rejected.contains(UInt32(index)) {
-            let rank = owner(event.userID)
-            guard failedRanks.contains(rank) else { continue }
-            unstored.append(.with {
-                $0.index = UInt32(index)
-                $0.code = ConnectCode.unavailable.rawValue
-                $0.message = "not stored: rank \(rank), which owns user_id, could not write it durably; send it again"
-            })
-        }
-        guard !unstored.isEmpty else { return .success(self) }
-        guard unstored.count < accepted else {
-            return .failure(ConnectError(
-                .unavailable, "no event could be stored durably (rank(s) \(failedRanks.sorted()) failed); retry the request"))
-        }
-        var partial = self
-        partial.accepted -= UInt32(unstored.count)
-        partial.errors = (errors + unstored).sorted { $0.index < $1.index }
-        partial.rejected = UInt32(partial.errors.count)
-        return .success(partial)
     }
 }

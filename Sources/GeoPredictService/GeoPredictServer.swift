@@ -28,10 +28,13 @@ public struct GeoPredictServerOptions: Sendable {
     /// Per user, how many of the most recent event ids the owner remembers to recognise retried
     /// events (``EventIDMemory``); 0 turns the check off.
     public var eventIDsPerUser: Int
+    /// How many users and events per user ingest may add to each rank (``IngestLimits``).
+    public var ingestLimits: IngestLimits
 
     public init(
         data: DataSource, stateDirectory: String, plug: MPIPlugConfiguration, ignoresCheckpoints: Bool = false,
-        foldInMemoCapacity: Int = 100_000, eventIDsPerUser: Int = 10_000
+        foldInMemoCapacity: Int = 100_000, eventIDsPerUser: Int = 10_000,
+        ingestLimits: IngestLimits = IngestLimits()
     ) {
         self.data = data
         self.stateDirectory = stateDirectory
@@ -39,6 +42,7 @@ public struct GeoPredictServerOptions: Sendable {
         self.ignoresCheckpoints = ignoresCheckpoints
         self.foldInMemoCapacity = foldInMemoCapacity
         self.eventIDsPerUser = eventIDsPerUser
+        self.ingestLimits = ingestLimits
     }
 }
 

@@ -32,13 +32,22 @@ struct ServeCommand: ParsableCommand {
         discussion: "The default, 10,000, is the most events one request may carry, so a whole request sent "
             + "again is always recognised; users who send no event_id cost nothing."))
     var eventIDsPerUser = 10_000
+    @Option(help: ArgumentHelp(
+        "Per rank, how many users it may hold; events of new users beyond it get resource_exhausted.",
+        discussion: "The default, 5,000,000, keeps a rank's users within a few GiB (see README: limits)."))
+    var maxUsersPerRank = IngestLimits.defaultUsersPerRank
+    @Option(help: ArgumentHelp(
+        "How many events one user may have; events beyond it get resource_exhausted.",
+        discussion: "The default, 1,000,000, is a GPS fix every 10 s for four months."))
+    var maxEventsPerUser = IngestLimits.defaultEventsPerUser
     @OptionGroup var server: ServerOptions
 
     func run() throws {
         StandardErrorLogHandler.bootstrap()
         let options = GeoPredictServerOptions(
             data: try dataSource(), stateDirectory: state, plug: try server.makeConfiguration(), ignoresCheckpoints: retrain,
-            foldInMemoCapacity: max(0, foldInMemo), eventIDsPerUser: max(0, eventIDsPerUser)
+            foldInMemoCapacity: max(0, foldInMemo), eventIDsPerUser: max(0, eventIDsPerUser),
+            ingestLimits: IngestLimits(usersPerRank: max(0, maxUsersPerRank), eventsPerUser: max(0, maxEventsPerUser))
         )
         var logger = Logger(label: "geopredict")
         logger.logLevel = .info

@@ -55,14 +55,7 @@ struct SafeRetryTests {
         #expect(memory.unseen([("alice", "e1"), ("alice", "e1")], userID: \.0, eventID: \.1).count == 2)
     }
 
-    // MARK: Per-owner failures
-
-    /// Two virtual ranks: users starting with "r1-" belong to rank 1, the others to rank 0.
-    private static func owner(_ user: String) -> Int { user.hasPrefix("r1-") ? 1 : 0 }
-
-    private static func request(_ users: [String]) -> Geopredict_V1_IngestEventsRequest {
-        .with { $0.events = users.map { user in .with { $0.userID = user } } }
-    }
+    // MARK: Per-owner refusals
 
     private static func accepting(_ count: Int, rejecting indexes: [UInt32] = []) -> Geopredict_V1_IngestEventsResponse {
         .with {
@@ -72,37 +65,44 @@ struct SafeRetryTests {
         }
     }
 
-    @Test func onlyTheFailedOwnersEventsAreReportedUnavailable() throws {
-        let request = Self.request(["r0-a", "r1-b", "r0-c", "r1-d", "r1-e"])
-        // Event 3 was rejected as bad: it stays rejected as invalid_argument, not unavailable.
-        let answer = try Self.accepting(5, rejecting: [3]).withoutEvents(of: request, ownedBy: [1], owner: Self.owner).get()
-        #expect(answer.accepted == 2)
-        #expect(answer.rejected == 3)
-        #expect(answer.errors.map(\.index) == [1, 3, 4], "errors stay in index order")
-        #expect(answer.errors.map(\.code) == ["unavailable", "invalid_argument", "unavailable"])
-        #expect(answer.errors[0].message.contains("rank 1"))
+    @Test func onlyTheRefusedEventsAreReportedWithTheirCodes() throws {
+        // Event 3 was rejected as bad: it stays invalid_argument. Events 1 and 4 were refused by
+        // their owner (its disk is full), event 2 by a limit; 0 was stored.
+        let answer = try Self.accepting(5, rejecting: [3])
+            .withRefusals([(4, .unavailable), (1, .unavailable), (2, .tooManyUsers)]).get()
+        #expect(answer.accepted == 1)
+        #expect(answer.rejected == 4)
+        #expect(answer.errors.map(\.index) == [1, 2, 3, 4], "errors stay in index order")
+        #expect(answer.errors.map(\.code) == ["unavailable", "resource_exhausted", "invalid_argument", "unavailable"])
     }
 
     @Test func aCallThatStoredNothingFailsWholeAndOthersAreUntouched() {
-        let onlyRankOne = Self.request(["r1-a", "r1-b"])
-        let failed = Self.accepting(2).withoutEvents(of: onlyRankOne, ownedBy: [1], owner: Self.owner)
+        let failed = Self.accepting(2).withRefusals([(0, .unavailable), (1, .unavailable)])
         #expect(failed.failure?.code == .unavailable)
+        let untouched = Self.accepting(2).withRefusals([])
+        #expect((try? untouched.get()) == Self.accepting(2), "another client's call in the round is not touched")
+        // Refused by limits only: a retry would not help at once, so it is an answer, not a 503.
+        let limited = Self.accepting(1).withRefusals([(0, .tooManyEvents)])
+        #expect((try? limited.get())?.errors.map(\.code) == ["resource_exhausted"])
+    }
 
-        let onlyRankZero = Self.request(["r0-a", "r0-b"])
-        let untouched = Self.accepting(2).withoutEvents(of: onlyRankZero, ownedBy: [1], owner: Self.owner)
-        #expect((try? untouched.get()) == Self.accepting(2), "another client's call on the healthy rank is not touched")
-
-        let allBad = Self.accepting(2, rejecting: [0, 1]).withoutEvents(of: onlyRankOne, ownedBy: [1], owner: Self.owner)
-        #expect((try? allBad.get())?.errors.map(\.code) == ["invalid_argument", "invalid_argument"])
+    @Test func refusalsSurviveTheirEncodingForTheGather() {
+        let refused = [
+            RefusedEvent(request: 0, index: 9_999, reason: .unavailable),
+            RefusedEvent(request: 511, index: 0, reason: .tooManyEvents),
+        ]
+        #expect(RefusedEvent.decode(RefusedEvent.encode(refused)) == refused)
+        #expect(RefusedEvent.decode([1, 2]).isEmpty, "a short tail is not a refusal")
     }
 
     // MARK: In one process, through the front door
 
-    private static func application(state: String) throws -> GeoPredictApplication {
+    private static func application(state: String, limits: IngestLimits = IngestLimits()) throws -> GeoPredictApplication {
         var plug = MPIPlugConfiguration()
         plug.port = 0
         let city = SyntheticCity.Configuration(userCount: 60, storeCount: 20, meanVisitsPerUser: 5, days: 20, endUnixSeconds: cityEnd)
-        let options = GeoPredictServerOptions(data: .synthetic(city), stateDirectory: state, plug: plug, foldInMemoCapacity: 0)
+        let options = GeoPredictServerOptions(
+            data: .synthetic(city), stateDirectory: state, plug: plug, foldInMemoCapacity: 0, ingestLimits: limits)
         var logger = Logger(label: "geopredict-test")
         logger.logLevel = .warning
         return try GeoPredictApplication(environment: MPI.shared(), options: options, logger: logger)
@@ -154,6 +154,32 @@ struct SafeRetryTests {
             let answer = try await client.callSucceeding(API.ingestEvents, request, returning: Geopredict_V1_IngestEventsResponse.self)
             #expect(answer.accepted == 4)
             #expect(try await Self.eventCount(user, client) == 5)
+        }
+    }
+
+    @Test func eventsBeyondTheUserAndEventLimitsAreRefusedAndTheRestStored() async throws {
+        let state = NSTemporaryDirectory() + "geopredict-limits-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let now = Int64(Date().timeIntervalSince1970)
+        // The city has 60 users: room for one new user, and three events per user.
+        let application = try Self.application(state: state, limits: IngestLimits(usersPerRank: 61, eventsPerUser: 3))
+        try await application.service.test { client in
+            let request = Geopredict_V1_IngestEventsRequest.with {
+                $0.events = [
+                    Self.fix("first-newcomer", at: now - 30, id: nil), Self.fix("second-newcomer", at: now - 20, id: nil),
+                    Self.fix("first-newcomer", at: now - 10, id: nil), Self.fix("first-newcomer", at: now - 5, id: nil),
+                    Self.fix("first-newcomer", at: now - 1, id: nil),
+                ]
+            }
+            let answer = try await client.callSucceeding(API.ingestEvents, request, returning: Geopredict_V1_IngestEventsResponse.self)
+            #expect(answer.accepted == 3)
+            #expect(answer.errors.map(\.index) == [1, 4])
+            #expect(answer.errors.allSatisfy { $0.code == "resource_exhausted" })
+            #expect(answer.errors.first?.message.contains("--max-users-per-rank") == true)
+            #expect(try await Self.eventCount("first-newcomer", client) == 3)
+            let missing = try await client.call(
+                API.getUser, Geopredict_V1_GetUserRequest.with { $0.userID = "second-newcomer" }, returning: Geopredict_V1_GetUserResponse.self)
+            #expect(missing.failure?.code == .notFound, "a refused new user is not half-created")
         }
     }
 }

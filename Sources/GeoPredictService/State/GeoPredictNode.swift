@@ -14,6 +14,10 @@ final class GeoPredictNode {
     /// The ids of stored events, so that a retried event is not stored twice.
     let eventIDs: EventIDMemory
     let log: WriteAheadLog
+    /// How many users and events per user ingest may add to this rank.
+    let limits: IngestLimits
+    /// The users this rank holds: counted once at start, then kept up to date by ingest.
+    private var userCount: Int
     let logger: Logger
     private(set) var model: NextVisitModel
     private(set) var status = TrainingStatus()
@@ -28,7 +32,7 @@ final class GeoPredictNode {
 
     init(
         shards: ShardMap, shardRank: Int, catalogue: StoreCatalogue, histories: UserHistories,
-        eventIDs: EventIDMemory = EventIDMemory(), log: WriteAheadLog,
+        eventIDs: EventIDMemory = EventIDMemory(), log: WriteAheadLog, limits: IngestLimits = IngestLimits(),
         model: NextVisitModel, modelVersion: String, modelSequence: Int = 1, checkpoints: ModelCheckpointing? = nil,
         foldInMemoCapacity: Int = 0, logger: Logger
     ) {
@@ -37,6 +41,8 @@ final class GeoPredictNode {
         self.catalogue = catalogue
         self.histories = histories
         self.eventIDs = eventIDs
+        self.limits = limits
+        userCount = histories.userCount
         self.log = log
         self.model = model
         self.modelSequence = modelSequence
@@ -108,23 +114,65 @@ final class GeoPredictNode {
 
     // MARK: Ingest
 
-    /// Stores this rank's share of validated events durably, then applies them. Returns false if the
-    /// log could not be written (nothing is applied then).
-    func ingest(_ events: [(event: Geopredict_V1_LocationEvent, kind: UserHistories.EventKind)]) -> Bool {
-        // A retried event (its id already stored) is acknowledged again without being stored twice.
+    /// A good event this rank owns, with where it is in the round.
+    struct OwnedEvent {
+        let request: Int
+        let index: Int
+        let event: Geopredict_V1_LocationEvent
+        let kind: UserHistories.EventKind
+    }
+
+    /// Stores this rank's share of validated events durably, then applies them, and returns the ones
+    /// it did not store. A retried event (its id already stored) is acknowledged again without being
+    /// stored twice; events beyond ``limits`` are refused; if the log cannot be written, every event
+    /// that was to be written is refused as unavailable and nothing is applied.
+    func ingest(_ events: [OwnedEvent]) -> [RefusedEvent] {
         let new = eventIDs.unseen(events, userID: \.event.userID, eventID: \.event.optionalEventID)
-        guard !new.isEmpty else { return true }
+        let (admitted, refused, newUsers) = admit(new)
+        guard !admitted.isEmpty else { return refused }
         do {
-            try log.append(new.map { try $0.event.serializedBytes() })
+            try log.append(admitted.map { try $0.event.serializedBytes() })
         } catch {
             logger.error("could not make events durable", metadata: ["error": "\(error)"])
-            return false
+            return refused + admitted.map { RefusedEvent(request: $0.request, index: $0.index, reason: .unavailable) }
         }
-        for (event, kind) in new {
-            apply(event, kind: kind)
-            if event.hasEventID { eventIDs.remember(event.eventID, of: event.userID) }
+        userCount += newUsers
+        for owned in admitted {
+            apply(owned.event, kind: owned.kind)
+            if owned.event.hasEventID { eventIDs.remember(owned.event.eventID, of: owned.event.userID) }
         }
-        return true
+        return refused
+    }
+
+    /// Splits `events` into those within ``limits`` and those beyond, counting the batch's own new
+    /// users and events as it goes.
+    private func admit(_ events: [OwnedEvent]) -> (admitted: [OwnedEvent], refused: [RefusedEvent], newUsers: Int) {
+        var admitted = [OwnedEvent]()
+        var refused = [RefusedEvent]()
+        var eventCounts = [String: Int]()
+        var newUsers = 0
+        for owned in events {
+            let user = owned.event.userID
+            if eventCounts[user] == nil {
+                if let summary = histories.summary(of: user) {
+                    eventCounts[user] = summary.events
+                } else if userCount + newUsers < limits.usersPerRank {
+                    eventCounts[user] = 0
+                    newUsers += 1
+                } else {
+                    refused.append(RefusedEvent(request: owned.request, index: owned.index, reason: .tooManyUsers))
+                    continue
+                }
+            }
+            let count = eventCounts[user, default: 0]
+            guard count < limits.eventsPerUser else {
+                refused.append(RefusedEvent(request: owned.request, index: owned.index, reason: .tooManyEvents))
+                continue
+            }
+            eventCounts[user] = count + 1
+            admitted.append(owned)
+        }
+        return (admitted, refused, newUsers)
     }
 
     /// Applies an event that is already durable (from ingest or from the log at start).
