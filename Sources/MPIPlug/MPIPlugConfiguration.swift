@@ -10,6 +10,12 @@ public struct MPIPlugConfiguration: Sendable {
     public var maximumBodyBytes: Int = 4 * 1024 * 1024
     /// The most requests one round carries. Rounds take whatever is queued up to this.
     public var maximumBatchSize: Int = 512
+    /// The most bytes rank 0 broadcasts in one round (the serialised round: bodies, paths, framing);
+    /// requests beyond it wait for the next round, and one that alone exceeds it is answered 413
+    /// `resource_exhausted`. 64 MiB carries 16 bodies at the default 4 MiB limit, stays far below
+    /// protobuf's 2 GiB message limit, and is what every rank must receive and hold per round. Keep
+    /// it above ``maximumBodyBytes``.
+    public var maximumRoundBytes: Int = 64 * 1024 * 1024
     /// The most requests waiting in rank 0's queue; beyond it calls get 429 `resource_exhausted` with
     /// `Retry-After`. 4,096 is eight full rounds of the default batch size: enough to ride out a burst
     /// (1,024 concurrent connections queued to a p50 of 82 ms), while a request at the back still
@@ -52,6 +58,11 @@ public struct MPIPlugConfiguration: Sendable {
         guard (0...65_535).contains(port) else { throw .invalidConfiguration("port \(port) is outside 0...65535") }
         guard maximumBodyBytes > 0 else { throw .invalidConfiguration("the body limit must be positive") }
         guard maximumBatchSize > 0 else { throw .invalidConfiguration("the batch size must be positive") }
+        guard maximumRoundBytes > RoundLeader.roundOverheadBytes + Job.framingBytes,
+              maximumRoundBytes < Int(Int32.max)
+        else {
+            throw .invalidConfiguration("the round byte budget must be in \(RoundLeader.roundOverheadBytes + Job.framingBytes + 1)..<2 GiB")
+        }
         guard maximumQueuedRequests > 0 else { throw .invalidConfiguration("the queue's request limit must be positive") }
         guard maximumQueuedBytes > 0 else { throw .invalidConfiguration("the queue's byte limit must be positive") }
         guard defaultTimeout > .zero else { throw .invalidConfiguration("the default timeout must be positive") }

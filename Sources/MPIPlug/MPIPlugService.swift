@@ -27,7 +27,7 @@ public final class MPIPlugService {
     public let communicator: Communicator
     public let configuration: MPIPlugConfiguration
     let logger: Logger
-    private let statistics = RoundStatistics()
+    let statistics = RoundStatistics()
     private let executor: RoundExecutor
     private let queue: RoundQueue
     let health = ServiceHealth()
@@ -138,7 +138,7 @@ public final class MPIPlugService {
     private func lead(channel: RoundChannel, metrics: PlugMetrics, finishingBackgroundJobs: Bool) throws {
         var leader = RoundLeader(
             executor: executor, channel: channel, queue: queue, health: health, metrics: metrics,
-            maximumBatchSize: configuration.maximumBatchSize
+            maximumBatchSize: configuration.maximumBatchSize, maximumRoundBytes: configuration.maximumRoundBytes
         )
         do {
             try leader.run(finishingBackgroundJobs: finishingBackgroundJobs)

@@ -58,12 +58,22 @@ struct PlugMetrics: Sendable {
     enum ShedReason: String {
         /// The front door's queue was full (by count or by bytes): answered 429 with `Retry-After`.
         case queueFull = "queue_full"
+        /// Larger once encoded than a whole round may be (`--max-round-bytes`): answered 413.
+        case overRoundBudget = "over_round_budget"
+        /// In a round that could not be serialised within its budget: answered `internal` or 429.
+        case roundSerialisation = "round_serialisation"
     }
 
     /// Counts a request that was shed: refused or dropped before it reached any rank.
     func recordShed(reason: ShedReason) {
         CoreMetrics.Counter(label: "mpiplug_requests_shed_total", dimensions: [("reason", reason.rawValue)], factory: factory)
             .increment()
+    }
+
+    /// Counts the requests of a round that could not be serialised within its budget (none was sent).
+    func recordRoundRefused(requests: Int) {
+        CoreMetrics.Counter(label: "mpiplug_round_serialisation_failures_total", factory: factory).increment()
+        for _ in 0..<requests { recordShed(reason: .roundSerialisation) }
     }
 
     func recordRound(requests: Int, seconds: Double) {

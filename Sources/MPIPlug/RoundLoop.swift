@@ -13,11 +13,16 @@ struct RoundLeader {
     let health: ServiceHealth
     let metrics: PlugMetrics
     let maximumBatchSize: Int
+    /// The most bytes one serialised round may have (``MPIPlugConfiguration/maximumRoundBytes``).
+    let maximumRoundBytes: Int
     private var nextRoundID: UInt64 = 1
+
+    /// What a round adds to its jobs' ``Job/roundBytes``: its id, time, kind and flags, framed.
+    static let roundOverheadBytes = 64
 
     init(
         executor: RoundExecutor, channel: RoundChannel, queue: RoundQueue, health: ServiceHealth,
-        metrics: PlugMetrics, maximumBatchSize: Int
+        metrics: PlugMetrics, maximumBatchSize: Int, maximumRoundBytes: Int = .max
     ) {
         self.executor = executor
         self.channel = channel
@@ -25,6 +30,7 @@ struct RoundLeader {
         self.health = health
         self.metrics = metrics
         self.maximumBatchSize = maximumBatchSize
+        self.maximumRoundBytes = maximumRoundBytes
         // This rank's background thread asks for its steps through the queue, like any request.
         executor.background.announce = { [queue] in queue.wakeForBackgroundStep() }
     }
@@ -37,7 +43,7 @@ struct RoundLeader {
         // While the other ranks' background jobs catch up with a step, check every millisecond.
         var timeout: Duration { executor.background.isWaitingForReadiness ? .milliseconds(1) : .milliseconds(250) }
         while true {
-            guard let jobs = queue.take(limit: maximumBatchSize, timeout: timeout) else {
+            guard let jobs = queue.take(limit: maximumBatchSize, byteBudget: jobByteBudget, timeout: timeout) else {
                 guard finishingBackgroundJobs, executor.background.job != nil else { break }
                 if try executor.background.pollReadiness() { try runRound([], backgroundStep: true) } else { Thread.sleep(forTimeInterval: 0.001) }
                 continue
@@ -50,16 +56,21 @@ struct RoundLeader {
         var shutdown = Mpiplug_V1_Round()
         shutdown.id = nextRoundID
         shutdown.kind = .shutdown
-        try send(shutdown)
+        guard let bytes = try? shutdown.serializedBytes() as [UInt8] else {
+            throw MPIError.invalidArgument(function: "RoundLeader", message: "the shutdown round could not be serialised")
+        }
+        try channel.send(bytes)
     }
 
+    /// The bytes the jobs of one round may add up to (``Job/roundBytes``).
+    private var jobByteBudget: Int { max(0, maximumRoundBytes - Self.roundOverheadBytes) }
+
     private mutating func runRound(_ jobs: [Job], backgroundStep: Bool) throws(MPIError) {
-        let live = dropExpired(jobs)
+        let live = refuseOversized(dropExpired(jobs))
         guard !live.isEmpty || backgroundStep else { return }
         var round = Mpiplug_V1_Round()
         round.id = nextRoundID
         round.issuedUnixMilliseconds = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-        nextRoundID += 1
         var positions = [(batch: Int, index: Int)?]()  // per live job, where its request sits
         var batchIndex = [String: Int]()
         for job in live {
@@ -77,13 +88,20 @@ struct RoundLeader {
         }
         round.backgroundStep = backgroundStep
         round.kind = round.batches.isEmpty && !backgroundStep ? .ping : .work
+        guard let bytes = serialize(round, answering: live) else {
+            // Nothing was sent, so every rank is still in step; a background step still runs alone.
+            if backgroundStep && !live.isEmpty { try runRound([], backgroundStep: true) }
+            return
+        }
+        nextRoundID += 1
 
         health.roundStarted(replies: live.map(\.reply))
         defer { health.roundEnded() }
         let started = ContinuousClock.now
         let outcomes: [[Outcome]]
         do {
-            try send(round)
+            try channel.send(bytes)
+            if round.kind == .work { executor.statistics.recordRound(bytes: bytes.count) }
             if round.kind == .ping {
                 try executor.communicator.barrier()
                 outcomes = []
@@ -118,11 +136,37 @@ struct RoundLeader {
         }
     }
 
-    private func send(_ round: Mpiplug_V1_Round) throws(MPIError) {
-        // A Round has only strings, bytes and numbers: serialising it cannot fail.
-        let bytes: [UInt8] = (try? round.serializedBytes()) ?? []
-        try channel.send(bytes)
-        if round.kind == .work { executor.statistics.recordRound(bytes: bytes.count) }
+    /// Answers `resource_exhausted` to jobs that can never fit in a round, and returns the rest.
+    private func refuseOversized(_ jobs: [Job]) -> [Job] {
+        jobs.filter { job in
+            guard job.roundBytes > jobByteBudget else { return true }
+            metrics.recordShed(reason: .overRoundBudget)
+            job.reply.resume(.failure(ConnectError(
+                .resourceExhausted,
+                "the request is \(job.roundBytes) bytes once encoded; a round carries at most \(maximumRoundBytes)",
+                httpStatus: 413)))
+            return false
+        }
+    }
+
+    /// The round's bytes for the channel, or nil when it cannot be serialised within the budget;
+    /// then its requests are answered with the error instead, and nothing is sent: a round that other
+    /// ranks would see empty while rank 0 runs its handlers would put the ranks' collectives out of
+    /// step.
+    private func serialize(_ round: Mpiplug_V1_Round, answering jobs: [Job]) -> [UInt8]? {
+        let failure: ConnectError
+        do {
+            let bytes: [UInt8] = try round.serializedBytes()
+            if bytes.count <= maximumRoundBytes { return bytes }
+            failure = ConnectError(
+                .resourceExhausted, "the round came to \(bytes.count) bytes, over its budget of \(maximumRoundBytes)")
+        } catch {
+            executor.logger.error("a round could not be serialised", metadata: ["error": "\(error)", "requests": "\(jobs.count)"])
+            failure = .internalError
+        }
+        metrics.recordRoundRefused(requests: jobs.count)
+        for job in jobs { job.reply.resume(.failure(failure)) }
+        return nil
     }
 }
 

@@ -10,6 +10,8 @@ final class RoundStatistics: Sendable {
         var busySeconds: Double = 0
         /// Serialised rounds broadcast (rank 0) or received (other ranks), in bytes.
         var roundBytes: UInt64 = 0
+        /// The largest serialised round, in bytes.
+        var largestRoundBytes: UInt64 = 0
         /// Answers this rank contributed to rank 0's gathers, in bytes, and the time inside them.
         var answerBytes: UInt64 = 0
         var gatherSeconds: Double = 0
@@ -32,7 +34,10 @@ final class RoundStatistics: Sendable {
 
     /// Counts a round's serialised bytes (sent by rank 0, received elsewhere).
     func recordRound(bytes: Int) {
-        state.withLock { $0.roundBytes += UInt64(bytes) }
+        state.withLock { state in
+            state.roundBytes += UInt64(bytes)
+            state.largestRoundBytes = max(state.largestRoundBytes, UInt64(bytes))
+        }
     }
 
     /// Counts one answer gather: the bytes this rank contributed and the seconds it took.

@@ -11,6 +11,10 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "Largest request body in bytes.") public var maxBodyBytes = 4 * 1024 * 1024
     @Option(help: "Most requests per round.") public var maxBatch = 512
     @Option(help: ArgumentHelp(
+        "Most bytes rank 0 sends to the ranks in one round; requests beyond it wait for the next.",
+        discussion: "16 bodies at the default --max-body-bytes, far below protobuf's 2 GiB; keep it above --max-body-bytes."))
+    public var maxRoundBytes = MPIPlugConfiguration().maximumRoundBytes
+    @Option(help: ArgumentHelp(
         "Most requests waiting for a round; beyond it calls get 429 resource_exhausted with Retry-After.",
         discussion: "Eight full rounds at the default --max-batch: absorbs bursts, bounds every request's wait."))
     public var maxQueuedRequests = MPIPlugConfiguration().maximumQueuedRequests
@@ -45,6 +49,10 @@ public struct ServerOptions: ParsableArguments {
         configuration.roundTimeout = .milliseconds(Int64((roundTimeout * 1000).rounded()))
         guard maxQueuedRequests > 0 else { throw ValidationError("--max-queued-requests must be positive") }
         guard maxQueuedBytes > 0 else { throw ValidationError("--max-queued-bytes must be positive") }
+        guard maxRoundBytes >= 1024, maxRoundBytes < Int(Int32.max) else {
+            throw ValidationError("--max-round-bytes must be in 1024..<2147483647")
+        }
+        configuration.maximumRoundBytes = maxRoundBytes
         configuration.maximumQueuedRequests = maxQueuedRequests
         configuration.maximumQueuedBytes = maxQueuedBytes
         guard defaultTimeout > 0, defaultTimeout <= 1_000_000 else {

@@ -43,9 +43,11 @@ extension MPIPlugService {
         _ body: @Sendable (MPIPlugTestClient) async throws -> Value
     ) async throws -> Value {
         guard communicator.size == 1 else { throw MPIPlugTestingError.needsOneRank(rankCount: communicator.size) }
+        // The responder first: it creates the service's metrics, which the round loop then shares
+        // (made from both threads at once, each could get a registry of its own).
+        let application = Application(responder: makeResponder())
         let loop = RoundLoopThread()
         loop.start(self)
-        let application = Application(responder: makeResponder())
         let outcome: Result<Value, any Error>
         do {
             outcome = .success(try await application.test(setup) { client in try await body(MPIPlugTestClient(client)) })

@@ -109,4 +109,33 @@ struct AdmissionTests {
             }
         }
     }
+
+    @Test func roundsStayWithinTheirByteBudget() async throws {
+        // Each call holds 1,000 + 35 + 40 bytes (message, path, framing): three fit in a 4 KiB round.
+        let harness = try FrontDoorHarness(maximumBodyBytes: 8 * 1024) { $0.maximumRoundBytes = 4 * 1024 }
+        try await harness.service.test { client in
+            let sleeper = try await Self.occupyRoundLoop(client.http, harness, milliseconds: 800)
+            let roundsBefore = harness.service.statistics.snapshot.rounds
+            let answers = try await Self.burst(client.http, count: 12, message: String(repeating: "y", count: 1_000))
+            #expect(try await sleeper.value == .ok)
+            #expect(answers.allSatisfy { $0.status == .ok }, "requests beyond one round's budget wait for the next")
+            let statistics = harness.service.statistics.snapshot
+            #expect(statistics.largestRoundBytes <= 4 * 1024, "largest round: \(statistics.largestRoundBytes) bytes")
+            #expect(statistics.rounds - roundsBefore >= 4, "12 calls of ~1 KiB need at least 4 rounds of 4 KiB")
+
+            // One that can never fit is refused alone, with the size in the message; the others still run.
+            try await client.http.execute(
+                uri: Self.echo, method: .post, headers: Self.jsonHeaders,
+                body: ByteBuffer(string: "{\"message\":\"\(String(repeating: "z", count: 5_000))\"}")
+            ) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(Self.answer(response).code == "resource_exhausted")
+                #expect(String(buffer: response.body).contains("a round carries at most 4096"))
+            }
+            #expect(try await Self.burst(client.http, count: 2).allSatisfy { $0.status == .ok })
+            try await client.http.execute(uri: "/metrics", method: .get) { response in
+                #expect(String(buffer: response.body).contains(#"mpiplug_requests_shed_total{reason="over_round_budget"} 1"#))
+            }
+        }
+    }
 }
