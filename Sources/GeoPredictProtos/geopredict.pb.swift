@@ -110,8 +110,10 @@ public nonisolated struct Geopredict_V1_EventError: Sendable {
   public var message: String = String()
 
   /// The Connect code of the failure: "invalid_argument" (the event is bad: sending it again will not
-  /// help) or "unavailable" (the event is good but its owner rank could not store it durably, e.g. its
-  /// disk is full: send it again later, with its event_id).
+  /// help), "unavailable" (the event is good but its owner rank could not store it durably, e.g. its
+  /// disk is full: send it again later, with its event_id) or "resource_exhausted" (storing it would
+  /// pass a limit of the service: a new user beyond the users a rank may hold, or a user's events
+  /// beyond the events a user may have).
   public var code: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
