@@ -16,7 +16,8 @@ import PackageDescription
 // - swift-protobuf: binary and proto3-JSON bodies; the plugin library parses .proto descriptors.
 // - swift-argument-parser: the geopredict and mpiplug command lines.
 // - swift-log, swift-metrics (come with hummingbird) + swift-prometheus: logs and GET /metrics.
-// - compress-nio: gzip request bodies (Connect clients gzip by default) over the system zlib.
+// - compress-nio: the tests' gzip compressor (an independent writer for the front door's gzip reader,
+//   which calls the system zlib itself through CZlib).
 
 let package = Package(
     name: "GeoPredict",
@@ -50,6 +51,9 @@ let package = Package(
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
         .target(name: "MPI", dependencies: ["CMPI"]),
+        // The system zlib, read directly for gzip bodies: compress-nio's inflate cannot tell a stream
+        // that ended (trailer checked) from one that was cut off, nor see bytes after the end.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: MPIPlug, the framework
         .target(
@@ -60,6 +64,7 @@ let package = Package(
             name: "MPIPlug",
             dependencies: [
                 "MPI",
+                "CZlib",
                 "MPIPlugProtos",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -71,7 +76,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         // In-process tests of a service through its real front door and round loop (one rank).

@@ -43,6 +43,14 @@ public enum BodyFormat: Sendable, Equatable {
         return options
     }()
 
+    /// Unknown fields of binary bodies (nested ones too) are dropped while decoding: a request is
+    /// re-encoded from what the service understood before it reaches another rank or a log.
+    static let binaryDecodingOptions: BinaryDecodingOptions = {
+        var options = BinaryDecodingOptions()
+        options.discardUnknownFields = true
+        return options
+    }()
+
     /// Encodes `message` in this format.
     func encode(_ message: any Message) throws -> [UInt8] {
         switch self {

@@ -1,4 +1,3 @@
-import CompressNIO
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -70,13 +69,14 @@ struct FrontDoor: HTTPResponder {
 
     /// Checks, decodes and queues a call; returns the body format and what the round answered.
     private func execute(_ request: Request, path: String) async throws -> (BodyFormat, Outcome) {
+        // The token first: without it, unknown routes cannot be told from known ones (no 404 or 405).
+        try authorize(request)
         guard let codec = codecs[path] else {
             throw ConnectError(.unimplemented, "no method \(path)", httpStatus: 404)
         }
         guard request.method == .post else {
             throw ConnectError(.unimplemented, "\(request.method) is not allowed; Connect unary calls use POST", httpStatus: 405)
         }
-        try authorize(request)
         if let refusal = health.refusal { throw refusal }
         let headers = request.headers
         if let version = headers[.connectProtocolVersion], version != "1" {
@@ -109,7 +109,7 @@ struct FrontDoor: HTTPResponder {
     }
 
     private func readBody(_ request: Request) async throws -> [UInt8] {
-        var buffer: ByteBuffer
+        let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maximumBodyBytes)
         } catch is NIOTooManyBytesError {
@@ -124,21 +124,7 @@ struct FrontDoor: HTTPResponder {
                 throw ConnectError.invalidArgument("the body could not be read (\(error))")
             }
         }
-        switch request.headers[.contentEncoding]?.lowercased() {
-        case nil, "", "identity":
-            break
-        case "gzip":
-            do {
-                buffer = try buffer.decompress(with: .gzip(), maxSize: maximumBodyBytes)
-            } catch let error as CompressNIOError where error == .bufferOverflow {
-                throw Self.tooLarge(maximumBodyBytes)
-            } catch {
-                throw ConnectError.invalidArgument("the body is not valid gzip")
-            }
-        case let other?:
-            throw ConnectError(.unimplemented, "Content-Encoding \(other) is not supported; use gzip or identity")
-        }
-        return Array(buffer: buffer)
+        return try ContentEncoding.decode(buffer, contentEncoding: request.headers[.contentEncoding], limit: maximumBodyBytes)
     }
 
     private func authorize(_ request: Request) throws(ConnectError) {
@@ -150,17 +136,30 @@ struct FrontDoor: HTTPResponder {
 
     // MARK: Health and metrics
 
+    /// Answers from the service's state alone: no round per probe, so probes cannot load the job. A
+    /// ping round (a barrier over every rank) runs at most every ``ServiceHealth/heartbeatInterval``
+    /// when nothing else does, and is not waited for (but the first): a rank that hangs in it shows as a
+    /// stalled round.
+    /// `?probe=live` answers 200 while the job is live (not broken); otherwise 200 means ready.
     private func healthCheck(_ request: Request) async -> Response {
         guard request.method == .get || request.method == .head else {
             return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405))
         }
-        if let refusal = health.refusal { return Self.health(ok: false, detail: refusal.message) }
-        // A ping round is a barrier over every rank: it completes only if all of them are alive.
-        let outcome = await submit(.ping, deadline: .now + .seconds(2))
-        switch outcome {
-        case .success: return Self.health(ok: true, detail: "\(rankCount) ranks")
-        case .failure(let error): return Self.health(ok: false, detail: error.message)
+        if health.claimHeartbeat() {
+            Task { [self] in
+                _ = await submit(.ping, deadline: .now + ServiceHealth.firstRoundWait)
+                health.heartbeatEnded()
+            }
         }
+        // Only until the job's first round: "ready" then means every rank answered.
+        await health.waitForFirstRound()
+        let report = health.report(rankCount: rankCount)
+        let ok = request.uri.queryParameters["probe"] == "live" ? report.live : report.ready
+        return Response(
+            status: ok ? .ok : .serviceUnavailable,
+            headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: report.json))
+        )
     }
 
     private func metricsPage(_ request: Request) -> Response {
@@ -199,15 +198,6 @@ struct FrontDoor: HTTPResponder {
             status: .init(code: error.httpStatus),
             headers: headers,
             body: .init(byteBuffer: ByteBuffer(string: error.jsonBody))
-        )
-    }
-
-    private static func health(ok: Bool, detail: String) -> Response {
-        let body = "{\"status\":\"\(ok ? "serving" : "unavailable")\",\"detail\":\(JSONString.quote(detail))}"
-        return Response(
-            status: ok ? .ok : .serviceUnavailable,
-            headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: body))
         )
     }
 

@@ -31,6 +31,9 @@ public struct MPIPlugConfiguration: Sendable {
     public var defaultTimeout: Duration = .seconds(60)
     /// When set, every route and `/metrics` require `Authorization: Bearer <token>`; `/healthz` does not.
     public var bearerToken: String?
+    /// Listening on an address other than loopback without ``bearerToken`` is refused unless this is
+    /// set: a job reachable from other machines should not answer strangers by accident.
+    public var allowUnauthenticated = false
     /// When set, rank 0 serves HTTPS with this PEM certificate chain and key.
     public var tls: TLSFiles?
     /// A round that runs longer than this means a rank stopped answering: the front door answers 503 and
@@ -54,7 +57,9 @@ public struct MPIPlugConfiguration: Sendable {
         }
     }
 
-    func validate() throws(MPIPlugError) {
+    /// Throws ``MPIPlugError/invalidConfiguration(_:)`` naming the first setting that cannot work
+    /// (``MPIPlugService`` checks this too).
+    public func validate() throws(MPIPlugError) {
         guard (0...65_535).contains(port) else { throw .invalidConfiguration("port \(port) is outside 0...65535") }
         guard maximumBodyBytes > 0 else { throw .invalidConfiguration("the body limit must be positive") }
         guard maximumBatchSize > 0 else { throw .invalidConfiguration("the batch size must be positive") }
@@ -67,5 +72,18 @@ public struct MPIPlugConfiguration: Sendable {
         guard maximumQueuedBytes > 0 else { throw .invalidConfiguration("the queue's byte limit must be positive") }
         guard defaultTimeout > .zero else { throw .invalidConfiguration("the default timeout must be positive") }
         if let bearerToken, bearerToken.isEmpty { throw .invalidConfiguration("the bearer token is empty") }
+        if bearerToken == nil, !allowUnauthenticated, !Self.isLoopback(host) {
+            throw .invalidConfiguration(
+                "listening on \(host) without a bearer token would let anyone who reaches it call every route: "
+                    + "give --auth-token-file FILE, or --allow-unauthenticated on a trusted network")
+        }
+    }
+
+    /// Whether `host` names this machine's loopback interface only (127.0.0.0/8, ::1, localhost).
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare.lowercased() == "localhost" || bare == "::1" || bare == "0:0:0:0:0:0:0:1" { return true }
+        let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 }

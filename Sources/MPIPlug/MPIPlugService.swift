@@ -30,7 +30,9 @@ public final class MPIPlugService {
     let statistics = RoundStatistics()
     private let executor: RoundExecutor
     private let queue: RoundQueue
-    let health = ServiceHealth()
+    /// What rank 0's `/healthz` reports; a handler marks a part degraded here
+    /// (``ServiceHealth/setDegraded(_:reason:)``, "ingest", "disk full") while the rest serves.
+    public let health = ServiceHealth()
     private lazy var metrics = PlugMetrics(routes: executor.routeOrder)
 
     /// Builds the service on every rank. Collective (duplicates the world communicator).

@@ -77,24 +77,27 @@ public struct Route {
 /// How a route's bodies are read and written: Sendable, so the HTTP threads can use it while the
 /// handler itself stays on the MPI thread.
 struct RouteCodec: Sendable {
-    /// Decodes a body in `format`, validates it, and returns its binary encoding for the broadcast (a
-    /// binary body itself).
+    /// Checks the counts of a body in `format` (``CountLimitedRequest``), decodes it, validates it,
+    /// and returns its binary encoding for the broadcast, without unknown fields.
     let decode: @Sendable ([UInt8], BodyFormat) throws(ConnectError) -> [UInt8]
 
     init<Request: Message>(request: Request.Type) {
+        let limits = (Request.self as? any CountLimitedRequest.Type)?.repeatedFieldLimits ?? []
         decode = { body, format throws(ConnectError) in
+            // Before the decode: its cost grows with the element count, the scan's only with the bytes.
+            try RepeatedFieldCounter.check(body, format: format, limits: limits)
             let request: Request
             do {
                 switch format {
-                case .binary: request = try Request(serializedBytes: body)
+                case .binary: request = try Request(serializedBytes: body, options: BodyFormat.binaryDecodingOptions)
                 case .json: request = try Request(jsonUTF8Bytes: body, options: BodyFormat.jsonDecodingOptions)
                 }
             } catch {
                 throw .invalidArgument("the body is not a valid \(Request.protoMessageName) (\(format.name)): \(describe(error))")
             }
             if let validatable = request as? any ValidatableRequest { try validatable.validate() }
-            // A binary body that decoded once decodes the same way on every rank: broadcast it as it came.
-            if format == .binary { return body }
+            // Re-encoded even when it came as binary: the unknown fields it carried were dropped in the
+            // decode, and must not travel to the other ranks or into a write-ahead log.
             do {
                 return try request.serializedBytes()
             } catch {

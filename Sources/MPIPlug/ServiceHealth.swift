@@ -1,8 +1,9 @@
+import Foundation
 import Synchronization
 
 /// Whether the front door should take work, shared between rank 0's HTTP threads, its MPI thread and
-/// its watchdog.
-final class ServiceHealth: Sendable {
+/// its watchdog; and what `GET /healthz` reports, read without a round (see ``report(rankCount:)``).
+public final class ServiceHealth: Sendable {
     enum State: Sendable, Equatable {
         case serving
         /// SIGTERM arrived: queued work finishes, new work is refused.
@@ -15,6 +16,21 @@ final class ServiceHealth: Sendable {
     /// When the round now running started and whom it will answer; nil between rounds.
     private let running = Mutex<(started: ContinuousClock.Instant, replies: [Reply])?>(nil)
     private let drainStart = Mutex<ContinuousClock.Instant?>(nil)
+    /// When the last round (a ping included) ended: a round proves every rank answered.
+    private let lastRoundEnd = Mutex<ContinuousClock.Instant?>(nil)
+    /// Parts of the service that work less than fully, by name, with the reason.
+    private let degradedParts = Mutex<[String: String]>([:])
+    private let heartbeatInFlight = Mutex(false)
+
+    /// Without traffic, `/healthz` asks for one ping round (a barrier over every rank) at most this
+    /// often, whatever the probe rate, so that a hung rank is noticed but probes cannot load the job.
+    static let heartbeatInterval: Duration = .seconds(10)
+    /// A round running longer than this makes the service not ready: normal rounds take milliseconds
+    /// (a 10,000-event ingest about 0.1 s), and a load balancer should stop sending well before the
+    /// round timeout marks the job broken.
+    static let stalledRoundAge: Duration = .seconds(5)
+
+    init() {}
 
     var current: State { state.withLock { $0 } }
 
@@ -43,7 +59,10 @@ final class ServiceHealth: Sendable {
     }
 
     func roundStarted(replies: [Reply]) { running.withLock { $0 = (.now, replies) } }
-    func roundEnded() { running.withLock { $0 = nil } }
+    func roundEnded() {
+        running.withLock { $0 = nil }
+        lastRoundEnd.withLock { $0 = .now }
+    }
 
     /// How long the running round has taken so far, or nil between rounds.
     var currentRoundAge: Duration? { running.withLock { $0.map { .now - $0.started } } }
@@ -53,5 +72,114 @@ final class ServiceHealth: Sendable {
     func abandonRunningRound(_ error: ConnectError) {
         let replies = running.withLock { $0?.replies ?? [] }
         for reply in replies { reply.resume(.failure(error)) }
+    }
+}
+
+// MARK: Degraded parts and /healthz
+
+extension ServiceHealth {
+    /// Marks `part` of the service degraded for `reason` ("disk full"), or healthy again with nil.
+    ///
+    /// A degraded service stays ready (other calls go on); `/healthz` lists the reason as
+    /// `"<part> degraded: <reason>"`. Only rank 0's health is reported: set it there.
+    public func setDegraded(_ part: String, reason: String?) {
+        degradedParts.withLock { $0[part] = reason }
+    }
+
+    /// The degraded parts, as `"<part> degraded: <reason>"`, sorted by part.
+    public var degradedReasons: [String] {
+        degradedParts.withLock { parts in parts.sorted { $0.key < $1.key }.map { "\($0.key) degraded: \($0.value)" } }
+    }
+
+    /// True when no round has ended for ``heartbeatInterval`` and no heartbeat is running: the caller
+    /// then sends one ping round and calls ``heartbeatEnded()`` when it is answered.
+    func claimHeartbeat() -> Bool {
+        let due = lastRoundEnd.withLock { $0.map { .now - $0 >= Self.heartbeatInterval } ?? true }
+        guard due, currentRoundAge == nil else { return false }
+        return heartbeatInFlight.withLock { inFlight in
+            if inFlight { return false }
+            inFlight = true
+            return true
+        }
+    }
+
+    func heartbeatEnded() { heartbeatInFlight.withLock { $0 = false } }
+
+    /// Whether any round has ended yet.
+    var hasCompletedARound: Bool { lastRoundEnd.withLock { $0 != nil } }
+
+    /// How long a probe waits for the job's first round (a heartbeat's deadline too): a busy machine
+    /// can take a second or two to start every rank's round loop.
+    static let firstRoundWait: Duration = .seconds(5)
+
+    /// Returns once a round has ended, or after ``firstRoundWait``; at once after the first round.
+    func waitForFirstRound() async {
+        let giveUp = ContinuousClock.now + Self.firstRoundWait
+        while !hasCompletedARound, ContinuousClock.now < giveUp {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// What `/healthz` answers, from state alone (no round per probe).
+    func report(rankCount: Int) -> HealthReport {
+        let state = current
+        let roundAge = currentRoundAge
+        let sinceLastRound = lastRoundEnd.withLock { $0.map { ContinuousClock.now - $0 } }
+        var problems = [String]()
+        if sinceLastRound == nil { problems.append("no round has completed yet: not every rank has answered") }
+        if let roundAge, roundAge > Self.stalledRoundAge {
+            problems.append("a round has run for \(Int(roundAge.seconds)) s")
+        }
+        switch state {
+        case .serving: break
+        case .draining: problems.insert("shutting down", at: 0)
+        case .broken(let reason): problems.insert(reason, at: 0)
+        }
+        let live: Bool
+        if case .broken = state { live = false } else { live = true }
+        return HealthReport(
+            live: live, ready: problems.isEmpty, draining: state == .draining, problems: problems,
+            degraded: degradedReasons, rankCount: rankCount, secondsSinceLastRound: sinceLastRound?.seconds
+        )
+    }
+}
+
+/// The body of `GET /healthz`: liveness (restart the job if false), readiness (send it work if
+/// true), and what is degraded.
+struct HealthReport: Equatable {
+    /// False once the job is broken (a rank failed or stopped answering): only a restart helps.
+    var live: Bool
+    /// True while the service takes work promptly: live, not draining, no round stalled.
+    var ready: Bool
+    var draining: Bool
+    /// Why it is not ready (empty when ready).
+    var problems: [String]
+    /// Parts that work less than fully while the service stays ready ("ingest degraded: disk full").
+    var degraded: [String]
+    var rankCount: Int
+    /// Since the last round ended (a round proves every rank answered); nil before the first.
+    var secondsSinceLastRound: Double?
+
+    /// `serving`, `degraded`, `draining` or `unavailable`.
+    var status: String {
+        if !live { return "unavailable" }
+        if draining { return "draining" }
+        if !ready { return "unavailable" }
+        return degraded.isEmpty ? "serving" : "degraded"
+    }
+
+    /// A short line for people: the first problem, the degraded parts, or the rank count.
+    var detail: String {
+        if let first = problems.first { return first }
+        if !degraded.isEmpty { return degraded.joined(separator: "; ") }
+        return "\(rankCount) ranks"
+    }
+
+    var json: String {
+        let strings = { (values: [String]) in "[" + values.map(JSONString.quote).joined(separator: ",") + "]" }
+        let lastRound = secondsSinceLastRound.map { String(format: "%.3f", $0) } ?? "null"
+        return "{\"status\":\"\(status)\",\"live\":\(live),\"ready\":\(ready),\"detail\":\(JSONString.quote(detail)),"
+            + "\"problems\":\(strings(problems)),\"degraded\":\(strings(degraded)),\"ranks\":\(rankCount),"
+            + "\"secondsSinceLastRound\":\(lastRound)}"
     }
 }

@@ -27,6 +27,8 @@ public struct ServerOptions: ParsableArguments {
         discussion: "Far beyond a healthy call, below --round-timeout: such clients hear deadline_exceeded, not silence."))
     public var defaultTimeout: Double = 60
     @Option(help: "File holding a bearer token that every call must present.") public var authTokenFile: String?
+    @Flag(help: "Serve without a token on an address other than loopback (refused otherwise): only on a trusted network.")
+    public var allowUnauthenticated = false
     @Option(help: "PEM certificate chain for HTTPS.") public var tlsCert: String?
     @Option(help: "PEM private key for HTTPS.") public var tlsKey: String?
     @Option(help: ArgumentHelp(
@@ -59,6 +61,7 @@ public struct ServerOptions: ParsableArguments {
             throw ValidationError("--default-timeout must be a number of seconds in (0, 1000000]")
         }
         configuration.defaultTimeout = .milliseconds(Int64((defaultTimeout * 1000).rounded()))
+        configuration.allowUnauthenticated = allowUnauthenticated
         if let authTokenFile {
             let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw ValidationError("\(authTokenFile) holds no token") }
@@ -68,6 +71,12 @@ public struct ServerOptions: ParsableArguments {
         case let (cert?, key?): configuration.tls = .init(certificateChainPath: cert, privateKeyPath: key)
         case (nil, nil): break
         default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        // Before the job loads anything: a refused address or limit should not wait for the data.
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError("\(error)")
         }
         return configuration
     }

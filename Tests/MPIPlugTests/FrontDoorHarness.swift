@@ -15,7 +15,8 @@ final class FrontDoorHarness: @unchecked Sendable {
     var health: ServiceHealth { service.health }
 
     /// Test routes beside the built-in ones: `/test.v1.Test/Sleep` sleeps `value` milliseconds,
-    /// `/test.v1.Test/Fail` answers `failed_precondition`, `/test.v1.Test/Throw` throws.
+    /// `/test.v1.Test/Fail` answers `failed_precondition`, `/test.v1.Test/UnknownFields` answers how many
+    /// bytes of unknown fields reached the round, `/test.v1.Test/Throw` throws.
     ///
     /// - Parameter configure: changes to the test configuration (limits under test).
     init(
@@ -66,6 +67,11 @@ final class FrontDoorHarness: @unchecked Sendable {
                   request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in
                 for request in requests { Thread.sleep(forTimeInterval: Double(request.value) / 1000) }
                 return requests.map { request in .success(.with { $0.message = request.message }) }
+            },
+            Route(RouteDescriptor(service: testService, method: "UnknownFields"),
+                  request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in
+                // What the round received: the unknown fields' bytes still in the request, if any.
+                requests.map { request in .success(.with { $0.message = "\(request.unknownFields.data.count)" }) }
             },
             Route(RouteDescriptor(service: testService, method: "Fail"),
                   request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in

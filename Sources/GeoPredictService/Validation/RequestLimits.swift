@@ -97,6 +97,20 @@ extension Geopredict_V1_IngestEventsRequest: ValidatableRequest {
     }
 }
 
+// The repeated fields' limits, counted on the undecoded body so that a small body holding millions of
+// empty elements costs a scan, not a decode; `validate()` checks the same limits after the decode.
+extension Geopredict_V1_IngestEventsRequest: CountLimitedRequest {
+    public static let repeatedFieldLimits = [
+        RepeatedFieldLimit("events", number: 1, maximumCount: RequestLimits.maximumEventsPerRequest),
+    ]
+}
+
+extension Geopredict_V1_PredictNextVisitsRequest: CountLimitedRequest {
+    public static let repeatedFieldLimits = [
+        RepeatedFieldLimit("categories", number: 6, maximumCount: RequestLimits.maximumCategories),
+    ]
+}
+
 extension Geopredict_V1_TrainRequest: ValidatableRequest {
     public func validate() throws(ConnectError) {
         if factors > 256 { throw .invalidArgument("factors: must be 0 (default) to 256, not \(factors)") }

@@ -26,9 +26,13 @@ extension Templates {
             `hpc/serve` starts the job through `mpiplug launch`, so it takes the same options:
 
             ```sh
-            hpc/serve --host 0.0.0.0 --hostfile hosts --ranks-per-node 2 --interface eth1   # mpirun over ssh
-            salloc --nodes 3 --ntasks-per-node 2 hpc/serve --host 0.0.0.0                  # srun --mpi=pmix
+            hpc/serve --host 0.0.0.0 --hostfile hosts --ranks-per-node 2 --interface eth1 -- --auth-token-file token
+            salloc --nodes 3 --ntasks-per-node 2 hpc/serve --host 0.0.0.0 -- --auth-token-file token
             ```
+
+            The first runs mpirun over ssh, the second srun --mpi=pmix. Off loopback `serve` refuses to start
+            without `--auth-token-file FILE` (every call then needs `Authorization: Bearer <token>`) or an
+            explicit `--allow-unauthenticated` for a trusted network.
 
             Build on a file system every node sees (or copy `.build/release/\#(n.executable)` to the same path
             on each node); the Swift runtime must be at the same path on every node too.

@@ -8,7 +8,8 @@ extension Templates {
             #   hpc/serve [--ranks 2] [--port 8080] [--host 127.0.0.1] [-- more `\#(n.executable) serve` options]
             #
             # On a cluster, add what `mpiplug launch` takes, e.g. --hostfile FILE --ranks-per-node 2
-            # --interface eth1 (and --host 0.0.0.0 so other machines can call it); inside a Slurm allocation
+            # --interface eth1 (and --host 0.0.0.0 -- --auth-token-file FILE so other machines can call it: off
+            # loopback a token or --allow-unauthenticated is needed); inside a Slurm allocation
             # it uses srun --mpi=pmix by itself. The mpirun/srun line comes from `mpiplug launch`, built from
             # MPIPlug. Ctrl-C or SIGTERM stops the service gracefully: rank 0 drains, then every rank exits.
             set -euo pipefail
@@ -26,7 +27,7 @@ extension Templates {
                         launch+=("$1" "$2"); shift 2 ;;
                     --tcp-only|--oversubscribe|--local) launch+=("$1"); shift ;;
                     --) shift; serve+=("$@"); break ;;
-                    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+                    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
                     *) echo "unknown argument: $1 (see hpc/serve --help)" >&2; exit 2 ;;
                 esac
             done
