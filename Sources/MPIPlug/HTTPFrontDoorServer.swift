@@ -26,12 +26,7 @@ final class HTTPFrontDoorServer: Sendable {
     ) throws {
         let usesTLS = configuration.tls != nil
         let host = configuration.host
-        let serverBuilder: HTTPServerBuilder
-        if let tls = configuration.tls {
-            serverBuilder = try .tls(.http1(), tlsConfiguration: Self.tlsConfiguration(tls))
-        } else {
-            serverBuilder = .http1()
-        }
+        let serverBuilder = try Self.serverBuilder(configuration, metrics: frontDoor.metrics)
         health = frontDoor.health
         signalSources = Self.observeShutdownSignals(health: frontDoor.health)
         application = Application(
@@ -76,11 +71,27 @@ final class HTTPFrontDoorServer: Sendable {
         }
     }
 
+    /// HTTP/1.1 (over TLS when configured), each connection behind a ``ConnectionGuard``.
+    private static func serverBuilder(_ configuration: MPIPlugConfiguration, metrics: PlugMetrics) throws -> HTTPServerBuilder {
+        let limits = ConnectionLimits(configuration)
+        let counter = ConnectionCounter(metrics: metrics)
+        let tls = try configuration.tls.map(tlsConfiguration)
+        return HTTPServerBuilder { responder in
+            let guarded = GuardedHTTP1Channel(responder: responder, limits: limits, counter: counter)
+            guard let tls else { return guarded }
+            return try TLSChannel(guarded, tlsConfiguration: tls)
+        }
+    }
+
     private static func tlsConfiguration(_ files: MPIPlugConfiguration.TLSFiles) throws -> TLSConfiguration {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChainPath)
             let key = try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)
-            return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            // TLS 1.0 and 1.1 are deprecated (RFC 8996); NIOSSL's server default would still accept them.
+            configuration.minimumTLSVersion = .tlsv12
+            return configuration
         } catch {
             throw MPIPlugError.invalidConfiguration("cannot read the TLS certificate or key: \(error)")
         }

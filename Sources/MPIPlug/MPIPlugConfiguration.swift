@@ -41,6 +41,22 @@ public struct MPIPlugConfiguration: Sendable {
     public var roundTimeout: Duration = .seconds(120)
     /// After SIGTERM, how long queued work may take before the rest is answered 503.
     public var drainTimeout: Duration = .seconds(10)
+    /// A connection with no request in progress is closed after this long. 60 s keeps a client's
+    /// connection across the pauses of ordinary traffic (most clients reuse connections for a few
+    /// seconds to a minute) while idle holders cannot pin descriptors for ever.
+    public var idleTimeout: Duration = .seconds(60)
+    /// A request's head (request line and headers) must arrive within this long of its first byte, or
+    /// the connection is closed. A head is a few hundred bytes, sent in one packet by any working
+    /// client; 10 s tolerates a slow mobile link and cuts off clients that trickle headers to hold a
+    /// connection (nginx's `client_header_timeout` serves the same purpose).
+    public var headerReadTimeout: Duration = .seconds(10)
+    /// A TLS handshake must complete within this long of the connection opening (same reasoning as
+    /// ``headerReadTimeout``: a few round trips for a working client).
+    public var tlsHandshakeTimeout: Duration = .seconds(10)
+    /// The most connections open at once; beyond it new ones are answered 503 and closed. 10,000 is
+    /// ten times the largest client crowd the benchmarks use (1,024) and half the 20,000 descriptors a
+    /// process gets on the project's machines, which leaves room for logs, checkpoints and MPI.
+    public var maximumConnections = 10_000
     /// How idle ranks wait for the next round and for collectives inside handlers.
     public var idleBackoff = Backoff(spins: 256, initialSleepMicroseconds: 20, maximumSleepMicroseconds: 1_000)
 
@@ -77,6 +93,10 @@ public struct MPIPlugConfiguration: Sendable {
                 "listening on \(host) without a bearer token would let anyone who reaches it call every route: "
                     + "give --auth-token-file FILE, or --allow-unauthenticated on a trusted network")
         }
+        for (name, timeout) in [("idle", idleTimeout), ("header-read", headerReadTimeout), ("TLS handshake", tlsHandshakeTimeout)] {
+            guard timeout > .zero else { throw .invalidConfiguration("the \(name) timeout must be positive") }
+        }
+        guard maximumConnections > 0 else { throw .invalidConfiguration("the connection limit must be positive") }
     }
 
     /// Whether `host` names this machine's loopback interface only (127.0.0.0/8, ::1, localhost).

@@ -15,6 +15,9 @@ struct PlugMetrics: Sendable {
     private let rounds: CoreMetrics.Counter
     private let roundSize: CoreMetrics.Recorder
     private let roundDuration: Metrics.Timer
+    /// Connections open now, refused over the cap, and closed by a connection timeout (by kind).
+    let connectionsOpen: CoreMetrics.Gauge
+    private let connectionsRefused: CoreMetrics.Counter
 
     init(routes: [String]) {
         registry = PrometheusCollectorRegistry()
@@ -37,6 +40,8 @@ struct PlugMetrics: Sendable {
         rounds = CoreMetrics.Counter(label: "mpiplug_rounds_total", factory: factory)
         roundSize = CoreMetrics.Recorder(label: "mpiplug_round_batch_size", aggregate: true, factory: factory)
         roundDuration = Metrics.Timer(label: "mpiplug_round_duration_seconds", factory: factory)
+        connectionsOpen = CoreMetrics.Gauge(label: "mpiplug_connections_open", factory: factory)
+        connectionsRefused = CoreMetrics.Counter(label: "mpiplug_connections_refused_total", factory: factory)
     }
 
     /// Counts a finished request of a known route, with its duration and, if it failed, its code.
@@ -80,6 +85,15 @@ struct PlugMetrics: Sendable {
         rounds.increment()
         roundSize.record(requests)
         roundDuration.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// Counts a connection refused because ``MPIPlugConfiguration/maximumConnections`` were open.
+    func connectionRefused() { connectionsRefused.increment() }
+
+    /// Counts a connection closed by one of the connection timeouts.
+    func connectionTimedOut(_ kind: ConnectionGuard.Timeout) {
+        CoreMetrics.Counter(label: "mpiplug_connection_timeouts_total", dimensions: [("kind", kind.rawValue)], factory: factory)
+            .increment()
     }
 
     /// The Prometheus text exposition of every metric.

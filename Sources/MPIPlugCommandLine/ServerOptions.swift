@@ -35,6 +35,14 @@ public struct ServerOptions: ParsableArguments {
         "Seconds a round may run before a rank counts as unresponsive: calls get 503 and the job exits (status 75) to be restarted.",
         discussion: "Set it well above the slowest expected round; a slow rank looks like a dead one."))
     public var roundTimeout: Double = 120
+    @Option(help: "Seconds a connection may stay open with no request in progress (default 60: across ordinary pauses, not for ever).")
+    public var idleTimeout: Double = 60
+    @Option(help: "Seconds a request's headers may take from its first byte (default 10: one packet for any working client).")
+    public var headerReadTimeout: Double = 10
+    @Option(help: "Seconds a TLS handshake may take (default 10).")
+    public var tlsHandshakeTimeout: Double = 10
+    @Option(help: "Most connections open at once; more are answered 503 and closed (default 10000: half the usual 20000 descriptors).")
+    public var maxConnections = 10_000
 
     public init() {}
 
@@ -61,6 +69,11 @@ public struct ServerOptions: ParsableArguments {
             throw ValidationError("--default-timeout must be a number of seconds in (0, 1000000]")
         }
         configuration.defaultTimeout = .milliseconds(Int64((defaultTimeout * 1000).rounded()))
+        configuration.idleTimeout = try Self.duration(idleTimeout, flag: "--idle-timeout")
+        configuration.headerReadTimeout = try Self.duration(headerReadTimeout, flag: "--header-read-timeout")
+        configuration.tlsHandshakeTimeout = try Self.duration(tlsHandshakeTimeout, flag: "--tls-handshake-timeout")
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        configuration.maximumConnections = maxConnections
         configuration.allowUnauthenticated = allowUnauthenticated
         if let authTokenFile {
             let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -79,5 +92,10 @@ public struct ServerOptions: ParsableArguments {
             throw ValidationError("\(error)")
         }
         return configuration
+    }
+
+    private static func duration(_ seconds: Double, flag: String) throws -> Duration {
+        guard seconds > 0, seconds <= 1_000_000 else { throw ValidationError("\(flag) must be a number of seconds in (0, 1000000]") }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 }
