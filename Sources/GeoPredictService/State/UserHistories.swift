@@ -15,14 +15,42 @@ final class UserHistories {
         var trained: (stores: [Int32], timestamps: [Int64])
         /// Visits the training run going on was started with, in time order (empty between runs).
         var training: (stores: [Int32], timestamps: [Int64]) = ([], [])
-        /// Visits since the last training started, in time order.
-        var recent: (stores: [Int32], timestamps: [Int64])
+        /// Visits since the last training started: in time order once settled (``TimeOrderedVisits``).
+        var recent = TimeOrderedVisits()
         /// Events stored for the user: check-ins and raw GPS fixes.
         var eventCount: Int
         var lastEventUnixSeconds: Int64
         /// The last position the user reported, for predictions without a position.
         var lastPosition: GeoPoint?
         var stayPoints: StayPointDetector
+
+        /// Records one event in place (the caller mutates the stored value, so that no array of the
+        /// history is copied on write).
+        mutating func record(timestamp: Int64, position: GeoPoint, kind: EventKind, matcher: StoreMatcher) -> Applied {
+            eventCount += 1
+            if timestamp >= lastEventUnixSeconds {
+                lastEventUnixSeconds = timestamp
+                lastPosition = position
+            }
+            switch kind {
+            case .checkIn(let store):
+                recent.insert(store, at: timestamp)
+                return .visit(store: store)
+            case .checkInAtUnknownStore:
+                return .stored
+            case .rawFix:
+                break
+            }
+            // Out-of-order or invalid fixes are stored but cannot take part in stay-point detection.
+            let fix = GPSFix(latitude: position.latitude, longitude: position.longitude, timestampUnixSeconds: timestamp)
+            guard let stay = try? stayPoints.add(fix), let store = matcher.store(nearestTo: stay.point) else {
+                return .stored
+            }
+            recent.insert(Int32(store), at: stay.arrivalUnixSeconds)
+            return .detectedVisit(store: Int32(store))
+        }
+
+        var visitCount: Int { trained.stores.count + training.stores.count + recent.count }
     }
 
     /// What an event is, as far as the history is concerned.
@@ -74,8 +102,11 @@ final class UserHistories {
 
     /// The user's visits that the serving model was not trained on, in time order.
     func recentVisits(of userID: String) -> VisitSequence {
+        // Merges what arrived out of order since the last read (once per batch, not per event).
+        live[userID]?.recent.settle()
         guard let user = live[userID] else { return .empty }
-        let recent = VisitSequence(stores: user.recent.stores, timestamps: user.recent.timestamps)
+        let settled = user.recent.settled
+        let recent = VisitSequence(stores: settled.stores, timestamps: settled.timestamps)
         guard !user.training.stores.isEmpty else { return recent }
         return VisitSequence(stores: user.training.stores, timestamps: user.training.timestamps).appending(recent)
     }
@@ -93,49 +124,29 @@ final class UserHistories {
 
     /// Counts for `GetUser`, or nil for an unknown user.
     func summary(of userID: String) -> (events: Int, visits: Int, lastEventUnixSeconds: Int64)? {
-        if let user = live[userID] {
-            let visits = user.trained.stores.count + user.training.stores.count + user.recent.stores.count
-            return (user.eventCount, visits, user.lastEventUnixSeconds)
-        }
+        if let user = live[userID] { return (user.eventCount, user.visitCount, user.lastEventUnixSeconds) }
         guard let index = baseIndex(of: userID) else { return nil }
         let range = base.visitRange(ofUser: index)
         let fixes = baseFixCounts[userID] ?? 0
         return (range.count + fixes, range.count, range.isEmpty ? 0 : base.timestamps[range.upperBound - 1])
     }
 
-    /// Records one validated event of a user this rank owns.
+    /// Records one validated event of a user this rank owns. Amortised O(log n) in the user's history,
+    /// in time order or not (``TimeOrderedVisits``).
     func apply(userID: String, timestamp: Int64, position: GeoPoint, kind: EventKind) -> Applied {
-        var user = live[userID] ?? makeLiveUser(userID)
-        defer { live[userID] = user }
-        user.eventCount += 1
-        if timestamp >= user.lastEventUnixSeconds {
-            user.lastEventUnixSeconds = timestamp
-            user.lastPosition = position
-        }
-        switch kind {
-        case .checkIn(let store):
-            Self.insert(store, at: timestamp, into: &user.recent)
-            return .visit(store: store)
-        case .checkInAtUnknownStore:
-            return .stored
-        case .rawFix:
-            break
-        }
-        // Out-of-order or invalid fixes are stored but cannot take part in stay-point detection.
-        let fix = GPSFix(latitude: position.latitude, longitude: position.longitude, timestampUnixSeconds: timestamp)
-        guard let stay = try? user.stayPoints.add(fix), let store = matcher.store(nearestTo: stay.point) else {
-            return .stored
-        }
-        Self.insert(Int32(store), at: stay.arrivalUnixSeconds, into: &user.recent)
-        return .detectedVisit(store: Int32(store))
+        if live[userID] == nil { live[userID] = makeLiveUser(userID) }
+        // Mutated through the dictionary's accessor, in place: a copy taken out and written back
+        // would share its arrays with the stored value and copy them whole on every event.
+        return live[userID]?.record(timestamp: timestamp, position: position, kind: kind, matcher: matcher) ?? .stored
     }
 
     /// Marks every visit as trained on: called once a model trained on ``snapshot()`` serves.
     func markAllTrained() {
-        for (id, var user) in live where !user.training.stores.isEmpty || !user.recent.stores.isEmpty {
-            user.trained = Self.inTrainingOrder(user.trained, user.training, user.recent)
+        settleAll()
+        for (id, var user) in live where !user.training.stores.isEmpty || !user.recent.isEmpty {
+            user.trained = Self.inTrainingOrder(user.trained, user.training, user.recent.settled)
             user.training = ([], [])
-            user.recent = ([], [])
+            user.recent = TimeOrderedVisits()
             live[id] = user
         }
     }
@@ -143,9 +154,10 @@ final class UserHistories {
     /// Starts a training run beside serving: the visits so far become the run's, and returns them as
     /// one log; visits that arrive during the run stay recent. End it with ``finishTraining(installed:)``.
     func beginTraining() -> VisitLog {
-        for (id, var user) in live where !user.recent.stores.isEmpty {
-            user.training = Self.merged(user.training, user.recent)
-            user.recent = ([], [])
+        settleAll()
+        for (id, var user) in live where !user.recent.isEmpty {
+            user.training = Self.merged(user.training, user.recent.settled)
+            user.recent = TimeOrderedVisits()
             live[id] = user
         }
         return snapshot()
@@ -154,11 +166,12 @@ final class UserHistories {
     /// Ends the run ``beginTraining()`` started: its visits become trained on if its model now
     /// serves, or recent again if it failed.
     func finishTraining(installed: Bool) {
+        settleAll()
         for (id, var user) in live where !user.training.stores.isEmpty {
             if installed {
                 user.trained = Self.inTrainingOrder(user.trained, user.training)
             } else {
-                user.recent = Self.merged(user.training, user.recent)
+                user.recent = TimeOrderedVisits(settled: Self.merged(user.training, user.recent.settled))
             }
             user.training = ([], [])
             live[id] = user
@@ -189,8 +202,9 @@ final class UserHistories {
     /// Every user's visits as one log, for training.
     func snapshot() -> VisitLog {
         guard !live.isEmpty else { return base }
+        settleAll()
         var entries = [(userID: String, store: Int32, timestamp: Int64)]()
-        let liveVisits = live.values.reduce(0) { $0 + $1.trained.stores.count + $1.training.stores.count + $1.recent.stores.count }
+        let liveVisits = live.values.reduce(0) { $0 + $1.visitCount }
         entries.reserveCapacity(base.visitCount + liveVisits)
         for index in 0..<base.userCount where live[base.userIDs[index]] == nil {
             for visit in base.visitRange(ofUser: index) {
@@ -198,7 +212,7 @@ final class UserHistories {
             }
         }
         for (id, user) in live {
-            for part in [user.trained, user.training, user.recent] {
+            for part in [user.trained, user.training, user.recent.settled] {
                 for (store, timestamp) in zip(part.stores, part.timestamps) { entries.append((id, store, timestamp)) }
             }
         }
@@ -213,17 +227,98 @@ final class UserHistories {
         let history = trainedVisits(of: userID)
         let summary = summary(of: userID)
         return LiveUser(
-            trained: (Array(history.stores), Array(history.timestamps)), recent: ([], []),
+            trained: (Array(history.stores), Array(history.timestamps)),
             eventCount: summary?.events ?? 0, lastEventUnixSeconds: summary?.lastEventUnixSeconds ?? .min,
             lastPosition: nil, stayPoints: StayPointDetector()
         )
     }
 
-    /// Inserts a visit keeping time order (after any visit at the same second).
-    private static func insert(_ store: Int32, at timestamp: Int64, into visits: inout (stores: [Int32], timestamps: [Int64])) {
-        var position = visits.timestamps.endIndex
-        while position > 0, visits.timestamps[position - 1] > timestamp { position -= 1 }
-        visits.stores.insert(store, at: position)
-        visits.timestamps.insert(timestamp, at: position)
+    /// Merges every user's out-of-order arrivals, before a pass that reads all histories.
+    private func settleAll() {
+        let unsettled = live.compactMap { $0.value.recent.isSettled ? nil : $0.key }
+        for id in unsettled { live[id]?.recent.settle() }
+    }
+}
+
+/// Visits kept in time order (visits at the same second in arrival order), cheap to extend in any
+/// order: a visit at or after the last one is appended; an earlier one waits in an unsorted tail
+/// that ``settle()`` sorts and merges in one pass when the visits are next read. A batch of k
+/// out-of-order visits into a history of n costs O(k log k + n) once instead of O(n) per visit
+/// (an insert that shifts the array): an upload sent newest first no longer grows with n².
+struct TimeOrderedVisits {
+    /// The visits in time order, if ``isSettled``; else those that arrived before the first one out of order.
+    private(set) var stores: [Int32] = []
+    private(set) var timestamps: [Int64] = []
+    /// Visits that arrived since the first one earlier than ``timestamps``' last, in arrival order.
+    private var unsettled: [(timestamp: Int64, store: Int32)] = []
+
+    init() {}
+
+    /// Visits already in time order.
+    init(settled visits: (stores: [Int32], timestamps: [Int64])) {
+        stores = visits.stores
+        timestamps = visits.timestamps
+    }
+
+    var count: Int { stores.count + unsettled.count }
+    var isEmpty: Bool { count == 0 }
+    /// Whether ``stores`` and ``timestamps`` hold every visit, in time order.
+    var isSettled: Bool { unsettled.isEmpty }
+
+    /// The visits in time order (without the cost of a merge once settled: callers settle first).
+    var settled: (stores: [Int32], timestamps: [Int64]) {
+        guard !isSettled else { return (stores, timestamps) }
+        var merged = self
+        merged.settle()
+        return (merged.stores, merged.timestamps)
+    }
+
+    /// Adds a visit, to be kept after any visit at the same second that arrived before it.
+    mutating func insert(_ store: Int32, at timestamp: Int64) {
+        if unsettled.isEmpty, timestamp >= timestamps.last ?? .min {
+            stores.append(store)
+            timestamps.append(timestamp)
+        } else {
+            unsettled.append((timestamp, store))
+        }
+    }
+
+    /// Sorts the visits that arrived out of order (stably: same-second visits keep arrival order) and
+    /// merges them in; the settled visits all arrived earlier, so they go first among equals. Each
+    /// arrival finds its place by binary search and the settled runs between them are copied whole:
+    /// O(k log n) comparisons and one copy of the n settled visits.
+    mutating func settle() {
+        guard !unsettled.isEmpty else { return }
+        // Swift's sort is stable: arrivals at the same second stay in arrival order.
+        let arrivals = unsettled.sorted { $0.timestamp < $1.timestamp }
+        unsettled = []
+        var mergedStores = [Int32]()
+        var mergedTimestamps = [Int64]()
+        mergedStores.reserveCapacity(stores.count + arrivals.count)
+        mergedTimestamps.reserveCapacity(stores.count + arrivals.count)
+        var copied = 0
+        for arrival in arrivals {
+            let place = Self.firstIndex(after: arrival.timestamp, in: timestamps, from: copied)
+            mergedStores.append(contentsOf: stores[copied..<place])
+            mergedTimestamps.append(contentsOf: timestamps[copied..<place])
+            copied = place
+            mergedStores.append(arrival.store)
+            mergedTimestamps.append(arrival.timestamp)
+        }
+        mergedStores.append(contentsOf: stores[copied...])
+        mergedTimestamps.append(contentsOf: timestamps[copied...])
+        stores = mergedStores
+        timestamps = mergedTimestamps
+    }
+
+    /// The first index at or after `start` whose time is later than `time` (the end if none).
+    private static func firstIndex(after time: Int64, in timestamps: [Int64], from start: Int) -> Int {
+        var low = start
+        var high = timestamps.endIndex
+        while low < high {
+            let middle = low + (high - low) / 2
+            if timestamps[middle] <= time { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 }
