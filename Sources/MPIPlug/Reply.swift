@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import SwiftProtobuf
 import Synchronization
 
@@ -11,7 +13,7 @@ typealias Outcome = RouteResult<any Message>
 /// door giving up on a broken job — and later answers are dropped, so a continuation is resumed
 /// exactly once.
 final class Reply: Sendable {
-    private let state: Mutex<(continuation: CheckedContinuation<Outcome, Never>?, timer: Task<Void, Never>?)>
+    private let state: Mutex<(continuation: CheckedContinuation<Outcome, Never>?, timer: DeadlineTimer?)>
 
     init(_ continuation: CheckedContinuation<Outcome, Never>) {
         state = Mutex((continuation, nil))
@@ -32,19 +34,40 @@ final class Reply: Sendable {
 
     /// Answers `deadline_exceeded` at `deadline` unless answered before.
     func expire(at deadline: ContinuousClock.Instant) {
-        // The timer holds the reply strongly: a reply nobody else keeps (a job dropped by a failed
-        // round) must still be answered. Answering cancels the timer, which releases it.
-        let timer = Task { [self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            guard !Task.isCancelled else { return }
+        // On an event loop of NIO's shared group, not a sleeping Task: the loops are threads of their
+        // own, so a deadline fires even while every thread of the cooperative pool (and of Dispatch,
+        // which the pool runs on) is blocked — two on a 2-core node. The timer holds the reply
+        // strongly: a reply nobody else keeps (a job dropped by a failed round) must still be
+        // answered. Answering cancels the timer, which releases its closure and so the reply.
+        let remaining = max(.zero, deadline - .now)
+        let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(remaining.nanoseconds)) { [self] in
             self.resume(.failure(ConnectError(.deadlineExceeded, "the deadline passed before the request completed")))
         }
+        let timer = DeadlineTimer(scheduled)
         let alreadyAnswered = state.withLock { state -> Bool in
             guard state.continuation != nil else { return true }
             state.timer = timer
             return false
         }
         if alreadyAnswered { timer.cancel() }
+    }
+}
+
+/// A scheduled deadline, cancellable from any thread.
+private final class DeadlineTimer: Sendable {
+    private let scheduled: Scheduled<Void>
+
+    init(_ scheduled: Scheduled<Void>) { self.scheduled = scheduled }
+
+    func cancel() { scheduled.cancel() }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (seconds < 0 ? .min : .max) : product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
     }
 }
 

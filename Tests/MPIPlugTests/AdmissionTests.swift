@@ -98,7 +98,9 @@ struct AdmissionTests {
                 #expect(response.status == .gatewayTimeout)
                 #expect(Self.answer(response).code == "deadline_exceeded")
             }
-            #expect(ContinuousClock.now - started < .milliseconds(1_200), "answered at the default deadline, not when the round ended")
+            // The 504 itself shows the default deadline answered (the round would have answered 200
+            // after 1.5 s); no tighter timing, as blocked test threads can delay any answer by a second.
+            #expect(ContinuousClock.now - started < .seconds(10))
             // A client's own deadline still wins over the default.
             try await client.http.execute(
                 uri: Self.sleep, method: .post,
