@@ -29,7 +29,7 @@ public final class MPIPlugService {
     let logger: Logger
     let statistics = RoundStatistics()
     private let executor: RoundExecutor
-    private let queue: RoundQueue
+    let queue: RoundQueue
     /// What rank 0's `/healthz` reports; a handler marks a part degraded here
     /// (``ServiceHealth/setDegraded(_:reason:)``, "ingest", "disk full") while the rest serves.
     public let health = ServiceHealth()

@@ -27,18 +27,36 @@ struct AdmissionTests {
         return Answer(status: response.status, retryAfter: response.headers[.retryAfter], code: object?["code"] as? String)
     }
 
-    /// Starts a `Sleep` call that holds the round loop for `milliseconds`, and returns once its round runs.
-    private static func occupyRoundLoop(
-        _ client: any TestClientProtocol, _ harness: FrontDoorHarness, milliseconds: Int
+    /// Starts a `Hold` call that holds the round loop until ``release(_:)``, and returns once its round runs.
+    private static func holdRoundLoop(
+        _ client: any TestClientProtocol, _ harness: FrontDoorHarness
     ) async throws -> Task<HTTPResponse.Status, any Error> {
         let task = Task {
-            try await client.execute(
-                uri: sleep, method: .post, headers: jsonHeaders, body: ByteBuffer(string: "{\"value\":\"\(milliseconds)\"}")
-            ) { $0.status }
+            try await client.execute(uri: "/test.v1.Test/Hold", method: .post, headers: jsonHeaders, body: ByteBuffer(string: "{}")) {
+                $0.status
+            }
         }
-        for _ in 0..<500 where harness.health.currentRoundAge == nil { try await Task.sleep(for: .milliseconds(2)) }
-        try #require(harness.health.currentRoundAge != nil, "the sleeping round started")
+        for _ in 0..<5_000 where harness.health.currentRoundAge == nil { try await Task.sleep(for: .milliseconds(2)) }
+        try #require(harness.health.currentRoundAge != nil, "the holding round started")
         return task
+    }
+
+    /// Waits (up to 30 s) until `queued` calls wait in the queue and `shed` have been refused.
+    private static func waitForQueue(
+        _ client: any TestClientProtocol, _ harness: FrontDoorHarness, queued: Int, shed: Int, reason: String = "queue_full"
+    ) async throws {
+        let line = "mpiplug_requests_shed_total{reason=\"\(reason)\"} \(shed)"
+        for _ in 0..<3_000 {
+            let text = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            if harness.service.queue.depth == queued && (shed == 0 || text.contains(line)) { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("the queue never held \(queued) calls with \(shed) shed (it holds \(harness.service.queue.depth))")
+    }
+
+    /// Sends `count` echo calls at once, in the background.
+    private static func startBurst(_ client: any TestClientProtocol, count: Int, message: String = "") -> Task<[Answer], any Error> {
+        Task { try await burst(client, count: count, message: message) }
     }
 
     /// Sends `count` echo calls at once and returns their answers.
@@ -60,9 +78,12 @@ struct AdmissionTests {
     @Test func aQueueFullByCountShedsWithRetryAfterAndCountsIt() async throws {
         let harness = try FrontDoorHarness { $0.maximumQueuedRequests = 4 }
         try await harness.service.test { client in
-            let sleeper = try await Self.occupyRoundLoop(client.http, harness, milliseconds: 1_500)
-            let answers = try await Self.burst(client.http, count: 10)
-            #expect(try await sleeper.value == .ok)
+            let holder = try await Self.holdRoundLoop(client.http, harness)
+            let burst = Self.startBurst(client.http, count: 10)
+            try await Self.waitForQueue(client.http, harness, queued: 4, shed: 6)
+            harness.hold.signal()
+            let answers = try await burst.value
+            #expect(try await holder.value == .ok)
             let served = answers.filter { $0.status == .ok }
             let shed = answers.filter { $0.status == .tooManyRequests }
             #expect(served.count == 4, "the four that fit in the queue are served")
@@ -80,9 +101,12 @@ struct AdmissionTests {
         // Each call below holds 400 + 35 + 40 = 478 queued bytes (message, path, framing): two fit in 1,000.
         let harness = try FrontDoorHarness { $0.maximumQueuedBytes = 1_000 }
         try await harness.service.test { client in
-            let sleeper = try await Self.occupyRoundLoop(client.http, harness, milliseconds: 1_500)
-            let answers = try await Self.burst(client.http, count: 5, message: String(repeating: "x", count: 400))
-            #expect(try await sleeper.value == .ok)
+            let holder = try await Self.holdRoundLoop(client.http, harness)
+            let burst = Self.startBurst(client.http, count: 5, message: String(repeating: "x", count: 400))
+            try await Self.waitForQueue(client.http, harness, queued: 2, shed: 3)
+            harness.hold.signal()
+            let answers = try await burst.value
+            #expect(try await holder.value == .ok)
             #expect(answers.filter { $0.status == .ok }.count == 2)
             #expect(answers.filter { $0.status == .tooManyRequests && $0.code == "resource_exhausted" && $0.retryAfter != nil }.count == 3)
         }
@@ -116,14 +140,17 @@ struct AdmissionTests {
         // Each call holds 1,000 + 35 + 40 bytes (message, path, framing): three fit in a 4 KiB round.
         let harness = try FrontDoorHarness(maximumBodyBytes: 8 * 1024) { $0.maximumRoundBytes = 4 * 1024 }
         try await harness.service.test { client in
-            let sleeper = try await Self.occupyRoundLoop(client.http, harness, milliseconds: 800)
+            let holder = try await Self.holdRoundLoop(client.http, harness)
             let roundsBefore = harness.service.statistics.snapshot.rounds
-            let answers = try await Self.burst(client.http, count: 12, message: String(repeating: "y", count: 1_000))
-            #expect(try await sleeper.value == .ok)
+            let burst = Self.startBurst(client.http, count: 12, message: String(repeating: "y", count: 1_000))
+            try await Self.waitForQueue(client.http, harness, queued: 12, shed: 0)
+            harness.hold.signal()
+            let answers = try await burst.value
+            #expect(try await holder.value == .ok)
             #expect(answers.allSatisfy { $0.status == .ok }, "requests beyond one round's budget wait for the next")
             let statistics = harness.service.statistics.snapshot
             #expect(statistics.largestRoundBytes <= 4 * 1024, "largest round: \(statistics.largestRoundBytes) bytes")
-            #expect(statistics.rounds - roundsBefore >= 4, "12 calls of ~1 KiB need at least 4 rounds of 4 KiB")
+            #expect(statistics.rounds - roundsBefore >= 5, "the holding round, then at least 4 rounds of 4 KiB for 12 queued calls of ~1 KiB")
 
             // One that can never fit is refused alone, with the size in the message; the others still run.
             try await client.http.execute(

@@ -12,6 +12,8 @@ import Synchronization
 final class FrontDoorHarness: @unchecked Sendable {
     let service: MPIPlugService
     let background = BackgroundProbe()
+    /// What `/test.v1.Test/Hold` waits on (at most 30 s): it holds the round loop until a test lets go.
+    let hold = DispatchSemaphore(value: 0)
     var health: ServiceHealth { service.health }
 
     /// Test routes beside the built-in ones: `/test.v1.Test/Sleep` sleeps `value` milliseconds,
@@ -30,7 +32,7 @@ final class FrontDoorHarness: @unchecked Sendable {
         configure(&configuration)
         service = try MPIPlugService(
             environment: try MPI.shared(threadLevel: .multiple), configuration: configuration, logger: Logger(label: "test"))
-        try service.register(Self.testRoutes(background: background))
+        try service.register(Self.testRoutes(background: background, hold: hold))
     }
 
     private static let testService = "test.v1.Test"
@@ -44,8 +46,13 @@ final class FrontDoorHarness: @unchecked Sendable {
 
     /// `/test.v1.Test/Background` starts a job of `value` all-reduce steps (answering
     /// `failed_precondition` while one runs); it pauses at ``BackgroundProbe/gate`` after the first.
-    private static func testRoutes(background: BackgroundProbe) -> [Route] {
+    private static func testRoutes(background: BackgroundProbe, hold: DispatchSemaphore) -> [Route] {
         [
+            Route(RouteDescriptor(service: testService, method: "Hold"),
+                  request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in
+                _ = hold.wait(timeout: .now() + 30)
+                return requests.map { _ in .success(.with { $0.message = "released" }) }
+            },
             Route(RouteDescriptor(service: testService, method: "Background"),
                   request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, context in
                 let steps = Int(requests.first?.value ?? 0)
