@@ -12,7 +12,7 @@ import SwiftProtobuf
 /// queued: route, method, token, content type, size, compression, timeout and the body itself. Only
 /// valid requests reach the MPI thread and the other ranks.
 struct FrontDoor: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = FrontDoorContext
 
     let codecs: [String: RouteCodec]
     let queue: RoundQueue
@@ -23,25 +23,27 @@ struct FrontDoor: HTTPResponder {
     let defaultTimeout: Duration
     let token: BearerToken?
     let rankCount: Int
+    /// The client connections, watched so that a call whose client hung up is never run.
+    let connections = ClientConnections()
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
         switch request.uri.path {
         case "/healthz": return await healthCheck(request)
         case "/metrics": return metricsPage(request)
-        default: return await call(request)
+        default: return await call(request, channel: context.channel)
         }
     }
 
     // MARK: Connect unary calls
 
-    private func call(_ request: Request) async -> Response {
+    private func call(_ request: Request, channel: any Channel) async -> Response {
         let path = request.uri.path
         let started = ContinuousClock.now
         let response: Response
         let error: ConnectError?
         do {
-            let (format, outcome) = try await execute(request, path: path)
+            let (format, outcome) = try await execute(request, path: path, channel: channel)
             switch outcome {
             case .success(let message):
                 response = try Self.success(message, format: format)
@@ -68,7 +70,7 @@ struct FrontDoor: HTTPResponder {
     }
 
     /// Checks, decodes and queues a call; returns the body format and what the round answered.
-    private func execute(_ request: Request, path: String) async throws -> (BodyFormat, Outcome) {
+    private func execute(_ request: Request, path: String, channel: any Channel) async throws -> (BodyFormat, Outcome) {
         // The token first: without it, unknown routes cannot be told from known ones (no 404 or 405).
         try authorize(request)
         guard let codec = codecs[path] else {
@@ -92,14 +94,21 @@ struct FrontDoor: HTTPResponder {
         let deadline = try Self.deadline(headers[.connectTimeoutMilliseconds]) ?? .now + defaultTimeout
         let body = try await readBody(request)
         let encoded = try codec.decode(body, format)
-        return (format, await submit(.request(path: path, body: encoded), deadline: deadline))
+        let connection = await connections.connection(of: channel)
+        return (format, await submit(.request(path: path, body: encoded), deadline: deadline, connection: connection))
     }
 
     /// Queues a job and waits for its round (or its deadline, or a broken job).
-    private func submit(_ kind: Job.Kind, deadline: ContinuousClock.Instant?) async -> Outcome {
-        await withCheckedContinuation { continuation in
+    private func submit(_ kind: Job.Kind, deadline: ContinuousClock.Instant?, connection: ClientConnection? = nil) async -> Outcome {
+        defer { connection?.unwatch() }
+        return await withCheckedContinuation { continuation in
             let reply = Reply(continuation)
             if let deadline { reply.expire(at: deadline) }
+            if let connection, !connection.watch(reply) {
+                metrics.recordShed(reason: .clientGone)
+                reply.abandon()
+                return
+            }
             let job = Job(kind: kind, reply: reply, deadline: deadline, enqueued: .now)
             if let refusal = queue.submit(job) {
                 if refusal.code == .resourceExhausted { metrics.recordShed(reason: .queueFull) }

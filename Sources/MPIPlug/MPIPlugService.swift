@@ -110,7 +110,7 @@ public final class MPIPlugService {
 
     /// Rank 0's HTTP responder: Connect calls, `/healthz` and `/metrics`, queueing work for
     /// ``lead(channel:metrics:finishingBackgroundJobs:)``. `MPIPlugTesting` serves it without a socket.
-    package func makeResponder() -> some HTTPResponder<BasicRequestContext> { makeFrontDoor() }
+    package func makeResponder() -> some HTTPResponder<FrontDoorContext> { makeFrontDoor() }
 
     private func makeFrontDoor() -> FrontDoor {
         FrontDoor(

@@ -63,6 +63,8 @@ struct PlugMetrics: Sendable {
     enum ShedReason: String {
         /// The front door's queue was full (by count or by bytes): answered 429 with `Retry-After`.
         case queueFull = "queue_full"
+        /// Its client hung up while it waited: dropped before any rank saw it.
+        case clientGone = "client_gone"
         /// Larger once encoded than a whole round may be (`--max-round-bytes`): answered 413.
         case overRoundBudget = "over_round_budget"
         /// In a round that could not be serialised within its budget: answered `internal` or 429.

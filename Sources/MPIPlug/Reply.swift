@@ -14,6 +14,7 @@ typealias Outcome = RouteResult<any Message>
 /// exactly once.
 final class Reply: Sendable {
     private let state: Mutex<(continuation: CheckedContinuation<Outcome, Never>?, timer: DeadlineTimer?)>
+    private let abandoned = Atomic(false)
 
     init(_ continuation: CheckedContinuation<Outcome, Never>) {
         state = Mutex((continuation, nil))
@@ -30,6 +31,26 @@ final class Reply: Sendable {
         }
         timer?.cancel()
         continuation?.resume(returning: outcome)
+    }
+
+    /// Whether ``abandon()`` answered it: its client hung up before it was answered otherwise.
+    var wasAbandoned: Bool { abandoned.load(ordering: .acquiring) }
+
+    /// Answers `canceled` for a client that hung up, unless answered before.
+    func abandon() {
+        let continuation = state.withLock { state -> CheckedContinuation<Outcome, Never>? in
+            // Marked under the lock, so whoever sees the reply answered also sees why.
+            if state.continuation != nil { abandoned.store(true, ordering: .relaxed) }
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        guard let continuation else { return }
+        let timer = state.withLock { state in
+            defer { state.timer = nil }
+            return state.timer
+        }
+        timer?.cancel()
+        continuation.resume(returning: .failure(ConnectError(.canceled, "the client closed the connection")))
     }
 
     /// Answers `deadline_exceeded` at `deadline` unless answered before.

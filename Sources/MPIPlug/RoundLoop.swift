@@ -127,7 +127,10 @@ struct RoundLeader {
     private func dropExpired(_ jobs: [Job]) -> [Job] {
         let now = ContinuousClock.now
         return jobs.filter { job in
-            if job.reply.isAnswered { return false }
+            if job.reply.isAnswered {
+                if job.reply.wasAbandoned { metrics.recordShed(reason: .clientGone) }
+                return false
+            }
             if let deadline = job.deadline, deadline <= now {
                 job.reply.resume(.failure(ConnectError(.deadlineExceeded, "the deadline passed while the request was queued")))
                 return false
