@@ -46,8 +46,8 @@ public final class GeoPredictApplication {
         if options.ignoresCheckpoints { say("--retrain: model checkpoints are ignored") }
         let restoreStarted = ContinuousClock.now
         let restored = options.ignoresCheckpoints ? nil : try checkpoints.restore(catalogue: dataset.catalogue, on: world)
-        let tornFiles = logFiles.filter { !$0.complete }.count
-        if tornFiles > 0 { say("\(tornFiles) write-ahead log(s) end in a torn record (never acknowledged); skipped") }
+        // Every region replay passed over, with its reason: none is skipped silently.
+        WriteAheadLog.skippedReport(logFiles).forEach(say)
         let first: (model: NextVisitModel, version: String, sequence: Int, origin: String)
         if let restored {
             first = try GeoPredictServer.recover(

@@ -9,7 +9,8 @@ struct ModelCheckpointServiceTests {
     private func temporaryDirectory() -> String { NSTemporaryDirectory() + "checkpoint-test-\(UUID().uuidString)" }
 
     private func file(_ name: String, _ count: Int, complete: Bool = true) -> WriteAheadLog.FileRecords {
-        WriteAheadLog.FileRecords(name: name, records: (0..<count).map { [UInt8(name.utf8.first ?? 0), UInt8($0)] }, complete: complete)
+        WriteAheadLog.FileRecords(name: name, records: (0..<count).map { [UInt8(name.utf8.first ?? 0), UInt8($0)] },
+            skipped: complete ? [] : [WriteAheadLog.SkippedRegion(offset: 0, length: 1, reason: .tornTail)])
     }
 
     @Test func theManifestSplitsCoveredFromLaterRecords() {

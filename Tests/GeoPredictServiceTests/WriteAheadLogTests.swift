@@ -5,8 +5,30 @@ import Testing
 
 struct WriteAheadLogTests {
     private func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "wal-test-\(UUID().uuidString)"
-        return path
+        NSTemporaryDirectory() + "wal-test-\(UUID().uuidString)"
+    }
+
+    private static func records(_ payloads: [[UInt8]], firstSequence: UInt64 = 1) -> [UInt8] {
+        var bytes = [UInt8]()
+        for (offset, payload) in payloads.enumerated() {
+            WriteAheadLog.appendRecord(payload, sequence: firstSequence + UInt64(offset), to: &bytes)
+        }
+        return bytes
+    }
+
+    /// A format-1 file as the previous version wrote it: `[length][crc32][payload]` per record.
+    private static func format1(_ payloads: [[UInt8]]) -> [UInt8] {
+        var bytes = [UInt8]()
+        for payload in payloads {
+            WriteAheadLog.appendLittleEndian(UInt32(payload.count), to: &bytes)
+            WriteAheadLog.appendLittleEndian(CRC32.checksum(payload), to: &bytes)
+            bytes += payload
+        }
+        return bytes
+    }
+
+    private static func fileBytes(_ path: String) -> [UInt8] {
+        (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))) ?? []
     }
 
     @Test func crc32MatchesTheStandardCheckValue() {
@@ -28,31 +50,208 @@ struct WriteAheadLogTests {
         #expect(Set(read.records) == Set([[1, 2, 3], [], [4], [5], [6, 7]]))
         #expect(read.records.count == 5)
         #expect(read.tornFiles.isEmpty)
+        #expect(Array(Self.fileBytes(first.path).prefix(4)) == WriteAheadLog.magic, "format 2 starts with the magic")
     }
 
-    @Test func aTornOrCorruptTailEndsItsFileWithoutLosingEarlierRecords() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let log = try WriteAheadLog(directory: directory, prefix: "events")
-        try log.append([[10, 11], [12, 13, 14]])
-        let intact = try Data(contentsOf: URL(fileURLWithPath: log.path))
-        for cut in 1..<9 {
-            // A record header and part of a payload, as a crash mid-write leaves it.
-            var torn = intact
-            torn.append(contentsOf: [3, 0, 0, 0, 1, 2, 3, 4, 5, 6].prefix(cut))
-            let parsed = WriteAheadLog.parse([UInt8](torn))
+    @Test func aTornTailEndsItsFileWithoutLosingEarlierRecords() {
+        let intact = Self.records([[10, 11], [12, 13, 14]])
+        let next = Self.records([[15, 16, 17]], firstSequence: 3)
+        for cut in 1..<next.count {
+            let parsed = WriteAheadLog.parse(intact + next.prefix(cut))
             #expect(parsed.records == [[10, 11], [12, 13, 14]])
-            #expect(!parsed.complete)
+            #expect(parsed.skipped == [.init(offset: intact.count, length: cut, reason: .tornTail)], "cut \(cut)")
         }
-        var corrupt = [UInt8](intact)
+        var corrupt = intact
         corrupt[corrupt.count - 1] ^= 0xFF
         let parsed = WriteAheadLog.parse(corrupt)
         #expect(parsed.records == [[10, 11]])
-        #expect(!parsed.complete)
+        #expect(parsed.skipped.map(\.reason) == [.tornTail])
+    }
+
+    /// What a failed append left behind in the old log (the full disk: 3 of 8 events kept):
+    /// replay goes on past it and says so.
+    @Test func aPartialRecordFollowedByGoodRecordsIsSkippedAndReported() {
+        let before = Self.records([[1], [2]])
+        let partial = Array(Self.records([[3, 3, 3, 3, 3, 3]], firstSequence: 3).prefix(20))
+        let after = Self.records((4...11).map { [UInt8($0)] }, firstSequence: 4)
+        let parsed = WriteAheadLog.parse(before + partial + after)
+        #expect(parsed.records == [[1], [2]] + (4...11).map { [UInt8($0)] })
+        #expect(parsed.skipped == [.init(offset: before.count, length: partial.count, reason: .corrupt)])
+    }
+
+    @Test func zeroedRegionsNeverParseAsEventsAndAreReported() {
+        let before = Self.records([[1, 2]])
+        let after = Self.records([[3, 4]], firstSequence: 2)
+        let zeros = [UInt8](repeating: 0, count: 4_096)
+        let parsed = WriteAheadLog.parse(before + zeros + after + zeros)
+        #expect(parsed.records == [[1, 2], [3, 4]])
+        #expect(parsed.skipped == [
+            .init(offset: before.count, length: zeros.count, reason: .zeroed),
+            .init(offset: before.count + zeros.count + after.count, length: zeros.count, reason: .zeroed),
+        ])
+        // A file that is all zeros (allocated, never written): nothing, and said so.
+        #expect(WriteAheadLog.parse(zeros).records.isEmpty)
+        #expect(WriteAheadLog.parse(zeros).skipped.map(\.reason) == [.zeroed])
+    }
+
+    /// Stale data past a truncation that did not last: a whole old record whose sequence is not after
+    /// the last good one is not taken for a later event.
+    @Test func staleRecordsAfterATruncationAreSkipped() {
+        let acknowledged = Self.records([[1], [2], [3]])
+        // A failed append of sequences 4 and 5 was truncated, then 6 was acknowledged; the truncation
+        // was lost, so 6 overwrote only the start of the stale bytes.
+        let stale = Self.records([[40, 40, 40, 40, 40, 40, 40], [5]], firstSequence: 4)
+        let good = Self.records([[6]], firstSequence: 6)
+        let file = acknowledged + good + Array(stale[good.count...])
+        let parsed = WriteAheadLog.parse(file)
+        #expect(parsed.records == [[1], [2], [3], [6]])
+        #expect(parsed.skipped.map(\.reason) == [.corrupt, .stale(sequence: 5, after: 6)])
+        #expect(parsed.skipped.reduce(0) { $0 + $1.length } == stale.count - good.count)
+    }
+
+    @Test func format1LogsStillReplay() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let old = Self.format1([[1, 2, 3], [7], [4]])
+        try Data(old + [3, 0, 0, 0, 9]).write(to: URL(fileURLWithPath: "\(directory)/events-1-old.wal"))
+        let log = try WriteAheadLog(directory: directory, prefix: "events")
+        try log.append([[5]])
+        let files = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+        #expect(files.first?.records == [[1, 2, 3], [7], [4]])
+        // Zeroed space in a format-1 file no longer passes for empty events.
+        #expect(WriteAheadLog.parse(old + [UInt8](repeating: 0, count: 64)).records == [[1, 2, 3], [7], [4]])
+        #expect(WriteAheadLog.parse(old + [UInt8](repeating: 0, count: 64)).skipped.map(\.reason) == [.zeroed])
+        #expect(files.first?.skipped == [.init(offset: old.count, length: 5, reason: .tornTail)])
+        #expect(files.last?.records == [[5]])
+        #expect(WriteAheadLog.skippedReport(files).first?.hasPrefix("write-ahead log replay skipped 1 region(s), 5 bytes, in 1 file(s)") == true)
     }
 
     @Test func aMissingDirectoryHasNoRecords() throws {
         let read = try WriteAheadLog.readAll(directory: temporaryDirectory(), prefix: "events")
         #expect(read.records.isEmpty)
+    }
+
+    // MARK: Failing appends
+
+    /// The real files with failures on demand: a disk with `spaceLeft` bytes, truncations and syncs
+    /// that fail; it records which file every write went to.
+    private final class FaultyFiles: WriteAheadLogFiles {
+        let real = POSIXLogFiles()
+        var spaceLeft: Int?
+        var truncationFails = false
+        var syncFails = false
+        private var paths: [Int32: String] = [:]
+        private(set) var writtenPaths: [String] = []
+
+        func create(path: String) throws(FileError) -> Int32 {
+            let descriptor = try real.create(path: path)
+            paths[descriptor] = path
+            return descriptor
+        }
+
+        func write(_ descriptor: Int32, _ bytes: ArraySlice<UInt8>) throws(FileError) -> Int {
+            writtenPaths.append(paths[descriptor] ?? "?")
+            guard let space = spaceLeft else { return try real.write(descriptor, bytes) }
+            guard space > 0 else { throw FileError(code: ENOSPC) }
+            let written = try real.write(descriptor, bytes.prefix(space))
+            spaceLeft = space - written
+            return written
+        }
+
+        func truncate(_ descriptor: Int32, toLength length: Int) throws(FileError) {
+            if truncationFails { throw FileError(code: EIO) }
+            try real.truncate(descriptor, toLength: length)
+        }
+
+        func synchronize(_ descriptor: Int32) throws(FileError) {
+            if syncFails { throw FileError(code: EIO) }
+            try real.synchronize(descriptor)
+        }
+
+        func close(_ descriptor: Int32) {
+            paths[descriptor] = nil
+            real.close(descriptor)
+        }
+
+        func synchronizeDirectory(_ path: String) throws(FileError) { try real.synchronizeDirectory(path) }
+    }
+
+    private static let bigBatch = (0..<1_000).map { [UInt8](repeating: UInt8($0 % 251), count: 100 + $0 % 7) }
+    private static let singles = (1...8).map { [UInt8]("event \($0)".utf8) }
+
+    /// The full disk: a big batch fails part-way, space comes back, 8 single events are
+    /// acknowledged, and replay finds all 8 (the old log kept 3: the partial record hid the rest).
+    @Test func aDiskThatFillsMidAppendLosesNothingAcknowledged() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = FaultyFiles()
+        let log = try WriteAheadLog(directory: directory, prefix: "events", files: files)
+        try log.append([[0]])
+        let lengthBefore = Self.fileBytes(log.path).count
+        files.spaceLeft = 50_000
+        #expect(throws: WriteAheadLog.Failure.self) { try log.append(Self.bigBatch) }
+        #expect((try? log.append(Self.bigBatch)) == nil)
+        #expect(Self.fileBytes(log.path).count == lengthBefore, "truncated back to the last acknowledged record")
+        #expect(log.statistics == .init(failedAppends: 2, diskFullAppends: 2, sealedSegments: 0))
+        files.spaceLeft = nil
+        for single in Self.singles { try log.append([single]) }
+        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+        #expect(read.flatMap(\.records) == [[0]] + Self.singles)
+        #expect(read.allSatisfy { $0.complete })
+        #expect(log.coverage == [log.fileName: 9])
+    }
+
+    @Test func aDiskFullFailureSaysSo() {
+        #expect(WriteAheadLog.Failure.writeFailed(path: "x", errno: ENOSPC).isDiskFull)
+        #expect(!WriteAheadLog.Failure.writeFailed(path: "x", errno: EIO).isDiskFull)
+    }
+
+    /// When the failed write cannot be taken back, the file is sealed: never written again, the next
+    /// append opens a new segment, and replay reports the partial record instead of stopping at it.
+    @Test func aFailedTruncationSealsTheFile() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = FaultyFiles()
+        let log = try WriteAheadLog(directory: directory, prefix: "events", files: files)
+        try log.append([[0]])
+        let sealed = log.path
+        files.spaceLeft = 1_000
+        files.truncationFails = true
+        #expect((try? log.append(Self.bigBatch)) == nil)
+        let sealedLength = Self.fileBytes(sealed).count
+        files.spaceLeft = nil
+        files.truncationFails = false
+        for single in Self.singles { try log.append([single]) }
+        #expect(log.path != sealed)
+        #expect(Self.fileBytes(sealed).count == sealedLength)
+        #expect(files.writtenPaths.filter { $0 == sealed }.count == 3, "the first append and the failed one's two writes only")
+        #expect(log.statistics.sealedSegments == 1)
+        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+        #expect(read.flatMap(\.records).filter { $0.count < 100 } == [[0]] + Self.singles)
+        #expect(read.first { "\(directory)/\($0.name)" == sealed }?.skipped.map(\.reason) == [.tornTail])
+        #expect(log.coverage == [(sealed as NSString).lastPathComponent: 1, log.fileName: 8])
+    }
+
+    /// After a failed fdatasync the file is never written again (its pages may be gone): sealed,
+    /// and the batch is not acknowledged.
+    @Test func aFailedSyncSealsTheFile() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = FaultyFiles()
+        let log = try WriteAheadLog(directory: directory, prefix: "events", files: files)
+        try log.append([[0]])
+        let sealed = log.path
+        files.syncFails = true
+        #expect((try? log.append([[1]])) == nil)
+        files.syncFails = false
+        let writesToSealed = files.writtenPaths.filter { $0 == sealed }.count
+        for single in Self.singles { try log.append([single]) }
+        #expect(files.writtenPaths.filter { $0 == sealed }.count == writesToSealed)
+        #expect(log.path != sealed)
+        #expect(log.statistics == .init(failedAppends: 1, diskFullAppends: 0, sealedSegments: 1))
+        #expect(log.recordCount == 9)
+        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+        #expect(Set(read.flatMap(\.records)).isSuperset(of: Set([[0]] + Self.singles)))
     }
 }

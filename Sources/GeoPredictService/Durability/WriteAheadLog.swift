@@ -7,79 +7,272 @@ import Glibc
 /// An append-only, checksummed log of records on local disk, made durable by `fdatasync` before an
 /// append returns.
 ///
-/// Each rank writes its own file (`<prefix>-<unique>.wal`) in the log directory; recovery reads every
-/// file, so the data survives a restart at a different rank count. A record is
-/// `[length: UInt32 LE][crc32 of payload: UInt32 LE][payload]`. A crash can leave a torn record at the
-/// end of a file; it fails its checksum or length and recovery stops reading that file there — such
-/// a record was never acknowledged, because acknowledgement waits for the sync.
+/// Each rank writes its own files (`<prefix>-<unique>.wal`, one segment at a time) in the log
+/// directory; recovery reads every file, so the data survives a restart at a different rank count.
+///
+/// A record (format 2) is a 24-byte header and its payload:
+/// `[magic "GPWL"][version 2][kind 0][0, 0][sequence: UInt64 LE][length: UInt32 LE][crc32: UInt32 LE][payload]`,
+/// the checksum covering the header from the version byte on and the payload. Sequence numbers grow
+/// by one per record and are never reused within a file (those of a failed append are skipped), so
+/// zeroed bytes, torn records and stale records left past a truncation never parse as events.
+///
+/// What an append that fails leaves behind: a failed write truncates the file back to its last
+/// acknowledged record (`ftruncate` + `fdatasync`); if that fails too, or if `fdatasync` itself
+/// failed, the file is sealed — never written again (after a failed sync the kernel may have dropped
+/// the pages, so nothing written there can be trusted: PostgreSQL's "fsyncgate") — and the next append
+/// opens a new segment. Acknowledged records are therefore never behind a partial one.
+///
+/// Replay (``readFiles(directory:prefix:)``) resynchronises past a bad region: it scans for the next
+/// magic whose header, checksum and sequence are valid, and reports every skipped region with its
+/// reason. Files of format 1 (`[length][crc32][payload]`, no magic) are still read, up to their first
+/// bad record as before (without a magic there is nothing to resynchronise on), except that eight
+/// zero bytes now end them instead of passing for an empty event.
 public final class WriteAheadLog {
     /// Problems opening, writing or reading a log.
     public enum Failure: Error, CustomStringConvertible {
         case cannotOpen(path: String, errno: Int32)
         case writeFailed(path: String, errno: Int32)
         case syncFailed(path: String, errno: Int32)
+        /// A record larger than ``maximumRecordBytes`` (nothing was written).
+        case recordTooLarge(bytes: Int)
 
         public var description: String {
             switch self {
             case let .cannotOpen(path, code): return "cannot open \(path): \(String(cString: strerror(code)))"
             case let .writeFailed(path, code): return "cannot write \(path): \(String(cString: strerror(code)))"
             case let .syncFailed(path, code): return "cannot sync \(path): \(String(cString: strerror(code)))"
+            case let .recordTooLarge(bytes): return "a record of \(bytes) bytes is larger than the log takes (\(maximumRecordBytes))"
             }
         }
+
+        /// Whether the disk (or the user's quota) is full: space may come back without a restart.
+        public var isDiskFull: Bool {
+            switch self {
+            case let .writeFailed(_, code), let .syncFailed(_, code), let .cannotOpen(_, code):
+                return code == ENOSPC || code == EDQUOT
+            case .recordTooLarge:
+                return false
+            }
+        }
+    }
+
+    /// What appends have met so far, for logs and metrics.
+    public struct Statistics: Sendable, Equatable {
+        /// Appends that failed (nothing of them acknowledged).
+        public var failedAppends = 0
+        /// Of those, the ones that failed because the disk was full.
+        public var diskFullAppends = 0
+        /// Segments sealed after a failed sync or a failed truncation.
+        public var sealedSegments = 0
     }
 
     /// The largest payload a record may carry (larger ones are refused before writing).
     public static let maximumRecordBytes = 16 * 1024 * 1024
 
-    /// The file this log appends to.
-    public let path: String
-    /// The file's name in the log directory (what a model checkpoint's manifest lists).
-    public let fileName: String
-    private let descriptor: Int32
+    /// The directory the segments are in.
+    public let directory: String
+    private let prefix: String
+    private let files: any WriteAheadLogFiles
+    /// The segment appends go to; nil once sealed, until the next append opens one.
+    private var segment: OpenSegment?
+    /// Per segment this process wrote, its name and acknowledged records, in creation order.
+    private var segmentRecords: [(name: String, records: Int)] = []
+    private var nextSequence: UInt64 = 1
     /// Bytes appended (and synced) by this process.
     public private(set) var bytesWritten = 0
-    /// Records appended (and synced) by this process: the file's records, in order.
+    /// Records appended (and synced) by this process, over all its segments.
     public private(set) var recordCount = 0
+    public private(set) var statistics = Statistics()
+
+    private struct OpenSegment {
+        var descriptor: Int32
+        var name: String
+        var path: String
+        /// Bytes of acknowledged records: where a failed append truncates back to.
+        var length: Int
+    }
 
     /// Creates a new log file in `directory` (created if missing) and syncs the directory so that
     /// the file itself survives a crash.
-    public init(directory: String, prefix: String) throws(Failure) {
+    public convenience init(directory: String, prefix: String) throws(Failure) {
+        try self.init(directory: directory, prefix: prefix, files: POSIXLogFiles())
+    }
+
+    /// The same on `files`, the seam through which tests inject failing writes, truncations and syncs.
+    init(directory: String, prefix: String, files: any WriteAheadLogFiles) throws(Failure) {
+        self.directory = directory
+        self.prefix = prefix
+        self.files = files
         try Self.makeDirectory(directory)
+        segment = try openSegment()
+    }
+
+    deinit {
+        if let segment { files.close(segment.descriptor) }
+    }
+
+    /// The name of the segment appends go to (or went to last), as a model checkpoint's manifest lists it.
+    public var fileName: String { segment?.name ?? segmentRecords.last?.name ?? "" }
+    /// The path of that segment.
+    public var path: String { "\(directory)/\(fileName)" }
+
+    /// Per segment this process wrote, how many records were acknowledged in it: what a model trained
+    /// now covers.
+    public var coverage: [String: Int] {
+        Dictionary(segmentRecords.map { ($0.name, $0.records) }, uniquingKeysWith: +)
+    }
+
+    /// Appends `records` and returns once they are on disk (one `fdatasync` for the whole batch).
+    /// On failure nothing of the batch is acknowledged and nothing of it hides later appends.
+    public func append(_ records: [[UInt8]]) throws(Failure) {
+        guard !records.isEmpty else { return }
+        if let large = records.first(where: { $0.count > Self.maximumRecordBytes }) { throw .recordTooLarge(bytes: large.count) }
+        do {
+            try appendToSegment(records)
+        } catch {
+            statistics.failedAppends += 1
+            if error.isDiskFull { statistics.diskFullAppends += 1 }
+            throw error
+        }
+    }
+
+    private func appendToSegment(_ records: [[UInt8]]) throws(Failure) {
+        var current: OpenSegment
+        if let segment { current = segment } else { current = try openSegment() }
+        segment = current
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(records.reduce(0) { $0 + $1.count + Self.headerBytes })
+        // The batch's sequence numbers are used up even if it fails: a stale copy of a failed record
+        // left past a lost truncation can never pass for a later one.
+        for record in records {
+            Self.appendRecord(record, sequence: nextSequence, to: &buffer)
+            nextSequence += 1
+        }
+        do {
+            try writeAll(buffer, to: current.descriptor)
+        } catch {
+            truncateOrSeal(current)
+            throw .writeFailed(path: current.path, errno: error.code)
+        }
+        do {
+            try files.synchronize(current.descriptor)
+        } catch {
+            seal(current)
+            throw .syncFailed(path: current.path, errno: error.code)
+        }
+        current.length += buffer.count
+        segment = current
+        segmentRecords[segmentRecords.count - 1].records += records.count
+        bytesWritten += buffer.count
+        recordCount += records.count
+    }
+
+    private func writeAll(_ buffer: [UInt8], to descriptor: Int32) throws(FileError) {
+        var offset = 0
+        while offset < buffer.count {
+            let written = try files.write(descriptor, buffer[offset...])
+            guard written > 0 else { throw FileError(code: EIO) }
+            offset += written
+        }
+    }
+
+    /// Takes a failed write's bytes off the end of the file, durably; seals the file if it cannot.
+    private func truncateOrSeal(_ current: OpenSegment) {
+        do {
+            try files.truncate(current.descriptor, toLength: current.length)
+            try files.synchronize(current.descriptor)
+        } catch {
+            seal(current)
+        }
+    }
+
+    /// Never writes `current` again: the next append opens a new segment.
+    private func seal(_ current: OpenSegment) {
+        files.close(current.descriptor)
+        segment = nil
+        statistics.sealedSegments += 1
+    }
+
+    /// Creates the next segment file and syncs the directory so that the file survives a crash.
+    private func openSegment() throws(Failure) -> OpenSegment {
         // Time, process and a random part: unique across reopenings within a millisecond and across
         // hosts sharing one state folder; the name's time keeps `ls` in creation order.
         let unique = "\(Int(Date().timeIntervalSince1970 * 1000))-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
-        fileName = "\(prefix)-\(unique).wal"
-        path = "\(directory)/\(fileName)"
-        descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .cannotOpen(path: path, errno: errno) }
-        try Self.syncDirectory(directory)
+        let name = "\(prefix)-\(unique).wal"
+        let path = "\(directory)/\(name)"
+        let descriptor: Int32
+        do {
+            descriptor = try files.create(path: path)
+        } catch {
+            throw .cannotOpen(path: path, errno: error.code)
+        }
+        do {
+            try files.synchronizeDirectory(directory)
+        } catch {
+            files.close(descriptor)
+            throw .syncFailed(path: directory, errno: error.code)
+        }
+        segmentRecords.append((name, 0))
+        return OpenSegment(descriptor: descriptor, name: name, path: path, length: 0)
     }
 
-    deinit { close(descriptor) }
+    // MARK: Record format
 
-    /// Appends `records` and returns once they are on disk (one `fdatasync` for the whole batch).
-    public func append(_ records: [[UInt8]]) throws(Failure) {
-        guard !records.isEmpty else { return }
-        var buffer = [UInt8]()
-        buffer.reserveCapacity(records.reduce(0) { $0 + $1.count + 8 })
-        for record in records {
-            precondition(record.count <= Self.maximumRecordBytes, "WAL record of \(record.count) bytes")
-            Self.appendLittleEndian(UInt32(record.count), to: &buffer)
-            Self.appendLittleEndian(CRC32.checksum(record), to: &buffer)
-            buffer.append(contentsOf: record)
+    /// "GPWL": as a format-1 length (little-endian) it would be 1.28 GB, beyond any record, so a
+    /// format-1 file never starts with it.
+    static let magic: [UInt8] = [0x47, 0x50, 0x57, 0x4C]
+    static let formatVersion: UInt8 = 2
+    static let eventKind: UInt8 = 0
+    static let headerBytes = 24
+
+    static func appendRecord(_ payload: [UInt8], sequence: UInt64, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: magic)
+        let checked = checkedHeader(sequence: sequence, length: UInt32(payload.count))
+        buffer.append(contentsOf: checked)
+        appendLittleEndian(CRC32.checksum(checked + payload), to: &buffer)
+        buffer.append(contentsOf: payload)
+    }
+
+    /// The header bytes the checksum covers: version, kind, two reserved zeros, sequence, length.
+    private static func checkedHeader(sequence: UInt64, length: UInt32) -> [UInt8] {
+        var bytes: [UInt8] = [formatVersion, eventKind, 0, 0]
+        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: sequence >> UInt64(shift))) }
+        appendLittleEndian(length, to: &bytes)
+        return bytes
+    }
+
+    // MARK: Reading
+
+    /// A stretch of a log file that replay passed over, and why.
+    public struct SkippedRegion: Sendable, Equatable, CustomStringConvertible {
+        public enum Reason: Sendable, Equatable {
+            /// Unreadable bytes up to the end of the file: an append cut short by a crash (never
+            /// acknowledged, since acknowledgement waits for the sync).
+            case tornTail
+            /// Only zero bytes (space the file system allocated but never wrote).
+            case zeroed
+            /// Unreadable bytes followed by good records (damage, or a failed append whose
+            /// truncation was lost): records in it, if any, are lost.
+            case corrupt
+            /// A whole, valid record whose sequence number is not after the previous record's: a
+            /// stale copy (e.g. of a failed append) left past a truncation.
+            case stale(sequence: UInt64, after: UInt64)
         }
-        var offset = 0
-        while offset < buffer.count {
-            let written = buffer[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw .writeFailed(path: path, errno: errno)
+
+        public var offset: Int
+        public var length: Int
+        public var reason: Reason
+
+        public var description: String {
+            let what: String
+            switch reason {
+            case .tornTail: what = "torn tail (an append cut short, never acknowledged)"
+            case .zeroed: what = "zeroed region"
+            case .corrupt: what = "unreadable region before good records"
+            case let .stale(sequence, after): what = "stale record (sequence \(sequence) after \(after))"
             }
-            offset += written
+            return "\(length) bytes at offset \(offset): \(what)"
         }
-        guard fdatasync(descriptor) == 0 else { throw .syncFailed(path: path, errno: errno) }
-        bytesWritten += buffer.count
-        recordCount += records.count
     }
 
     /// The intact records of one log file.
@@ -88,48 +281,143 @@ public final class WriteAheadLog {
         public var name: String
         /// Its intact records, in order.
         public var records: [[UInt8]]
-        /// Whether every byte belonged to an intact record (false: a torn tail was skipped).
-        public var complete: Bool
+        /// The regions replay passed over, in file order.
+        public var skipped: [SkippedRegion] = []
+
+        /// Whether every byte belonged to an intact record.
+        public var complete: Bool { skipped.isEmpty }
     }
 
     /// Every `*.wal` file in `directory` whose name starts with `prefix`, in name order, with its
-    /// intact records; a torn tail ends its file's records. Missing directory: no files.
+    /// intact records and what was skipped. Missing directory: no files.
     public static func readFiles(directory: String, prefix: String) throws -> [FileRecords] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".wal") }
             .sorted()
         return try names.map { name in
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))
-            let (records, complete) = parse(bytes)
-            return FileRecords(name: name, records: records, complete: complete)
+            let parsed = parse(bytes)
+            return FileRecords(name: name, records: parsed.records, skipped: parsed.skipped)
         }
     }
 
     /// Every intact record of every `*.wal` file in `directory` whose name starts with `prefix`, file
-    /// by file in name order; a torn tail ends its file's records. Missing directory: no records.
+    /// by file in name order, and the files where something was skipped. Missing directory: no records.
     public static func readAll(directory: String, prefix: String) throws -> (records: [[UInt8]], tornFiles: [String]) {
         let files = try readFiles(directory: directory, prefix: prefix)
         return (files.flatMap(\.records), files.filter { !$0.complete }.map(\.name))
     }
 
-    /// The intact records at the start of `bytes`, and whether every byte belonged to one.
-    static func parse(_ bytes: [UInt8]) -> (records: [[UInt8]], complete: Bool) {
+    /// What replay of `files` skipped, for the start-up log: a count by reason, then each region with
+    /// its file (the first `maximumLines`). Empty when nothing was skipped.
+    public static func skippedReport(_ files: [FileRecords], maximumLines: Int = 100) -> [String] {
+        let regions = files.flatMap { file in file.skipped.map { (file: file.name, region: $0) } }
+        guard !regions.isEmpty else { return [] }
+        var counts = [String: Int]()
+        for (_, region) in regions {
+            let reason: String
+            switch region.reason {
+            case .tornTail: reason = "torn tails"
+            case .zeroed: reason = "zeroed"
+            case .corrupt: reason = "unreadable"
+            case .stale: reason = "stale records"
+            }
+            counts[reason, default: 0] += 1
+        }
+        let bytes = regions.reduce(0) { $0 + $1.region.length }
+        let byReason = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        var lines = ["write-ahead log replay skipped \(regions.count) region(s), \(bytes) bytes, in "
+            + "\(Set(regions.map(\.file)).count) file(s): \(byReason)"]
+        lines += regions.prefix(maximumLines).map { "  \($0.file): \($0.region)" }
+        if regions.count > maximumLines { lines.append("  ... and \(regions.count - maximumLines) more") }
+        return lines
+    }
+
+    /// The intact records of a file's `bytes` and the regions skipped. Format 2 if the file starts
+    /// with the magic, or if it holds a format-2 record where format 1 finds none.
+    static func parse(_ bytes: [UInt8]) -> (records: [[UInt8]], skipped: [SkippedRegion]) {
+        if Array(bytes.prefix(4)) != magic {
+            let old = parseFormat1(bytes)
+            if old.end == bytes.count { return (old.records, []) }
+            guard old.records.isEmpty, nextRecord(in: bytes, after: 0) != nil else {
+                let zeroed = bytes[old.end...].allSatisfy { $0 == 0 }
+                return (old.records, [SkippedRegion(offset: old.end, length: bytes.count - old.end, reason: zeroed ? .zeroed : .tornTail)])
+            }
+        }
+        return parseFormat2(bytes)
+    }
+
+    private static func parseFormat2(_ bytes: [UInt8]) -> (records: [[UInt8]], skipped: [SkippedRegion]) {
+        var records = [[UInt8]]()
+        var skipped = [SkippedRegion]()
+        var offset = 0
+        var lastSequence: UInt64?
+        while offset < bytes.count {
+            if let record = record(in: bytes, at: offset) {
+                if let last = lastSequence, record.sequence <= last {
+                    skipped.append(SkippedRegion(offset: offset, length: record.end - offset, reason: .stale(sequence: record.sequence, after: last)))
+                } else {
+                    records.append(record.payload)
+                    lastSequence = record.sequence
+                }
+                offset = record.end
+                continue
+            }
+            let next = nextRecord(in: bytes, after: offset) ?? bytes.count
+            let zeroed = bytes[offset..<next].allSatisfy { $0 == 0 }
+            let reason: SkippedRegion.Reason = zeroed ? .zeroed : (next == bytes.count ? .tornTail : .corrupt)
+            skipped.append(SkippedRegion(offset: offset, length: next - offset, reason: reason))
+            offset = next
+        }
+        return (records, skipped)
+    }
+
+    /// The start of the next whole, valid format-2 record after `offset`.
+    private static func nextRecord(in bytes: [UInt8], after offset: Int) -> Int? {
+        var candidate = offset + 1
+        while candidate + headerBytes <= bytes.count {
+            if bytes[candidate] == magic[0], record(in: bytes, at: candidate) != nil { return candidate }
+            candidate += 1
+        }
+        return nil
+    }
+
+    /// The whole, valid format-2 record at `offset`, if there is one.
+    private static func record(in bytes: [UInt8], at offset: Int) -> (payload: [UInt8], sequence: UInt64, end: Int)? {
+        guard bytes.count - offset >= headerBytes, bytes[offset..<(offset + 4)].elementsEqual(magic),
+              bytes[offset + 4] == formatVersion, bytes[offset + 5] == eventKind, bytes[offset + 6] == 0, bytes[offset + 7] == 0
+        else { return nil }
+        let sequence = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + 8 + $1]) << UInt64(8 * $1) }
+        let length = Int(readLittleEndian(bytes, at: offset + 16))
+        let checksum = readLittleEndian(bytes, at: offset + 20)
+        guard length <= maximumRecordBytes, bytes.count - offset - headerBytes >= length else { return nil }
+        let payload = Array(bytes[(offset + headerBytes)..<(offset + headerBytes + length)])
+        guard CRC32.checksum(Array(bytes[(offset + 4)..<(offset + 20)]) + payload) == checksum else { return nil }
+        return (payload, sequence, offset + headerBytes + length)
+    }
+
+    /// Format 1 (`[length][crc32][payload]`): the intact records at the start of `bytes` and where
+    /// they end.
+    static func parseFormat1(_ bytes: [UInt8]) -> (records: [[UInt8]], end: Int) {
         var records = [[UInt8]]()
         var offset = 0
         while offset < bytes.count {
-            guard bytes.count - offset >= 8 else { return (records, false) }
+            guard bytes.count - offset >= 8 else { break }
             let length = Int(readLittleEndian(bytes, at: offset))
             let checksum = readLittleEndian(bytes, at: offset + 4)
-            guard length <= maximumRecordBytes, bytes.count - offset - 8 >= length else { return (records, false) }
+            guard length <= maximumRecordBytes, bytes.count - offset - 8 >= length else { break }
+            // Eight zero bytes pass as an empty record (the checksum of nothing is 0), but the service
+            // never logs an empty event: they are zeroed space, not a record.
+            guard length > 0 || checksum != 0 else { break }
             let payload = Array(bytes[(offset + 8)..<(offset + 8 + length)])
-            guard CRC32.checksum(payload) == checksum else { return (records, false) }
+            guard CRC32.checksum(payload) == checksum else { break }
             records.append(payload)
             offset += 8 + length
         }
-        return (records, true)
+        return (records, offset)
     }
 
-    private static func appendLittleEndian(_ value: UInt32, to buffer: inout [UInt8]) {
+    static func appendLittleEndian(_ value: UInt32, to buffer: inout [UInt8]) {
         for shift in stride(from: 0, to: 32, by: 8) { buffer.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
     }
 
@@ -144,12 +432,59 @@ public final class WriteAheadLog {
             throw .cannotOpen(path: directory, errno: errno)
         }
     }
+}
 
-    /// Syncs a directory so that files created in it survive a crash.
-    static func syncDirectory(_ directory: String) throws(Failure) {
-        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryDescriptor >= 0 else { throw .cannotOpen(path: directory, errno: errno) }
-        defer { close(directoryDescriptor) }
-        guard fsync(directoryDescriptor) == 0 else { throw .syncFailed(path: directory, errno: errno) }
+/// A failed system call's `errno`.
+struct FileError: Error {
+    var code: Int32
+}
+
+/// The file operations ``WriteAheadLog`` makes: the seam through which tests inject failures (a
+/// disk that fills mid-write, a truncation or a sync that fails).
+protocol WriteAheadLogFiles {
+    /// Creates `path` (which must not exist) for appending; returns its descriptor.
+    func create(path: String) throws(FileError) -> Int32
+    /// Writes some of `bytes` at the end of the file; returns how many (at least one).
+    func write(_ descriptor: Int32, _ bytes: ArraySlice<UInt8>) throws(FileError) -> Int
+    func truncate(_ descriptor: Int32, toLength length: Int) throws(FileError)
+    /// `fdatasync`.
+    func synchronize(_ descriptor: Int32) throws(FileError)
+    func close(_ descriptor: Int32)
+    /// `fsync` of a directory, so that files created in it survive a crash.
+    func synchronizeDirectory(_ path: String) throws(FileError)
+}
+
+/// The real system calls.
+struct POSIXLogFiles: WriteAheadLogFiles {
+    func create(path: String) throws(FileError) -> Int32 {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw FileError(code: errno) }
+        return descriptor
+    }
+
+    func write(_ descriptor: Int32, _ bytes: ArraySlice<UInt8>) throws(FileError) -> Int {
+        while true {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written > 0 { return written }
+            if written < 0, errno == EINTR { continue }
+            throw FileError(code: written < 0 ? errno : EIO)
+        }
+    }
+
+    func truncate(_ descriptor: Int32, toLength length: Int) throws(FileError) {
+        guard ftruncate(descriptor, off_t(length)) == 0 else { throw FileError(code: errno) }
+    }
+
+    func synchronize(_ descriptor: Int32) throws(FileError) {
+        guard fdatasync(descriptor) == 0 else { throw FileError(code: errno) }
+    }
+
+    func close(_ descriptor: Int32) { _ = Glibc.close(descriptor) }
+
+    func synchronizeDirectory(_ path: String) throws(FileError) {
+        let directoryDescriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryDescriptor >= 0 else { throw FileError(code: errno) }
+        defer { _ = Glibc.close(directoryDescriptor) }
+        guard fsync(directoryDescriptor) == 0 else { throw FileError(code: errno) }
     }
 }

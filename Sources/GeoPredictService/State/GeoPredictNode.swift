@@ -201,7 +201,7 @@ final class GeoPredictNode {
         let statusBefore = status
         let visits = histories.beginTraining()
         // The run covers exactly the events applied so far: the checkpoint says so, for recovery.
-        let coveredRecords = log.recordCount
+        let coveredRecords = log.coverage
         modelSequence += 1
         let version = ModelVersion.make(sequence: modelSequence, unixSeconds: nowUnixSeconds)
         status.state = .running
@@ -243,7 +243,7 @@ final class GeoPredictNode {
     /// Serves the run's model (or records its failure) and checkpoints it: the run's last step, on
     /// the MPI thread of every rank in the same round.
     private func finishTraining(
-        _ outcome: Result<NextVisitModel, any Error>, version: String, coveredRecords: Int, on communicator: Communicator
+        _ outcome: Result<NextVisitModel, any Error>, version: String, coveredRecords: [String: Int], on communicator: Communicator
     ) {
         switch outcome {
         case .success(let newModel):

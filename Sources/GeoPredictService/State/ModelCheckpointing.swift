@@ -25,23 +25,27 @@ final class ModelCheckpointing {
     // MARK: Saving
 
     /// Writes the checkpoint of a model that just finished training. Collective: every rank sends
-    /// its log file's name and how many of its records the model was trained on (`coveredRecords`,
+    /// its log segments' names and how many of their records the model was trained on (`coveredRecords`,
     /// by default all written so far); rank 0 writes the file. A failure to write is logged, not
     /// thrown: the model serves anyway.
     func save(
         _ model: NextVisitModel, version: String, sequence: Int, trainingSeconds: Double, log: WriteAheadLog,
-        coveredRecords: Int? = nil, on communicator: Communicator
+        coveredRecords: [String: Int]? = nil, on communicator: Communicator
     ) throws(MPIError) {
+        // One entry per log segment this rank wrote (a failed append can seal one and open the next).
         var entry = ByteWriter()
-        entry.write(log.fileName)
-        entry.writeVarint(UInt64(coveredRecords ?? log.recordCount))
+        for (name, count) in (coveredRecords ?? log.coverage).sorted(by: { $0.key < $1.key }) {
+            entry.write(name)
+            entry.writeVarint(UInt64(count))
+        }
         let gathered = try communicator.gatherVarying(entry.bytes, root: 0)
         guard communicator.rank == 0, let gathered else { return }
         var manifest = replayedLogs
         for rank in 0..<communicator.size {
             var reader = ByteReader(gathered[rank])
-            guard let name = try? reader.readString(), let count = try? reader.readVarint() else { continue }
-            if count > 0 { manifest.recordCounts[name] = Int(count) }
+            while !reader.isAtEnd, let name = try? reader.readString(), let count = try? reader.readVarint() {
+                if count > 0 { manifest.recordCounts[name] = Int(count) }
+            }
         }
         let metadata = CheckpointMetadata(
             modelVersion: version, sequence: sequence, dataFingerprint: dataFingerprint, trainingSeconds: trainingSeconds,
