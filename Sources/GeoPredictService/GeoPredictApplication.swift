@@ -76,7 +76,7 @@ public final class GeoPredictApplication {
             foldInMemoCapacity: options.foldInMemoCapacity, logger: logger
         )
         service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)
-        try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(node: node)))
+        try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(node: node, health: service.health)))
         summary = "\(world.size) ranks, \(dataset.userCount) users, \(dataset.catalogue.count) stores, "
             + "\(dataset.visitCount) visits, model \(node.status.servingVersion) (\(first.origin)), "
             + "started in \(String(format: "%.1f", GeoPredictServer.seconds(since: started))) s"

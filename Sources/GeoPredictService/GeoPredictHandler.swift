@@ -7,9 +7,13 @@ import MPIPlug
 /// user answers for that user, and rank 0 collects the answers.
 final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     private let node: GeoPredictNode
+    /// Rank 0's `/healthz`: told when an owner could not write its log (ingest degraded) and when a
+    /// round stored events again.
+    private let health: ServiceHealth?
 
-    init(node: GeoPredictNode) {
+    init(node: GeoPredictNode, health: ServiceHealth? = nil) {
         self.node = node
+        self.health = health
     }
 
     func ingestEvents(
@@ -41,6 +45,7 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
         // those events alone are reported, and other requests of the round are not touched.
         let refused = try refusedOnEveryRank(node.ingest(mine), context: context)
         guard context.rank == 0 else { return [] }
+        if let health { IngestHealth.update(health, refused: refused, goodEvents: responses.reduce(0) { $0 + Int($1.accepted) }) }
         guard !refused.isEmpty else { return responses.map { .success($0) } }
         let byRequest = Dictionary(grouping: refused, by: \.request)
         return responses.enumerated().map { position, response in

@@ -97,3 +97,18 @@ private extension Array {
         return result
     }
 }
+
+/// `/healthz` says "ingest degraded" while an owner cannot write its log, and clears once events are
+/// stored again.
+struct IngestHealthTests {
+    @Test func storageFailuresDegradeIngestUntilEventsAreStoredAgain() {
+        let health = ServiceHealth()
+        IngestHealth.update(health, refused: [.init(request: 0, index: 3, reason: .unavailable)], goodEvents: 5)
+        #expect(health.degradedReasons == ["ingest degraded: a rank could not write its log durably (disk full or an I/O error)"])
+        // A round with only limit refusals says nothing about the disk.
+        IngestHealth.update(health, refused: [.init(request: 0, index: 0, reason: .tooManyUsers)], goodEvents: 1)
+        #expect(health.degradedReasons.count == 1)
+        IngestHealth.update(health, refused: [], goodEvents: 2)
+        #expect(health.degradedReasons.isEmpty)
+    }
+}

@@ -90,3 +90,21 @@ extension Geopredict_V1_IngestEventsResponse {
         return .success(answer)
     }
 }
+
+/// What an ingest round tells rank 0's `/healthz`: "ingest degraded" while owners fail to write their
+/// logs (a full disk, an I/O error), healthy again once a round stores its good events.
+enum IngestHealth {
+    static let part = "ingest"
+    static let storageFailure = "a rank could not write its log durably (disk full or an I/O error)"
+
+    /// `refused`: every rank's refused events of the round; `goodEvents`: the round's good events.
+    static func update(_ health: ServiceHealth, refused: [RefusedEvent], goodEvents: Int) {
+        if refused.contains(where: { $0.reason == .unavailable }) {
+            health.setDegraded(part, reason: storageFailure)
+        } else if goodEvents > refused.count {
+            // Some good event was stored durably: the logs take writes again. (Refusals for limits say
+            // nothing about the disk.)
+            health.setDegraded(part, reason: nil)
+        }
+    }
+}
