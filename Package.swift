@@ -3,7 +3,7 @@ import PackageDescription
 
 // Module graph (a module talks to its neighbours only):
 //
-//   geopredict (CLI) ──> GeoPredictService ──┬─> MPIPlug ──┬─> MPI ──> CMPI ──> libmpi (OpenMPI)
+//   geopredict (CLI) ──> GeoPredictService ──┬─> MPIPlug ──┬─> MPI ──> CMPI ──> libmpi (OpenMPI or MPICH)
 //                                            │             └─> MPIPlugProtos
 //                                            ├─> GeoPredict ──> MPI, CBLAS ──> OpenBLAS, LAPACKE
 //                                            └─> GeoPredictProtos
@@ -18,6 +18,11 @@ import PackageDescription
 // - swift-log, swift-metrics (come with hummingbird) + swift-prometheus: logs and GET /metrics.
 // - compress-nio: the tests' gzip compressor (an independent writer for the front door's gzip reader,
 //   which calls the system zlib itself through CZlib).
+
+// The MPI library: OpenMPI by default; GEOPREDICT_MPI=mpich builds against MPICH (and so against the
+// MPICH family: Intel MPI, Cray MPICH, MVAPICH, which share its ABI), found by pkg-config either way.
+// Build each in a folder of its own (the hpc/ scripts use .build-mpich for MPICH).
+let usesMPICH = Context.environment["GEOPREDICT_MPI"] == "mpich"
 
 let package = Package(
     name: "GeoPredict",
@@ -47,10 +52,11 @@ let package = Package(
         // MARK: MPI
         .systemLibrary(
             name: "CMPI",
-            pkgConfig: "ompi-c",
-            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+            pkgConfig: usesMPICH ? "mpich" : "ompi-c",
+            providers: [.apt(usesMPICH ? ["libmpich-dev", "mpich"] : ["libopenmpi-dev", "openmpi-bin"])]
         ),
-        .target(name: "MPI", dependencies: ["CMPI"]),
+        // Handles.swift is the one place the two families' C types differ (MPICH: integer handles).
+        .target(name: "MPI", dependencies: ["CMPI"], swiftSettings: usesMPICH ? [.define("MPICH")] : []),
         // The system zlib, read directly for gzip bodies: compress-nio's inflate cannot tell a stream
         // that ended (trailer checked) from one that was cut off, nor see bytes after the end.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),

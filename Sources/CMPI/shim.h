@@ -1,4 +1,4 @@
-// CMPI: a logic-free shim over OpenMPI 4.1 for Swift.
+// CMPI: a logic-free shim over MPI for Swift (OpenMPI 4.1, or MPICH 4 with GEOPREDICT_MPI=mpich).
 //
 // OpenMPI defines its predefined handles (MPI_COMM_WORLD, MPI_DOUBLE, MPI_SUM, MPI_IN_PLACE, ...) as
 // macros over the addresses of global structs, which Swift's C importer cannot see. Each function

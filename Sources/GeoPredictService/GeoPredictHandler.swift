@@ -68,15 +68,15 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
 
     private func check(_ event: Geopredict_V1_LocationEvent, nowUnixSeconds: Int64) -> EventOutcome {
         if let problem = EventCheck.problem(event, nowUnixSeconds: nowUnixSeconds) { return .rejected(problem) }
-        guard event.hasStoreID else { return .accepted(.rawFix) }
-        guard let store = node.catalogue.index(of: event.storeID) else {
+        let kind = UserHistories.EventKind(of: event, in: node.catalogue)
+        guard kind != .checkInAtUnknownStore else {
             return .rejected(.with {
                 $0.field = "store_id"
                 $0.code = ConnectCode.invalidArgument.rawValue
                 $0.message = "store_id: unknown store \(event.storeID.prefix(64))"
             })
         }
-        return .accepted(.checkIn(store: Int32(store)))
+        return .accepted(kind)
     }
 
     func predictNextVisits(

@@ -228,14 +228,7 @@ public enum GeoPredictServer {
             (lhs.element.timestampUnixSeconds, lhs.offset) < (rhs.element.timestampUnixSeconds, rhs.offset)
         }
         for (_, event) in ordered {
-            let kind: UserHistories.EventKind
-            if !event.hasStoreID {
-                kind = .rawFix
-            } else if let store = histories.catalogue.index(of: event.storeID) {
-                kind = .checkIn(store: Int32(store))
-            } else {
-                kind = .checkInAtUnknownStore
-            }
+            let kind = UserHistories.EventKind(of: event, in: histories.catalogue)
             _ = histories.apply(
                 userID: event.userID, timestamp: event.timestampUnixSeconds,
                 position: GeoPoint(latitude: event.latitude, longitude: event.longitude), kind: kind

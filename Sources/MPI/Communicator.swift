@@ -38,7 +38,7 @@ public final class Communicator {
 
     deinit {
         if ownsHandle, !MPIEnvironment.isFinalized {
-            var handle: MPI_Comm? = self.handle
+            var handle: WrittenCommunicator = self.handle
             _ = MPI_Comm_free(&handle)
         }
     }
@@ -49,9 +49,9 @@ public final class Communicator {
     /// A new communicator with the same ranks and a separate message space (`MPI_Comm_dup`).
     /// Collective: every rank must call it.
     public func duplicate() throws(MPIError) -> Communicator {
-        var newHandle: MPI_Comm?
-        try checkCall(MPI_Comm_dup(handle, &newHandle), "MPI_Comm_dup")
-        guard let newHandle else { throw .invalidArgument(function: "MPI_Comm_dup", message: "returned no communicator") }
+        var written: WrittenCommunicator = cmpi_comm_null()
+        try checkCall(MPI_Comm_dup(handle, &written), "MPI_Comm_dup")
+        guard let newHandle = writtenCommunicator(written) else { throw .invalidArgument(function: "MPI_Comm_dup", message: "returned no communicator") }
         return try Communicator(owned: newHandle, waitMode: waitMode)
     }
 
@@ -67,9 +67,9 @@ public final class Communicator {
         guard let rawKey = Int32(exactly: key) else {
             throw .invalidArgument(function: "MPI_Comm_split", message: "key \(key) does not fit in Int32")
         }
-        var newHandle: MPI_Comm?
-        try checkCall(MPI_Comm_split(handle, rawColor, rawKey, &newHandle), "MPI_Comm_split")
-        guard let newHandle, newHandle != cmpi_comm_null() else { return nil }
+        var written: WrittenCommunicator = cmpi_comm_null()
+        try checkCall(MPI_Comm_split(handle, rawColor, rawKey, &written), "MPI_Comm_split")
+        guard let newHandle = writtenCommunicator(written) else { return nil }
         return try Communicator(owned: newHandle, waitMode: waitMode)
     }
 
@@ -90,13 +90,13 @@ public final class Communicator {
     func collective(
         _ function: StaticString,
         blocking: () -> Int32,
-        nonblocking: (UnsafeMutablePointer<MPI_Request?>) -> Int32
+        nonblocking: (UnsafeMutablePointer<WrittenRequest>) -> Int32
     ) -> CallOutcome {
         switch waitMode {
         case .blocking:
             return CallOutcome(code: blocking(), function: function)
         case .polling(let backoff):
-            var request: MPI_Request? = cmpi_request_null()
+            var request: WrittenRequest = cmpi_request_null()
             let started = nonblocking(&request)
             if started != MPI_SUCCESS { return CallOutcome(code: started, function: function) }
             var tested = Int32(MPI_SUCCESS)

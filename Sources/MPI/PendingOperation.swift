@@ -6,7 +6,7 @@ internal import CMPI
 /// of spinning. If it is dropped before completion, `deinit` waits for it, because MPI may still be
 /// writing into its buffer.
 public final class PendingOperation<Element: MPIScalar> {
-    private var request: MPI_Request?
+    private var request: WrittenRequest
     private let buffer: UnsafeMutableBufferPointer<Element>
     private let function: StaticString
     /// Whether the operation has completed.
@@ -14,7 +14,7 @@ public final class PendingOperation<Element: MPIScalar> {
 
     init(
         copying values: [Element], function: StaticString,
-        start: (UnsafeMutableRawPointer?, UnsafeMutablePointer<MPI_Request?>) -> Int32
+        start: (UnsafeMutableRawPointer?, UnsafeMutablePointer<WrittenRequest>) -> Int32
     ) throws(MPIError) {
         buffer = .allocate(capacity: max(values.count, 1))
         _ = buffer.initialize(from: values)

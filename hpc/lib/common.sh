@@ -12,6 +12,21 @@ GEOPREDICT_PACKAGES=(
     pkg-config xz-utils curl python3-venv
 )
 
+# The MPI family to build and run with: openmpi (the default) or mpich (GEOPREDICT_MPI=mpich; the
+# MPICH ABI family: MPICH, Intel MPI, Cray MPICH, MVAPICH). MPICH builds in a folder of its own,
+# .build-mpich, so both can be built side by side; every swift command of the scripts takes
+# "${GEOPREDICT_SWIFT_SCRATCH[@]}".
+GEOPREDICT_MPI="${GEOPREDICT_MPI:-openmpi}"
+case "$GEOPREDICT_MPI" in
+    openmpi) GEOPREDICT_SWIFT_SCRATCH=() ;;
+    mpich)
+        GEOPREDICT_SWIFT_SCRATCH=(--scratch-path "$GEOPREDICT_ROOT/.build-mpich")
+        GEOPREDICT_PACKAGES+=(libmpich-dev mpich)
+        ;;
+    *) echo "error: GEOPREDICT_MPI must be openmpi or mpich, not $GEOPREDICT_MPI" >&2; return 2 2>/dev/null || exit 2 ;;
+esac
+export GEOPREDICT_MPI
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Installs the Debian packages in "$@" that are missing; idempotent, quiet when all are present.
@@ -55,10 +70,18 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 # mpirun for this machine: --oversubscribe so that more ranks than cores can run (tests at 1-4 ranks
 # on a 2-core machine); --bind-to none so that oversubscribed ranks are not pinned to one core.
 # GEOPREDICT_HOSTFILE, if set, spreads the ranks over the hosts it lists (benchmarks/sweep --hostfile).
+# Under GEOPREDICT_MPI=mpich it is MPICH's Hydra launcher, named explicitly because `mpirun` stays
+# OpenMPI's when both are installed; Hydra neither binds nor limits ranks to cores by default, and
+# its hostfile lists "host:slots".
 mpirun_local() {
     local ranks="$1"
     shift
     local hosts=()
+    if [ "$GEOPREDICT_MPI" = mpich ]; then
+        [ -n "${GEOPREDICT_HOSTFILE:-}" ] && hosts=(-f "$GEOPREDICT_HOSTFILE")
+        mpiexec.mpich "${hosts[@]}" -n "$ranks" "$@"
+        return
+    fi
     [ -n "${GEOPREDICT_HOSTFILE:-}" ] && hosts=(--hostfile "$GEOPREDICT_HOSTFILE")
     mpirun --oversubscribe --bind-to none "${hosts[@]}" -np "$ranks" "$@"
 }

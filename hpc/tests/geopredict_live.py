@@ -28,7 +28,7 @@ import time
 
 import requests
 
-from live_checks import Checks, well_formed_error
+from live_checks import Checks, descendants, mpi_launcher, rank_of, well_formed_error
 
 from google.protobuf import json_format
 
@@ -48,7 +48,7 @@ class Job:
                    OPENBLAS_NUM_THREADS="1")
         self.log = open(log_path, "a")
         self.process = subprocess.Popen(
-            ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks), binary, "serve",
+            [*mpi_launcher(ranks), binary, "serve",
              "--port", "0", "--state", state, "--users", str(users), "--store-count", str(stores), *extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, start_new_session=True)
         self.url, self.ranks, self.example = None, ranks, None
@@ -75,18 +75,10 @@ class Job:
                 self.example = line[len("geopredict: try  "):].strip()
 
     def rank_pids(self):
-        output = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
-        return [int(pid) for pid in output.split()]
+        return [pid for pid in descendants(self.process.pid) if rank_of(pid) is not None]
 
     def rank0_pid(self):
-        for pid in self.rank_pids():
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as environ:
-                    if b"OMPI_COMM_WORLD_RANK=0\0" in environ.read():
-                        return pid
-            except OSError:
-                continue
-        return None
+        return next((pid for pid in self.rank_pids() if rank_of(pid) == 0), None)
 
     def kill(self):
         """kill -9 of the whole job: mpirun and every rank at once."""

@@ -1,5 +1,41 @@
-"""What the live test scripts share: a tally of named checks that prints one line per check."""
+"""What the live test scripts share: a tally of named checks that prints one line per check, and how
+to launch and find the ranks of a job under either MPI family."""
+import os
+import subprocess
 import sys
+
+
+def mpi_launcher(ranks):
+    """The launch line for `ranks` ranks on this machine, as hpc/lib/common.sh's mpirun_local builds
+    it: OpenMPI's mpirun, or MPICH's Hydra under GEOPREDICT_MPI=mpich (`mpirun` stays OpenMPI's
+    when both are installed)."""
+    if os.environ.get("GEOPREDICT_MPI", "openmpi") == "mpich":
+        return ["mpiexec.mpich", "-n", str(ranks)]
+    return ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks)]
+
+
+def descendants(pid):
+    """Every process below `pid`: OpenMPI's ranks are mpirun's children, MPICH's are Hydra's
+    proxy's."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    found = []
+    for child in map(int, children):
+        found += [child] + descendants(child)
+    return found
+
+
+def rank_of(pid):
+    """The MPI rank of process `pid` (OpenMPI's OMPI_COMM_WORLD_RANK or MPICH's PMI_RANK), or None."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            variables = environ.read().split(b"\0")
+    except OSError:
+        return None
+    for variable in variables:
+        for name in (b"OMPI_COMM_WORLD_RANK=", b"PMI_RANK="):
+            if variable.startswith(name):
+                return int(variable[len(name):])
+    return None
 
 
 class Checks:
