@@ -54,15 +54,40 @@ stop_job() {
     return 0
 }
 
+# Seconds the launcher may outlive rank 0. When rank 0 exits with an error (its watchdog found a rank
+# unresponsive), mpirun tries to reach every host to stop the other ranks, and waits for ever on a host
+# it cannot reach (measured with a cut link in hpc/netns-cluster-test); past this the launcher is
+# killed, so that the job ends and can be restarted.
+GEOPREDICT_LAUNCHER_GRACE_SECONDS="${GEOPREDICT_LAUNCHER_GRACE_SECONDS:-30}"
+
 # Waits for job $1 to end, through waits cut short by trapped signals, and sets supervised_status to
-# its exit status. (It must run in the job's own shell, not in a command substitution.)
+# its exit status; ends a launcher that outlives its rank 0 by GEOPREDICT_LAUNCHER_GRACE_SECONDS.
+# (It must run in the job's own shell, not in a command substitution.)
 supervise_wait() {
-    local job="$1"
+    local job="$1" rank_zero="" rank_zero_gone=""
     supervised_status=0
     while kill -0 "$job" 2>/dev/null; do
-        wait "$job" && supervised_status=0 || supervised_status=$?
+        if [ -z "$rank_zero" ]; then
+            rank_zero=$(rank_zero_of "$job")
+        elif ! kill -0 "$rank_zero" 2>/dev/null; then
+            rank_zero_gone="${rank_zero_gone:-$(date +%s)}"
+            if [ $(( $(date +%s) - rank_zero_gone )) -ge "$GEOPREDICT_LAUNCHER_GRACE_SECONDS" ]; then
+                log "rank 0 exited ${GEOPREDICT_LAUNCHER_GRACE_SECONDS}s ago and the launcher is still waiting (a host it cannot reach?): ending it"
+                end_launcher "$job"
+            fi
+        fi
+        sleep 1 &
+        wait $! 2>/dev/null || true
     done
     wait "$job" 2>/dev/null && supervised_status=0 || supervised_status=$?
+    return 0
+}
+
+# Kills job $1 and every process below it (SIGKILL: the launcher has stopped listening).
+end_launcher() {
+    # shellcheck disable=SC2046 # one process id per word
+    kill -KILL $(descendants_of "$1") "$1" 2>/dev/null || true
+    return 0
 }
 
 # Runs COMMAND... as a job and restarts it with back-off whenever it exits non-zero, at most

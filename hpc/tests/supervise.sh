@@ -2,7 +2,7 @@
 # Live test of hpc/serve's supervision (hpc/lib/supervise.sh) on a 2-rank GeoPredict job: a job whose
 # rank is killed (kill -9) is restarted and still has every acknowledged event; SIGTERM to the
 # supervisor stops the job cleanly with nothing left running; a start-up error is reported, not
-# restarted for ever. About 60 s.
+# restarted for ever; a launcher that outlives its rank 0 is ended. About 40 s.
 # Usage: hpc/tests/supervise.sh BIN_DIR
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
@@ -111,6 +111,21 @@ check "a start-up error ends the supervision" fails_fast
 wait "$supervisor" && status=0 || status=$?
 check "... with a non-zero status (exit $status)" test "$status" -ne 0
 check "... saying it is not restarting" grep -q "not restarting" "$work/supervisor.log"
+
+# A launcher that outlives its rank 0 (mpirun waiting on a host it cannot reach) is ended after the
+# grace period: here a "launcher" shell whose "rank 0" (a child with rank 0's environment) exits at
+# once while the shell would wait for 10 minutes.
+lingering_started=$(date +%s)
+(
+    export GEOPREDICT_LAUNCHER_GRACE_SECONDS=3 GEOPREDICT_START_GRACE_SECONDS=0
+    supervise_job 0 bash -c 'OMPI_COMM_WORLD_RANK=0 sleep 1 & sleep 600'
+) >"$work/lingering.log" 2>&1 &
+supervisor=$!
+wait "$supervisor" && status=0 || status=$?
+lingering_seconds=$(( $(date +%s) - lingering_started ))
+check "a launcher that outlives rank 0 is ended after the grace (${lingering_seconds} s, exit $status)" \
+    test "$lingering_seconds" -lt 30 -a "$status" -ne 0
+check "... saying why" grep -q "launcher is still waiting" "$work/lingering.log"
 
 if [ "$failures" -ne 0 ]; then
     tail -n 30 "$work/supervisor.log" >&2
