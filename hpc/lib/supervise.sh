@@ -25,12 +25,12 @@ descendants_of() {
     return 0
 }
 
-# The process id of rank 0 among the descendants of process $1, or nothing. Rank 0 is the one that
-# answers HTTP and drains in-flight requests on SIGTERM; OpenMPI and MPICH/PMI name it differently.
-rank_zero_of() {
+# The process id of rank $2 among the descendants of process $1, or nothing. OpenMPI and MPICH (PMI)
+# name a process's rank differently.
+rank_pid_of() {
     local pid
     for pid in $(descendants_of "$1"); do
-        if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -Eqx '(OMPI_COMM_WORLD_RANK|PMI_RANK)=0'; then
+        if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -Eqx "(OMPI_COMM_WORLD_RANK|PMI_RANK)=$2"; then
             echo "$pid"
             # An explicit status: in a trap handler a bare return gives the status of the command the
             # signal interrupted (the wait's 143), which set -e would take for a failure.
@@ -39,6 +39,9 @@ rank_zero_of() {
     done
     return 0
 }
+
+# Rank 0 of job $1: the rank that answers HTTP and drains in-flight requests on SIGTERM.
+rank_zero_of() { rank_pid_of "$1" 0; }
 
 # Asks job $1 to stop cleanly: SIGTERM to rank 0, which drains the requests in flight and then stops
 # every rank (mpirun itself would kill the ranks abruptly). Without a rank 0 yet, the whole job.

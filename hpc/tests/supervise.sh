@@ -41,18 +41,6 @@ wait_healthy() {
     return 1
 }
 
-# The process id of rank $1 of the supervised job, or nothing.
-rank_of_job() {
-    local pid
-    for pid in $(descendants_of "$supervisor"); do
-        if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
-            echo "$pid"
-            return 0
-        fi
-    done
-    return 0
-}
-
 call() { curl -s -m 30 -H 'Content-Type: application/json' -d "$2" "$api/$1"; }
 
 start_supervised() {
@@ -76,7 +64,7 @@ done
 check "5 raw GPS events acknowledged" test "$acknowledged" -eq 5
 
 sleep 6 # past the start-up grace, so that a failure now is restarted
-victim=$(rank_of_job 1)
+victim=$(rank_pid_of "$supervisor" 1)
 check "rank 1 found" test -n "$victim"
 [ -n "$victim" ] && kill -KILL "$victim"
 restarted() { grep -q "restart 1 in" "$work/supervisor.log"; }
