@@ -125,8 +125,9 @@ let package = Package(
         .target(
             name: "GeoPredictService",
             dependencies: [
-                "GeoPredict", "GeoPredictProtos", "MPIPlug",
+                "GeoPredict", "GeoPredictProtos", "MPIPlug", "MPI",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(

@@ -1,3 +1,4 @@
+import CoreMetrics
 import GeoPredict
 import GeoPredictProtos
 import MPI
@@ -10,10 +11,13 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     /// Rank 0's `/healthz`: told when an owner could not write its log (ingest degraded) and when a
     /// round stored events again.
     private let health: ServiceHealth?
+    /// Rank 0's count of refused events, by reason (nil in tests without a service).
+    private let refusalMetrics: IngestRefusalMetrics?
 
-    init(node: GeoPredictNode, health: ServiceHealth? = nil) {
+    init(node: GeoPredictNode, health: ServiceHealth? = nil, metrics: (any MetricsFactory)? = nil) {
         self.node = node
         self.health = health
+        refusalMetrics = metrics.map(IngestRefusalMetrics.init(factory:))
     }
 
     func ingestEvents(
@@ -45,6 +49,7 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
         // those events alone are reported, and other requests of the round are not touched.
         let refused = try refusedOnEveryRank(node.ingest(mine), context: context)
         guard context.rank == 0 else { return [] }
+        refusalMetrics?.record(refused)
         if let health { IngestHealth.update(health, refused: refused, goodEvents: responses.reduce(0) { $0 + Int($1.accepted) }) }
         guard !refused.isEmpty else { return responses.map { .success($0) } }
         let byRequest = Dictionary(grouping: refused, by: \.request)

@@ -5,7 +5,9 @@ import HummingbirdTLS
 import Logging
 import MPI
 import MPIPlugProtos
+import CoreMetrics
 import NIOCore
+import Prometheus
 import Synchronization
 
 /// An MPI job served as a microservice: rank 0 answers HTTP, and every route runs on all ranks.
@@ -33,7 +35,13 @@ public final class MPIPlugService {
     /// What rank 0's `/healthz` reports; a handler marks a part degraded here
     /// (``ServiceHealth/setDegraded(_:reason:)``, "ingest", "disk full") while the rest serves.
     public let health = ServiceHealth()
-    private lazy var metrics = PlugMetrics(routes: executor.routeOrder)
+    private lazy var metrics = PlugMetrics(routes: executor.routeOrder, registry: metricsRegistry)
+    /// What rank 0's `GET /metrics` renders: the front door's metrics and the service's own.
+    private let metricsRegistry = PrometheusCollectorRegistry()
+
+    /// A swift-metrics factory for a service's own metrics, shown on rank 0's `GET /metrics` beside the
+    /// front door's (a handler counting what it refused, say). Use it on rank 0.
+    public var metricsFactory: any MetricsFactory { PrometheusMetricsFactory(registry: metricsRegistry) }
 
     /// Builds the service on every rank. Collective (duplicates the world communicator).
     public init(

@@ -19,8 +19,8 @@ struct PlugMetrics: Sendable {
     let connectionsOpen: CoreMetrics.Gauge
     private let connectionsRefused: CoreMetrics.Counter
 
-    init(routes: [String]) {
-        registry = PrometheusCollectorRegistry()
+    init(routes: [String], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
         // Sub-millisecond buckets: rounds and most requests finish well under the 5 ms default.
         factory.defaultDurationHistogramBuckets = [

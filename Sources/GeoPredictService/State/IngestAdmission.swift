@@ -1,9 +1,10 @@
+import CoreMetrics
 import GeoPredictProtos
 import MPIPlug
 
 /// Why a good event was not stored by its owner rank. Only the owner knows, so each rank sends rank 0
 /// its own refusals and rank 0 reports them per event (``Geopredict_V1_IngestEventsResponse/withRefusals(_:)``).
-enum EventRefusal: Int32, Sendable {
+enum EventRefusal: Int32, Sendable, CaseIterable {
     /// The owner could not write its log durably (disk full, I/O error): send the event again later.
     case unavailable = 1
     /// The event is a new user's and the owner already holds `--max-users-per-rank` users.
@@ -12,6 +13,15 @@ enum EventRefusal: Int32, Sendable {
     case tooManyEvents = 3
 
     var code: ConnectCode { self == .unavailable ? .unavailable : .resourceExhausted }
+
+    /// Its `reason` label on `geopredict_ingest_events_refused_total`.
+    var metricLabel: String {
+        switch self {
+        case .unavailable: return "log_write_failed"
+        case .tooManyUsers: return "users_per_rank_limit"
+        case .tooManyEvents: return "events_per_user_limit"
+        }
+    }
 
     var message: String {
         switch self {
@@ -105,6 +115,25 @@ enum IngestHealth {
             // Some good event was stored durably: the logs take writes again. (Refusals for limits say
             // nothing about the disk.)
             health.setDegraded(part, reason: nil)
+        }
+    }
+}
+
+/// `geopredict_ingest_events_refused_total{reason}` on rank 0's `/metrics`: good events an owner did
+/// not store, by why (a failed log write, such as a full disk, or a limit).
+struct IngestRefusalMetrics {
+    private let counters: [EventRefusal: CoreMetrics.Counter]
+
+    init(factory: any MetricsFactory) {
+        counters = Dictionary(uniqueKeysWithValues: EventRefusal.allCases.map { reason in
+            (reason, CoreMetrics.Counter(
+                label: "geopredict_ingest_events_refused_total", dimensions: [("reason", reason.metricLabel)], factory: factory))
+        })
+    }
+
+    func record(_ refused: [RefusedEvent]) {
+        for (reason, events) in Dictionary(grouping: refused, by: \.reason) {
+            counters[reason]?.increment(by: events.count)
         }
     }
 }
