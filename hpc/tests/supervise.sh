@@ -78,24 +78,21 @@ check "the restarted job becomes healthy" wait_healthy 180
 user=$(call GetUser '{"userId":"supervised-user"}')
 check "every acknowledged event is there after the restart ($user)" grep -q '"eventCount":"5"' <<<"$user"
 
-kill -TERM "$supervisor"
-stopped() {
+# Waits up to 60 s for the supervisor to end.
+supervisor_ends() {
     local deadline=$(( $(date +%s) + 60 ))
     while [ "$(date +%s)" -lt "$deadline" ]; do kill -0 "$supervisor" 2>/dev/null || return 0; sleep 0.5; done
     return 1
 }
-check "SIGTERM stops the supervised job within 60 s" stopped
+
+kill -TERM "$supervisor"
+check "SIGTERM stops the supervised job within 60 s" supervisor_ends
 wait "$supervisor" && status=0 || status=$?
 check "the supervisor exits 0 after SIGTERM (exit $status)" test "$status" -eq 0
 check "no rank left running" test -z "$(pgrep -f -- "--port $port" || true)"
 
 start_supervised --data "$work/missing.tsv" --format tsmc
-fails_fast() {
-    local deadline=$(( $(date +%s) + 60 ))
-    while [ "$(date +%s)" -lt "$deadline" ]; do kill -0 "$supervisor" 2>/dev/null || return 0; sleep 0.5; done
-    return 1
-}
-check "a start-up error ends the supervision" fails_fast
+check "a start-up error ends the supervision" supervisor_ends
 wait "$supervisor" && status=0 || status=$?
 check "... with a non-zero status (exit $status)" test "$status" -ne 0
 check "... saying it is not restarting" grep -q "not restarting" "$work/supervisor.log"
