@@ -9,7 +9,7 @@ GEOPREDICT_PACKAGES=(
     libopenmpi-dev openmpi-bin          # MPI: headers, libmpi, mpirun
     libopenblas-dev liblapacke-dev      # BLAS/LAPACK for ALS
     libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libcurl4-openssl-dev  # protoc, the C client
-    pkg-config xz-utils curl python3-venv
+    pkg-config xz-utils curl python3-venv zlib1g-dev   # zlib: gzip request bodies (CZlib)
 )
 
 # The MPI family to build and run with: openmpi (the default) or mpich (GEOPREDICT_MPI=mpich; the
@@ -29,23 +29,153 @@ export GEOPREDICT_MPI
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Installs the Debian packages in "$@" that are missing; idempotent, quiet when all are present.
-ensure_packages() {
-    local missing=()
-    local package
+# What each Debian package name stands for, so that a machine without apt (or a user without root)
+# is checked by what the build needs rather than by dpkg: "probe|RHEL-family package|module or Spack
+# name". A probe is pc:NAME (a pkg-config module), cmd:NAME[,NAME] (a command on PATH, any of them)
+# or py:MODULE (a module of python3).
+declare -gA GEOPREDICT_REQUIREMENTS=(
+    [libopenmpi-dev]="pc:ompi-c|openmpi-devel|module load openmpi (Spack: openmpi)"
+    [openmpi-bin]="cmd:mpirun|openmpi|module load openmpi (Spack: openmpi)"
+    [libmpich-dev]="pc:mpich|mpich-devel|module load mpich, cray-mpich, intel-mpi or mvapich (Spack: mpich)"
+    [mpich]="cmd:mpiexec.mpich,mpiexec.hydra|mpich|module load mpich (Spack: mpich)"
+    [libopenblas-dev]="pc:openblas|openblas-devel|module load openblas (Spack: openblas)"
+    [liblapacke-dev]="pc:lapacke|lapack-devel|module load openblas (Spack: netlib-lapack +lapacke)"
+    [libprotobuf-c-dev]="pc:libprotobuf-c|protobuf-c-devel|Spack: protobuf-c"
+    [protobuf-c-compiler]="cmd:protoc-c|protobuf-c-compiler|Spack: protobuf-c"
+    [protobuf-compiler]="cmd:protoc|protobuf-compiler|module load protobuf (Spack: protobuf)"
+    [libcurl4-openssl-dev]="pc:libcurl|libcurl-devel|Spack: curl"
+    [zlib1g-dev]="pc:zlib|zlib-devel|Spack: zlib"
+    [pkg-config]="cmd:pkg-config|pkgconf-pkg-config|Spack: pkgconf"
+    [xz-utils]="cmd:xz|xz|Spack: xz"
+    [curl]="cmd:curl|curl|Spack: curl"
+    [python3-venv]="py:ensurepip|python3|module load python (Spack: python)"
+    [iproute2]="cmd:ip|iproute|(a system tool: ask the administrators)"
+    [util-linux]="cmd:unshare|util-linux|(a system tool: ask the administrators)"
+    [wrk]="cmd:wrk|wrk|Spack: wrk (on RHEL, wrk is in EPEL)"
+)
+
+# True when the Debian package "$1" is present: by its probe where one is known (whatever installed
+# it: apt, dnf, a module, Spack), else by dpkg.
+package_present() {
+    local requirement="${GEOPREDICT_REQUIREMENTS[$1]:-}"
+    local probe="${requirement%%|*}"
+    case "$probe" in
+        pc:*) command -v pkg-config >/dev/null && pkg-config --exists "${probe#pc:}" ;;
+        cmd:*)
+            local name names
+            IFS=, read -r -a names <<< "${probe#cmd:}"
+            for name in "${names[@]}"; do command -v "$name" >/dev/null && return 0; done
+            return 1
+            ;;
+        py:*) python3 -c "import ${probe#py:}" >/dev/null 2>&1 ;;
+        *) dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" ;;
+    esac
+}
+
+# Whether ensure_packages may install: as root on a machine with apt-get, unless GEOPREDICT_NO_INSTALL
+# is set (hpc/serve and hpc/test --no-install). An unprivileged user is never sent to sudo: the
+# report below says what to install instead.
+may_install_packages() {
+    [ -z "${GEOPREDICT_NO_INSTALL:-}" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null
+}
+
+# Says which of the Debian packages in "$@" are missing and how to get each on Debian, on RHEL-family
+# systems and on a cluster.
+report_missing_packages() {
+    local package requirement rest debian=() rhel=() clusters=()
     for package in "$@"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+        requirement="${GEOPREDICT_REQUIREMENTS[$package]:-|$package|}"
+        rest="${requirement#*|}"
+        debian+=("$package")
+        rhel+=("${rest%%|*}")
+        [ -n "${rest#*|}" ] && clusters+=("  $package: ${rest#*|}")
+    done
+    {
+        echo "error: missing what GeoPredict needs: ${debian[*]}"
+        echo "  (looked with pkg-config and on PATH; GEOPREDICT_NO_INSTALL=${GEOPREDICT_NO_INSTALL:-}, uid $(id -u))"
+        echo "Install it with one of:"
+        echo "  Debian/Ubuntu:  sudo apt-get install ${debian[*]}"
+        echo "  RHEL-family:    sudo dnf install ${rhel[*]}"
+        echo "On a cluster, load it instead (names vary by site; 'module avail' lists them):"
+        printf '%s\n' "${clusters[@]}"
+        echo "then run this command again."
+    } >&2
+}
+
+# Installs the Debian packages in "$@" that are missing; idempotent, quiet when all are present.
+# Refreshes apt's lists first when one of them has no install candidate (a fresh machine's lists are
+# empty), and shows apt's own words when the install fails. Where it may not install (no root, no
+# apt, --no-install) it reports what is missing and fails.
+ensure_packages() {
+    local missing=() package
+    for package in "$@"; do
+        package_present "$package" || missing+=("$package")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing Debian packages: ${missing[*]}"
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "error: missing packages ${missing[*]} and no sudo to install them" >&2; return 1; }
-        sudo=(sudo)
+    if ! may_install_packages; then
+        report_missing_packages "${missing[@]}"
+        return 1
     fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null \
-        || { "${sudo[@]}" apt-get update -qq >/dev/null && \
-             "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+    log "installing Debian packages: ${missing[*]}"
+    local candidates_missing=0
+    for package in "${missing[@]}"; do
+        apt-cache policy "$package" 2>/dev/null | grep -q 'Candidate: [^(]' || candidates_missing=1
+    done
+    if [ "$candidates_missing" -eq 1 ]; then
+        log "refreshing apt's package lists first"
+        apt-get update -qq >/dev/null 2>&1 || apt-get update
+    fi
+    local output
+    output=$(env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" 2>&1) \
+        || { printf '%s\n' "$output" | tail -n 20 >&2; report_missing_packages "${missing[@]}"; return 1; }
+}
+
+# Runs a swift build command ("$@"), printing a line each time it starts compiling another module
+# (a first release build takes minutes; silence reads as a hang), and the compiler's output if it fails.
+swift_build_with_progress() {
+    local output status_file status started line module last=""
+    output=$(mktemp)
+    status_file=$(mktemp)
+    started=$(date +%s)
+    { if "$@" 2>&1; then status=0; else status=$?; fi; echo "$status" > "$status_file"; } | tee "$output" | while IFS= read -r line; do
+        [[ "$line" =~ ^\[([0-9]+)/([0-9]+)\]\ Compiling\ ([A-Za-z0-9_]+)\  ]] || continue
+        module="${BASH_REMATCH[3]}"
+        [ "$module" = "$last" ] && continue
+        last="$module"
+        printf '    [%s/%s] %s (%ss)\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "$module" "$(( $(date +%s) - started ))" >&2
+    done
+    status=$(cat "$status_file")
+    [ "$status" -eq 0 ] || grep -Ev '^\[[0-9]+/[0-9]+\]' "$output" | tail -n 60 >&2
+    rm -f "$output" "$status_file"
+    return "$status"
+}
+
+# SwiftPM fetches packages with git. Where git is told to read github.com from a local copy (a
+# machine's package mirror, url.<dir>.insteadOf in the system config) that another user owns, git
+# refuses it as "dubious ownership" and an unprivileged build cannot resolve. git (2.39) honours
+# safe.directory only in system or global config, so this process and its children get a global
+# config of their own: the user's ~/.gitconfig included, plus those copies marked safe. The user's
+# own files are not touched.
+trust_package_mirror() {
+    local mirror repository entries=()
+    while read -r mirror; do
+        mirror="${mirror%/}"
+        [ -d "$mirror" ] && [ ! -O "$mirror" ] || continue
+        for repository in "$mirror"/*/*.git; do
+            [ -d "$repository" ] && entries+=("$repository")
+        done
+    done < <(git config --system --get-regexp '^url\..*\.insteadof$' 2>/dev/null \
+        | sed -E 's/^url\.(.*)\.insteadof .*/\1/' | sort -u)
+    [ ${#entries[@]} -gt 0 ] || return 0
+    local config="${XDG_CACHE_HOME:-$HOME/.cache}/geopredict/gitconfig"
+    local users_config="${GIT_CONFIG_GLOBAL:-$HOME/.gitconfig}"
+    [ "$users_config" = "$config" ] && users_config="$HOME/.gitconfig"   # sourced twice
+    mkdir -p "$(dirname "$config")"
+    {
+        printf '[include]\n\tpath = %s\n[safe]\n' "$users_config"
+        printf '\tdirectory = %s\n' "${entries[@]}"
+    } > "$config.$$" && mv "$config.$$" "$config"
+    export GIT_CONFIG_GLOBAL="$config"
 }
 
 # Makes swift findable on machines where the toolchain is installed but not on PATH.
@@ -58,6 +188,9 @@ ensure_swift() {
     echo "error: no Swift toolchain found (install Swift 6.2 or later from swift.org)" >&2
     return 1
 }
+if [ "$(id -u)" -ne 0 ] && command -v git >/dev/null; then
+    trust_package_mirror
+fi
 
 # OpenMPI refuses to run as root unless told; allow it, since containers and CI run as root.
 if [ "$(id -u)" -eq 0 ]; then
