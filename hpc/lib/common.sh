@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the hpc/ scripts: set-up of a fresh Debian machine and the right mpirun line.
 # Source it; it defines functions and exports the environment OpenMPI needs.
 
@@ -17,6 +18,7 @@ GEOPREDICT_PACKAGES=(
 # .build-mpich, so both can be built side by side; every swift command of the scripts takes
 # "${GEOPREDICT_SWIFT_SCRATCH[@]}".
 GEOPREDICT_MPI="${GEOPREDICT_MPI:-openmpi}"
+# shellcheck disable=SC2034  # GEOPREDICT_SWIFT_SCRATCH is for the scripts that source this file
 case "$GEOPREDICT_MPI" in
     openmpi) GEOPREDICT_SWIFT_SCRATCH=() ;;
     mpich)
@@ -51,6 +53,7 @@ declare -gA GEOPREDICT_REQUIREMENTS=(
     [python3-venv]="py:ensurepip|python3|module load python (Spack: python)"
     [iproute2]="cmd:ip|iproute|(a system tool: ask the administrators)"
     [util-linux]="cmd:unshare|util-linux|(a system tool: ask the administrators)"
+    [shellcheck]="cmd:shellcheck|ShellCheck|Spack: shellcheck"
     [wrk]="cmd:wrk|wrk|Spack: wrk (on RHEL, wrk is in EPEL)"
 )
 
@@ -256,8 +259,10 @@ ensure_test_venv() {
         touch "$TEST_VENV/.installed-v1"
     fi
     rm -rf "$TEST_VENV/gen" && mkdir -p "$TEST_VENV/gen"
+    local protos
+    mapfile -t protos < <(cd "$GEOPREDICT_ROOT" && find proto -name '*.proto' | sort)
     (cd "$GEOPREDICT_ROOT" && protoc -I proto \
         --plugin=protoc-gen-connect-python="$TEST_VENV/bin/protoc-gen-connect-python" \
         --python_out="$TEST_VENV/gen" --connect-python_out="$TEST_VENV/gen" \
-        $(find proto -name '*.proto' | sort))
+        "${protos[@]}")
 }

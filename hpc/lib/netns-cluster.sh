@@ -1,3 +1,6 @@
+# shellcheck shell=bash
+# The NETNS_* variables are for the scripts that source this file.
+# shellcheck disable=SC2034
 # A pretend cluster on one machine: test hosts as network namespaces joined by veth pairs and a bridge.
 # Source it (after common.sh); hpc/netns-cluster-test uses it. Needs root and iproute2.
 #

@@ -105,6 +105,7 @@ job=""
 
 log "the package's own hpc/test"
 started=$(date +%s)
+# shellcheck disable=SC2065  # hpc/test is the scaffolded package's script, not test(1)
 if hpc/test --ranks "1 3" > "$workdir/package-test.log" 2>&1; then
     ok "hpc/test of $name passed ($(( $(date +%s) - started )) s): $(grep -cE '^[[:space:]]*(✔|ok)' "$workdir/package-test.log") ok lines"
 else
