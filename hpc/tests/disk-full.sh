@@ -8,11 +8,9 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/supervise.sh"
+source "$(dirname "$0")/../lib/checks.sh"
 bin="${1:?usage: $0 BIN_DIR}"
-if [ "$(id -u)" -ne 0 ]; then
-    echo "disk-full: SKIPPED (needs root to mount a tmpfs)"
-    exit 0
-fi
+skip_unless_root disk-full "mount a tmpfs"
 port=18150
 url="http://127.0.0.1:$port"
 api="$url/geopredict.v1.GeoPredictService"
@@ -36,12 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=0
-check() {
-    local name="$1"
-    shift
-    if "$@"; then echo "ok: $name"; else echo "FAILED: $name" >&2; failures=$((failures + 1)); fi
-}
 call() { curl -s -m 60 -H 'Content-Type: application/json' -d "$2" "$api/$1"; }
 status_of() { curl -s -o /dev/null -w '%{http_code}' -m 60 -H 'Content-Type: application/json' -d "$2" "$api/$1"; }
 
@@ -49,13 +41,7 @@ start_job() {
     mpirun_local 2 "$bin/geopredict" serve --host 127.0.0.1 --port "$port" --state "$state" \
         --users 500 --store-count 50 >>"$work/serve.log" 2>&1 &
     job=$!
-    local deadline=$(( $(date +%s) + 180 ))
-    while [ "$(date +%s)" -lt "$deadline" ]; do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz" 2>/dev/null)" = 200 ] && return 0
-        kill -0 "$job" 2>/dev/null || return 1
-        sleep 0.5
-    done
-    return 1
+    wait_healthy "$url" 180 "$job"
 }
 
 check "the job starts with its state on a 48 MiB tmpfs" start_job
@@ -94,8 +80,4 @@ user=$(call GetUser '{"userId":"after-the-full-disk"}')
 check "all 8 acknowledged events are there after kill -9 and a restart ($user)" grep -q '"eventCount":"8"' <<<"$user"
 grep -E "skipped|resynchron|torn|region" "$work/serve.log" | head -n 3 | sed 's/^/  log: /' || true
 
-if [ "$failures" -ne 0 ]; then
-    tail -n 30 "$work/serve.log" >&2
-    exit 1
-fi
-echo "disk-full: all checks passed"
+finish_checks disk-full "$work/serve.log"

@@ -13,23 +13,15 @@
 # Usage: hpc/tests/no-root.sh BIN_DIR
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/checks.sh"
 bin="${1:?usage: no-root.sh BIN_DIR}"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "no-root: SKIPPED (needs root to create an unprivileged user; run as root to include it)"
-    exit 0
-fi
+skip_unless_root no-root "create an unprivileged user"
 user=geopredict-ci
 id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
 home=$(getent passwd "$user" | cut -d: -f6)
 work=$(runuser -u "$user" -- mktemp -d "$home/no-root.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-failures=0
-check() {
-    local what="$1"
-    shift
-    if "$@"; then echo "ok: $what"; else echo "FAILED: $what" >&2; failures=$((failures + 1)); fi
-}
 # Runs a shell command as the user in its clone, with a login-like environment: no OMPI_ALLOW_RUN_AS_ROOT*.
 as_user() {
     runuser -u "$user" -- env -i HOME="$home" USER="$user" PATH="$PATH" LANG=C.UTF-8 \
@@ -105,5 +97,4 @@ else
     echo "no-root: the whole hpc/test --quick and hpc/serve as the user are opt-in: GEOPREDICT_NO_ROOT_FULL=1"
 fi
 
-[ "$failures" -eq 0 ] || { echo "no-root: $failures check(s) failed" >&2; exit 1; }
-echo "no-root: all checks passed"
+finish_checks no-root

@@ -7,6 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/supervise.sh"
+source "$(dirname "$0")/../lib/checks.sh"
 bin="${1:?usage: $0 BIN_DIR}"
 port=18050
 url="http://127.0.0.1:$port"
@@ -24,22 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=0
-check() {
-    local name="$1"
-    shift
-    if "$@"; then echo "ok: $name"; else echo "FAILED: $name" >&2; failures=$((failures + 1)); fi
-}
-
-# Waits up to $1 seconds for GET /healthz to answer 200.
-wait_healthy() {
-    local deadline=$(( $(date +%s) + $1 ))
-    while [ "$(date +%s)" -lt "$deadline" ]; do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz" 2>/dev/null)" = 200 ] && return 0
-        sleep 0.5
-    done
-    return 1
-}
 
 call() { curl -s -m 30 -H 'Content-Type: application/json' -d "$2" "$api/$1"; }
 
@@ -53,7 +38,7 @@ start_supervised() {
 }
 
 start_supervised
-check "the supervised job becomes healthy" wait_healthy 180
+check "the supervised job becomes healthy" wait_healthy "$url" 180
 
 now=$(date +%s)
 acknowledged=0
@@ -74,7 +59,7 @@ wait_restart() {
     return 1
 }
 check "the supervisor restarts a job whose rank was killed" wait_restart
-check "the restarted job becomes healthy" wait_healthy 180
+check "the restarted job becomes healthy" wait_healthy "$url" 180
 user=$(call GetUser '{"userId":"supervised-user"}')
 check "every acknowledged event is there after the restart ($user)" grep -q '"eventCount":"5"' <<<"$user"
 
@@ -112,8 +97,4 @@ check "a launcher that outlives rank 0 is ended after the grace (${lingering_sec
     test "$lingering_seconds" -lt 30 -a "$status" -ne 0
 check "... saying why" grep -q "launcher is still waiting" "$work/lingering.log"
 
-if [ "$failures" -ne 0 ]; then
-    tail -n 30 "$work/supervisor.log" >&2
-    exit 1
-fi
-echo "supervise: all checks passed"
+finish_checks supervise "$work/supervisor.log"

@@ -6,6 +6,7 @@
 # Usage: hpc/tests/watchdog-live.sh BIN_DIR
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/checks.sh"
 bin="${1:?usage: $0 BIN_DIR}"
 port=18231
 round_timeout=3
@@ -24,12 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=0
-check() {
-    local what="$1"
-    shift
-    if "$@"; then echo "ok: $what"; else echo "FAILED: $what" >&2; failures=$((failures + 1)); fi
-}
 
 # setsid: the job is a process group of its own, so the clean-up above can reach every rank.
 # (mpirun_local's line, inline so that $job is mpirun itself.)
@@ -91,8 +86,4 @@ done
 check "no process of the job is left behind 15 s after mpirun exited (left:${left:- none})" test -z "$left"
 job=""
 
-if [ "$failures" -ne 0 ]; then
-    tail -n 30 "$workdir/job.log" >&2
-    exit 1
-fi
-echo "watchdog-live: all checks passed"
+finish_checks watchdog-live "$workdir/job.log"
