@@ -22,17 +22,27 @@ struct FrontDoor: HTTPResponder {
     /// How long a call may wait and run when its client sends no `Connect-Timeout-Ms`.
     let defaultTimeout: Duration
     let token: BearerToken?
+    /// Which browser origins may call (nil: no CORS headers, as without `--cors-origin`).
+    let crossOrigin: CrossOriginPolicy?
     let rankCount: Int
     /// The client connections, watched so that a call whose client hung up is never run.
     let connections = ClientConnections()
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        var response: Response
         switch request.uri.path {
-        case "/healthz": return await healthCheck(request)
-        case "/metrics": return metricsPage(request)
-        default: return await call(request, channel: context.channel)
+        case "/healthz": response = await healthCheck(request)
+        case "/metrics": response = metricsPage(request)
+        default:
+            if let crossOrigin, request.method == .options {
+                // Before the token check: browsers send no credentials on a preflight.
+                return Response(status: .noContent, headers: crossOrigin.preflight(origin: request.headers[.origin], methods: "POST"))
+            }
+            response = await call(request, channel: context.channel)
         }
+        crossOrigin?.decorate(&response.headers, origin: request.headers[.origin])
+        return response
     }
 
     // MARK: Connect unary calls

@@ -34,6 +34,12 @@ public struct MPIPlugConfiguration: Sendable {
     /// Listening on an address other than loopback without ``bearerToken`` is refused unless this is
     /// set: a job reachable from other machines should not answer strangers by accident.
     public var allowUnauthenticated = false
+    /// Browser origins (`https://app.example`, or `*` for any) allowed to call the API from a page
+    /// (CORS): their preflights are answered 204 without a token, and responses name them in
+    /// `Access-Control-Allow-Origin`. Empty (the default): no CORS headers, so browsers refuse
+    /// cross-origin calls. Credentials are never allowed (the token travels in `Authorization`, set
+    /// by the page, not in cookies), which is why `*` may be used.
+    public var corsOrigins: [String] = []
     /// When set, rank 0 serves HTTPS with this PEM certificate chain and key.
     public var tls: TLSFiles?
     /// A round that runs longer than this means a rank stopped answering: the front door answers 503 and
@@ -95,6 +101,11 @@ public struct MPIPlugConfiguration: Sendable {
         }
         for (name, timeout) in [("idle", idleTimeout), ("header-read", headerReadTimeout), ("TLS handshake", tlsHandshakeTimeout)] {
             guard timeout > .zero else { throw .invalidConfiguration("the \(name) timeout must be positive") }
+        }
+        for origin in corsOrigins where origin != "*" {
+            guard origin.contains("://"), !origin.hasSuffix("/"), !origin.contains(where: \.isWhitespace) else {
+                throw .invalidConfiguration("CORS origin \(origin) is not an origin: give scheme://host[:port] without a path, or *")
+            }
         }
         guard maximumConnections > 0 else { throw .invalidConfiguration("the connection limit must be positive") }
     }

@@ -44,6 +44,11 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "Most connections open at once; more are answered 503 and closed (default 10000: half the usual 20000 descriptors).")
     public var maxConnections = 10_000
 
+    @Option(help: ArgumentHelp(
+        "A browser origin allowed to call the API (CORS), e.g. https://app.example; repeatable; * for any.",
+        discussion: "Off by default: without it browsers refuse cross-origin calls. Preflights need no token; calls still do."))
+    public var corsOrigin: [String] = []
+
     public init() {}
 
     /// The framework configuration these options describe; a `ValidationError` names a bad option.
@@ -75,6 +80,7 @@ public struct ServerOptions: ParsableArguments {
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         configuration.maximumConnections = maxConnections
         configuration.allowUnauthenticated = allowUnauthenticated
+        configuration.corsOrigins = corsOrigin
         if let authTokenFile {
             let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw ValidationError("\(authTokenFile) holds no token") }
