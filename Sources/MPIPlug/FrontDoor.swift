@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -56,7 +57,7 @@ struct FrontDoor: HTTPResponder {
             let (format, outcome) = try await execute(request, path: path, channel: channel)
             switch outcome {
             case .success(let message):
-                response = try Self.success(message, format: format)
+                response = try Self.success(message, format: format, contentType: Self.mediaType(request.headers[.contentType]))
                 error = nil
             case .failure(let failure):
                 response = Self.failure(failure)
@@ -162,7 +163,7 @@ struct FrontDoor: HTTPResponder {
     /// `?probe=live` answers 200 while the job is live (not broken); otherwise 200 means ready.
     private func healthCheck(_ request: Request) async -> Response {
         guard request.method == .get || request.method == .head else {
-            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405))
+            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405), allow: "GET, HEAD")
         }
         if health.claimHeartbeat() {
             Task { [self] in
@@ -183,7 +184,7 @@ struct FrontDoor: HTTPResponder {
 
     private func metricsPage(_ request: Request) -> Response {
         guard request.method == .get else {
-            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405))
+            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405), allow: "GET")
         }
         do {
             try authorize(request)
@@ -200,18 +201,30 @@ struct FrontDoor: HTTPResponder {
 
     // MARK: Responses
 
-    private static func success(_ message: any Message, format: BodyFormat) throws -> Response {
+    /// A success in the request's own media type (`application/x-protobuf` in, `application/x-protobuf`
+    /// out), as Connect clients expect; `contentType` falls back to the format's canonical name.
+    private static func success(_ message: any Message, format: BodyFormat, contentType: String?) throws -> Response {
         let bytes = try format.encode(message)
         return Response(
             status: .ok,
-            headers: [.contentType: format.contentType],
+            headers: [.contentType: contentType ?? format.contentType],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes))
         )
     }
 
-    static func failure(_ error: ConnectError) -> Response {
+    /// The media types a call's body may have, named by `Accept-Post` on 415.
+    static let acceptedContentTypes = "application/proto, application/json"
+
+    /// A Connect error as JSON, with the headers its status calls for: `Allow` (`allow`: the methods of
+    /// the path) on 405, `WWW-Authenticate` on 401 (RFC 9110 requires it), `Accept-Post` on 415.
+    static func failure(_ error: ConnectError, allow: String = "POST") -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
-        if error.httpStatus == 405 { headers[.allow] = "POST" }
+        switch error.httpStatus {
+        case 401: headers[.wwwAuthenticate] = "Bearer"
+        case 405: headers[.allow] = allow
+        case 415: headers[.acceptPost] = acceptedContentTypes
+        default: break
+        }
         if let seconds = error.retryAfterSeconds { headers[.retryAfter] = "\(seconds)" }
         return Response(
             status: .init(code: error.httpStatus),
@@ -222,6 +235,13 @@ struct FrontDoor: HTTPResponder {
 
     private static func tooLarge(_ limit: Int) -> ConnectError {
         ConnectError(.resourceExhausted, "the body is larger than the limit of \(limit) bytes", httpStatus: 413)
+    }
+
+    /// The media type of a `Content-Type` value, lowercased and without parameters (`charset`).
+    static func mediaType(_ contentType: String?) -> String? {
+        guard let contentType else { return nil }
+        let type = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return type?.isEmpty == false ? type : nil
     }
 
     /// Reads `Connect-Timeout-Ms`: at most 10 digits, per the Connect protocol.
@@ -239,6 +259,7 @@ struct FrontDoor: HTTPResponder {
 extension HTTPField.Name {
     static let connectProtocolVersion = Self("Connect-Protocol-Version")!
     static let connectTimeoutMilliseconds = Self("Connect-Timeout-Ms")!
+    static let acceptPost = Self("Accept-Post")!
 }
 
 /// A bearer token, compared in constant time so that response times do not reveal how much of a
