@@ -62,6 +62,9 @@ struct CrossOriginPolicy: Sendable {
 
     static func addVary(_ name: String, to headers: inout HTTPFields) {
         let present = headers[values: .vary].flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } }
-        if !present.contains(name.lowercased()) { headers.append(HTTPField(name: .vary, value: name)) }
+        guard !present.contains(name.lowercased()) else { return }
+        // One Vary line: some clients read only the first of repeated fields.
+        let existing = headers[values: .vary].joined(separator: ", ")
+        headers[.vary] = existing.isEmpty ? name : "\(existing), \(name)"
     }
 }

@@ -23,6 +23,8 @@ struct FrontDoor: HTTPResponder {
     /// How long a call may wait and run when its client sends no `Connect-Timeout-Ms`.
     let defaultTimeout: Duration
     let token: BearerToken?
+    /// Success bodies larger than this are gzip-compressed for clients that accept it.
+    let compressionThresholdBytes: Int
     /// Which browser origins may call (nil: no CORS headers, as without `--cors-origin`).
     let crossOrigin: CrossOriginPolicy?
     let rankCount: Int
@@ -57,7 +59,7 @@ struct FrontDoor: HTTPResponder {
             let (format, outcome) = try await execute(request, path: path, channel: channel)
             switch outcome {
             case .success(let message):
-                response = try Self.success(message, format: format, contentType: Self.mediaType(request.headers[.contentType]))
+                response = try success(message, format: format, for: request)
                 error = nil
             case .failure(let failure):
                 response = Self.failure(failure)
@@ -202,14 +204,21 @@ struct FrontDoor: HTTPResponder {
     // MARK: Responses
 
     /// A success in the request's own media type (`application/x-protobuf` in, `application/x-protobuf`
-    /// out), as Connect clients expect; `contentType` falls back to the format's canonical name.
-    private static func success(_ message: any Message, format: BodyFormat, contentType: String?) throws -> Response {
-        let bytes = try format.encode(message)
-        return Response(
-            status: .ok,
-            headers: [.contentType: contentType ?? format.contentType],
-            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
-        )
+    /// out), as Connect clients expect, gzip-compressed when the body is over the threshold and the
+    /// client's `Accept-Encoding` allows it. Errors are never compressed (Connect clients read them
+    /// as plain JSON).
+    private func success(_ message: any Message, format: BodyFormat, for request: Request) throws -> Response {
+        var bytes = try format.encode(message)
+        var headers: HTTPFields = [.contentType: Self.mediaType(request.headers[.contentType]) ?? format.contentType]
+        if bytes.count > compressionThresholdBytes {
+            // The answer depends on Accept-Encoding from here on: caches must key on it.
+            headers[.vary] = "Accept-Encoding"
+            if ContentEncoding.acceptsGzip(request.headers[.acceptEncoding]), let compressed = Gzip.compress(bytes) {
+                bytes = compressed
+                headers[.contentEncoding] = "gzip"
+            }
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// The media types a call's body may have, named by `Accept-Post` on 415.

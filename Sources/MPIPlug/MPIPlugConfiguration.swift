@@ -40,6 +40,10 @@ public struct MPIPlugConfiguration: Sendable {
     /// cross-origin calls. Credentials are never allowed (the token travels in `Authorization`, set
     /// by the page, not in cookies), which is why `*` may be used.
     public var corsOrigins: [String] = []
+    /// Success bodies larger than this many bytes are sent gzip-compressed to clients whose
+    /// `Accept-Encoding` allows it. 1 KiB: below it gzip's 18 bytes of framing and the CPU buy little
+    /// (a response fits a packet or two either way); an 8 KB prediction shrinks several-fold.
+    public var responseCompressionThresholdBytes = 1024
     /// When set, rank 0 serves HTTPS with this PEM certificate chain and key.
     public var tls: TLSFiles?
     /// A round that runs longer than this means a rank stopped answering: the front door answers 503 and
@@ -107,6 +111,7 @@ public struct MPIPlugConfiguration: Sendable {
                 throw .invalidConfiguration("CORS origin \(origin) is not an origin: give scheme://host[:port] without a path, or *")
             }
         }
+        guard responseCompressionThresholdBytes >= 0 else { throw .invalidConfiguration("the compression threshold must not be negative") }
         guard maximumConnections > 0 else { throw .invalidConfiguration("the connection limit must be positive") }
     }
 

@@ -125,6 +125,7 @@ public final class MPIPlugService {
             codecs: executor.codecs, queue: queue, health: health, metrics: metrics,
             maximumBodyBytes: configuration.maximumBodyBytes, defaultTimeout: configuration.defaultTimeout,
             token: configuration.bearerToken.map(BearerToken.init),
+            compressionThresholdBytes: configuration.responseCompressionThresholdBytes,
             crossOrigin: CrossOriginPolicy(origins: configuration.corsOrigins, allowsAuthorization: configuration.bearerToken != nil),
             rankCount: communicator.size, logger: logger
         )

@@ -48,6 +48,10 @@ public struct ServerOptions: ParsableArguments {
         "A browser origin allowed to call the API (CORS), e.g. https://app.example; repeatable; * for any.",
         discussion: "Off by default: without it browsers refuse cross-origin calls. Preflights need no token; calls still do."))
     public var corsOrigin: [String] = []
+    @Option(help: ArgumentHelp(
+        "Responses larger than this many bytes are gzip-compressed when the client's Accept-Encoding allows it.",
+        discussion: "Default 1024: smaller bodies gain little. Errors are never compressed."))
+    public var compressResponsesOver = MPIPlugConfiguration().responseCompressionThresholdBytes
 
     public init() {}
 
@@ -81,6 +85,8 @@ public struct ServerOptions: ParsableArguments {
         configuration.maximumConnections = maxConnections
         configuration.allowUnauthenticated = allowUnauthenticated
         configuration.corsOrigins = corsOrigin
+        guard compressResponsesOver >= 0 else { throw ValidationError("--compress-responses-over must not be negative") }
+        configuration.responseCompressionThresholdBytes = compressResponsesOver
         if let authTokenFile {
             let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw ValidationError("\(authTokenFile) holds no token") }
