@@ -40,7 +40,8 @@ struct FrontDoor: HTTPResponder {
         default:
             if let crossOrigin, request.method == .options {
                 // Before the token check: browsers send no credentials on a preflight.
-                return Response(status: .noContent, headers: crossOrigin.preflight(origin: request.headers[.origin], methods: "POST"))
+                // The same methods for every path, known or not: a preflight does not tell routes apart.
+                return Response(status: .noContent, headers: crossOrigin.preflight(origin: request.headers[.origin], methods: "POST, GET"))
             }
             response = await call(request, channel: context.channel)
         }
@@ -51,7 +52,18 @@ struct FrontDoor: HTTPResponder {
     // MARK: Connect unary calls
 
     private func call(_ request: Request, channel: any Channel) async -> Response {
+        var response = await answer(request, channel: channel)
+        if request.method == .get, codecs[request.uri.path]?.allowsGet == true {
+            // GET answers are reads of live state (a prediction changes with every event): no cache,
+            // shared or private, may keep one.
+            response.headers[.cacheControl] = "private, no-store"
+        }
+        return response
+    }
+
+    private func answer(_ request: Request, channel: any Channel) async -> Response {
         let path = request.uri.path
+        let allow = codecs[path]?.allowsGet == true ? "POST, GET" : "POST"
         let started = ContinuousClock.now
         let response: Response
         let error: ConnectError?
@@ -62,11 +74,11 @@ struct FrontDoor: HTTPResponder {
                 response = try success(message, format: format, for: request)
                 error = nil
             case .failure(let failure):
-                response = Self.failure(failure)
+                response = Self.failure(failure, allow: allow)
                 error = failure
             }
         } catch let failure as ConnectError {
-            response = Self.failure(failure)
+            response = Self.failure(failure, allow: allow)
             error = failure
         } catch {
             logger.error("request failed", metadata: ["route": "\(path)", "error": "\(error)"])
@@ -89,23 +101,15 @@ struct FrontDoor: HTTPResponder {
         guard let codec = codecs[path] else {
             throw ConnectError(.unimplemented, "no method \(path)", httpStatus: 404)
         }
-        guard request.method == .post else {
-            throw ConnectError(.unimplemented, "\(request.method) is not allowed; Connect unary calls use POST", httpStatus: 405)
+        let isGet = request.method == .get && codec.allowsGet
+        guard request.method == .post || isGet else {
+            let methods = codec.allowsGet ? "POST or GET" : "POST"
+            throw ConnectError(.unimplemented, "\(request.method) is not allowed; this method takes \(methods)", httpStatus: 405)
         }
         if let refusal = health.refusal { throw refusal }
         let headers = request.headers
-        if let version = headers[.connectProtocolVersion], version != "1" {
-            throw ConnectError.invalidArgument("Connect-Protocol-Version \(version) is not supported; use 1")
-        }
-        guard let format = BodyFormat(contentType: headers[.contentType] ?? "") else {
-            throw ConnectError(
-                .unimplemented,
-                "Content-Type \(headers[.contentType] ?? "(none)") is not supported; use application/proto or application/json",
-                httpStatus: 415
-            )
-        }
         let deadline = try Self.deadline(headers[.connectTimeoutMilliseconds]) ?? .now + defaultTimeout
-        let body = try await readBody(request)
+        let (format, body) = isGet ? try Self.getMessage(request.uri, limit: maximumBodyBytes) : try await postBody(request)
         let encoded = try codec.decode(body, format)
         let connection = await connections.connection(of: channel)
         return (format, await submit(.request(path: path, body: encoded), deadline: deadline, connection: connection))
@@ -128,6 +132,59 @@ struct FrontDoor: HTTPResponder {
                 reply.resume(.failure(refusal))
             }
         }
+    }
+
+    /// A POST's format and decoded body, after its protocol version and content type are checked.
+    private func postBody(_ request: Request) async throws -> (BodyFormat, [UInt8]) {
+        let headers = request.headers
+        if let version = headers[.connectProtocolVersion], version != "1" {
+            throw ConnectError.invalidArgument("Connect-Protocol-Version \(version) is not supported; use 1")
+        }
+        guard let format = BodyFormat(contentType: headers[.contentType] ?? "") else {
+            throw ConnectError(
+                .unimplemented,
+                "Content-Type \(headers[.contentType] ?? "(none)") is not supported; use application/proto or application/json",
+                httpStatus: 415
+            )
+        }
+        return (format, try await readBody(request))
+    }
+
+    /// Connect's GET form: `?message=…&encoding=json|proto[&base64=1][&compression=gzip][&connect=v1]`.
+    /// Unknown parameters are ignored; an unknown `encoding` is 415, as an unknown `Content-Type` is.
+    static func getMessage(_ uri: URI, limit: Int) throws(ConnectError) -> (BodyFormat, [UInt8]) {
+        let query = uri.queryParameters
+        if let version = query["connect"], version != "v1" {
+            throw ConnectError.invalidArgument("connect=\(version) is not supported; use v1")
+        }
+        let format: BodyFormat
+        switch query["encoding"].map(String.init) {
+        case "json": format = .json
+        case "proto": format = .binary
+        case let other:
+            throw ConnectError(
+                .unimplemented, "encoding=\(other ?? "(none)") is not supported; use json or proto", httpStatus: 415)
+        }
+        guard let message = query["message"] else {
+            throw ConnectError.invalidArgument("a GET call needs the request in the message query parameter")
+        }
+        var bytes = Array(message.utf8)
+        if query["base64"] == "1" {
+            guard let decoded = base64URLDecode(message) else {
+                throw ConnectError.invalidArgument("message is not base64 (URL-safe or standard, padding optional)")
+            }
+            bytes = decoded
+        }
+        let compression = query["compression"].map(String.init)
+        let body = try ContentEncoding.decode(ByteBuffer(bytes: bytes), contentEncoding: compression, limit: limit)
+        return (format, body)
+    }
+
+    /// Decodes base64 in either alphabet (Connect sends the URL-safe one), with or without padding.
+    static func base64URLDecode(_ text: Substring) -> [UInt8]? {
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        if standard.count % 4 != 0 { standard += String(repeating: "=", count: 4 - standard.count % 4) }
+        return Data(base64Encoded: standard).map(Array.init)
     }
 
     private func readBody(_ request: Request) async throws -> [UInt8] {

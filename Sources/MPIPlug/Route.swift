@@ -10,10 +10,14 @@ public struct RouteDescriptor: Sendable, Hashable, CustomStringConvertible {
     public let service: String
     /// The method, `PredictNextVisits`.
     public let method: String
+    /// Whether the method is marked `option idempotency_level = NO_SIDE_EFFECTS`: it may then be
+    /// called with `GET` (Connect's GET form, query-encoded) as well as `POST`.
+    public let hasNoSideEffects: Bool
 
-    public init(service: String, method: String) {
+    public init(service: String, method: String, hasNoSideEffects: Bool = false) {
         self.service = service
         self.method = method
+        self.hasNoSideEffects = hasNoSideEffects
     }
 
     /// `/geopredict.v1.GeoPredictService/PredictNextVisits`.
@@ -51,7 +55,7 @@ public struct Route {
         handler: @escaping ([Request], RoundContext) throws -> [RouteResult<Response>]
     ) {
         self.descriptor = descriptor
-        self.codec = RouteCodec(request: Request.self)
+        self.codec = RouteCodec(request: Request.self, allowsGet: descriptor.hasNoSideEffects)
         self.execute = { encodedRequests, context in
             // Rank 0 decoded and validated these bytes before broadcasting them, so they decode the
             // same way on every rank; a failure here would be a bug, reported per request.
@@ -80,8 +84,11 @@ struct RouteCodec: Sendable {
     /// Checks the counts of a body in `format` (``CountLimitedRequest``), decodes it, validates it,
     /// and returns its binary encoding for the broadcast, without unknown fields.
     let decode: @Sendable ([UInt8], BodyFormat) throws(ConnectError) -> [UInt8]
+    /// Whether `GET` is allowed besides `POST` (``RouteDescriptor/hasNoSideEffects``).
+    let allowsGet: Bool
 
-    init<Request: Message>(request: Request.Type) {
+    init<Request: Message>(request: Request.Type, allowsGet: Bool = false) {
+        self.allowsGet = allowsGet
         let limits = (Request.self as? any CountLimitedRequest.Type)?.repeatedFieldLimits ?? []
         decode = { body, format throws(ConnectError) in
             // Before the decode: its cost grows with the element count, the scan's only with the bytes.

@@ -70,10 +70,18 @@ struct RouteFileWriter {
                 ""
             )
             for method in service.methods {
-                printer.print(
-                    "/// `POST /\(service.fullName)/\(method.name)`",
-                    "\(visibility) static let \(methodName(method)) = RouteDescriptor(service: name, method: \"\(method.name)\")"
-                )
+                // NO_SIDE_EFFECTS methods may be called with GET too (Connect's GET form).
+                if method.options.idempotencyLevel == .noSideEffects {
+                    printer.print(
+                        "/// `POST` or `GET /\(service.fullName)/\(method.name)` (no side effects)",
+                        "\(visibility) static let \(methodName(method)) = RouteDescriptor(service: name, method: \"\(method.name)\", hasNoSideEffects: true)"
+                    )
+                } else {
+                    printer.print(
+                        "/// `POST /\(service.fullName)/\(method.name)`",
+                        "\(visibility) static let \(methodName(method)) = RouteDescriptor(service: name, method: \"\(method.name)\")"
+                    )
+                }
             }
             printer.print(
                 "",

@@ -17,7 +17,7 @@ final class FrontDoorHarness: @unchecked Sendable {
     var health: ServiceHealth { service.health }
 
     /// Test routes beside the built-in ones: `/test.v1.Test/Sleep` sleeps `value` milliseconds,
-    /// `/test.v1.Test/Fail` answers `failed_precondition`, `/test.v1.Test/UnknownFields` answers how many
+    /// `/test.v1.Test/Read` (no side effects: GET too) answers its message, and its value as checksum; `/test.v1.Test/Fail` answers `failed_precondition`, `/test.v1.Test/UnknownFields` answers how many
     /// bytes of unknown fields reached the round, `/test.v1.Test/Throw` throws.
     ///
     /// - Parameter configure: changes to the test configuration (limits under test).
@@ -69,6 +69,11 @@ final class FrontDoorHarness: @unchecked Sendable {
                     ? .success(.with { $0.message = "started" })
                     : .failure(ConnectError(.failedPrecondition, "a job is running"))
                 return requests.map { _ in result }
+            },
+            // A NO_SIDE_EFFECTS method: callable with GET; answers the message and the rank count's sum of value.
+            Route(RouteDescriptor(service: testService, method: "Read", hasNoSideEffects: true),
+                  request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in
+                requests.map { request in .success(.with { $0.message = request.message; $0.checksum = request.value }) }
             },
             Route(RouteDescriptor(service: testService, method: "Sleep"),
                   request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in

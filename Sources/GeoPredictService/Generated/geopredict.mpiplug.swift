@@ -53,14 +53,14 @@ public enum Geopredict_V1_GeoPredictService {
 
     /// `POST /geopredict.v1.GeoPredictService/IngestEvents`
     public static let ingestEvents = RouteDescriptor(service: name, method: "IngestEvents")
-    /// `POST /geopredict.v1.GeoPredictService/PredictNextVisits`
-    public static let predictNextVisits = RouteDescriptor(service: name, method: "PredictNextVisits")
-    /// `POST /geopredict.v1.GeoPredictService/GetUser`
-    public static let getUser = RouteDescriptor(service: name, method: "GetUser")
+    /// `POST` or `GET /geopredict.v1.GeoPredictService/PredictNextVisits` (no side effects)
+    public static let predictNextVisits = RouteDescriptor(service: name, method: "PredictNextVisits", hasNoSideEffects: true)
+    /// `POST` or `GET /geopredict.v1.GeoPredictService/GetUser` (no side effects)
+    public static let getUser = RouteDescriptor(service: name, method: "GetUser", hasNoSideEffects: true)
     /// `POST /geopredict.v1.GeoPredictService/Train`
     public static let train = RouteDescriptor(service: name, method: "Train")
-    /// `POST /geopredict.v1.GeoPredictService/GetTrainingStatus`
-    public static let getTrainingStatus = RouteDescriptor(service: name, method: "GetTrainingStatus")
+    /// `POST` or `GET /geopredict.v1.GeoPredictService/GetTrainingStatus` (no side effects)
+    public static let getTrainingStatus = RouteDescriptor(service: name, method: "GetTrainingStatus", hasNoSideEffects: true)
 
     /// One route per method, each running `handler` on every rank.
     public static func routes(_ handler: some Geopredict_V1_GeoPredictServiceHandler) -> [Route] {
