@@ -20,7 +20,8 @@ struct EvaluateCommand: ParsableCommand {
             Training uses the check-ins strictly before --train-before (default: the minute of the first \
             check-in of the --validation and --test files), as in the GETNext protocol. A test trajectory is skipped when its \
             user is unseen in training; venues unseen in training are dropped; at least 2 known check-ins must \
-            precede the last one. The query time is the last earlier check-in's. Runs alone or under mpirun.
+            precede the last one. The query time is the last earlier check-in's (--query-time last) or the target \
+            check-in's (--query-time target: its time only, never its place). Runs alone or under mpirun.
             """
     )
 
@@ -47,6 +48,9 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Stores listed per trajectory in --predictions-out (the metrics always use the top 10).")
     var top: Int = 10
+
+    @Option(help: "When each trajectory is asked: last (the last earlier check-in's time) or target (the target check-in's time).")
+    var queryTime: EvaluationQueryTime = .last
 
     @Option(help: "Write the model's predictions for --test as CSV: trajectory_id,rank,venue_id,score.")
     var predictionsOut: String?
@@ -254,7 +258,7 @@ struct EvaluationRun {
             guard let known = file.known else { continue }
             let report = try NextVisitEvaluation.run(
                 model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
-                listLength: max(command.top, 10), on: world)
+                listLength: max(command.top, 10), queryTime: command.queryTime, on: world)
             let evaluateSeconds = MPIEnvironment.wallTime - evaluateStarted
             say("")
             say(report.table(title: "\(file.label) \(file.path)"))
@@ -287,7 +291,7 @@ struct EvaluationRun {
             for case (let history?, let key, let caption) in histories {
                 let report = try NextVisitEvaluation.run(
                     model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
-                    listLength: 10, recent: history, on: world)
+                    listLength: 10, recent: history, queryTime: command.queryTime, on: world)
                 say("")
                 say(report.table(title: "\(file.label) \(caption)"))
                 json.append("\"\(file.label)_\(key)\": {\"metrics\": \(report.json())}")
@@ -361,7 +365,7 @@ struct EvaluationRun {
             let (model, _) = try trainModel(variant, training: training, cutoff: cutoff, verbose: false)
             let report = try NextVisitEvaluation.run(
                 model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
-                listLength: 10, on: world)
+                listLength: 10, queryTime: command.queryTime, on: world)
             let m = report.metrics(.model)
             let shopping = report.metrics(.model, shoppingOnly: true)
             let reference = full ?? m
@@ -374,7 +378,7 @@ struct EvaluationRun {
             if let recent {
                 let served = try NextVisitEvaluation.run(
                     model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
-                    listLength: 10, recent: recent, on: world).metrics(.model).meanReciprocalRankAt10
+                    listLength: 10, recent: recent, queryTime: command.queryTime, on: world).metrics(.model).meanReciprocalRankAt10
                 let reference = fullServed ?? served
                 if fullServed == nil { fullServed = served }
                 servedCells = "   " + pad(signed(served), 15) + signed(served - reference)
@@ -431,3 +435,5 @@ func writeFile(_ path: String, _ contents: String) throws {
     let written = contents.withUTF8 { fwrite($0.baseAddress, 1, $0.count, file) }
     if written != contents.utf8.count { throw FileWriteError(path: path) }
 }
+
+extension EvaluationQueryTime: ExpressibleByArgument {}

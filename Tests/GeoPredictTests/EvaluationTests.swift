@@ -92,7 +92,41 @@ struct EvaluationTests {
         #expect(partition != nil, "\(userID) is missing from the log")
         return EvaluationQuery(
             trajectoryID: "\(userID)_1", userID: userID, userPartition: partition ?? -1, trainingUser: 0,
-            prefix: VisitSequence(stores: [0, 1], timestamps: times), target: 2)
+            prefix: VisitSequence(stores: [0, 1], timestamps: times), target: 2, targetTime: (times.last ?? 0) + 3_600)
+    }
+
+    /// `--query-time target` asks at the target check-in's time, and nothing else of the target reaches
+    /// the scorer: the scoring query is the same whatever the target store is, and holds no visit at it.
+    @Test func targetQueryTimeUsesTheTargetsTimeOnly() {
+        let shards = ShardMap(rankCount: 1)
+        // u1 trained at stores 0 and 1 only; the target (store 2) is 5 h after the last earlier check-in.
+        let training = VisitLog(visits: [("u1", 0, 100), ("u1", 1, 200)], shards: shards)
+        var query = Self.trajectory(of: "u1", in: training, at: [1_000, 1_100])
+        query.targetTime = 1_100 + 5 * 3_600
+        let recent = RecentCheckIns(log: training, trainedBefore: 150)
+        for history in [nil, recent] {
+            let last = NextVisitEvaluation.scoringQuery(
+                for: query, training: training, recent: history, queryTime: .last, sessionGapSeconds: 86_400)
+            let target = NextVisitEvaluation.scoringQuery(
+                for: query, training: training, recent: history, queryTime: .target, sessionGapSeconds: 86_400)
+            #expect(last.time == 1_100)
+            #expect(target.time == 1_100 + 5 * 3_600)
+            // Same history either way: only the time differs.
+            #expect(target.history == last.history && target.ownVisits == last.ownVisits)
+            #expect(!target.history.stores.contains(2), "the target store is not in the history")
+            #expect(target.position == nil, "distances are measured from the last earlier check-in")
+            for other in [0, 1, 3] {
+                var moved = query
+                moved.target = other
+                #expect(NextVisitEvaluation.scoringQuery(
+                    for: moved, training: training, recent: history, queryTime: .target, sessionGapSeconds: 86_400) == target,
+                    "the target store reaches the scorer")
+            }
+        }
+        // A gap past the session gap ends the session as served (recent check-ins given).
+        let served = NextVisitEvaluation.scoringQuery(
+            for: query, training: training, recent: recent, queryTime: .target, sessionGapSeconds: 3_600)
+        #expect(served.sessionStart == served.history.stores.endIndex)
     }
 
     @Test func recentCheckInsStopBeforeTheTrajectorysMinute() {

@@ -9,8 +9,20 @@ public struct EvaluationQuery: Sendable, Equatable {
     public var trainingUser: Int
     /// The trajectory's check-ins before the target, in time order.
     public var prefix: VisitSequence
-    /// The store of the last check-in: what is predicted.
+    /// The store of the last check-in: what is predicted. Never given to the model.
     public var target: Int
+    /// The time of the last check-in (Unix seconds): the query time under ``EvaluationQueryTime/target``,
+    /// the only thing about the target the model may see.
+    public var targetTime: Int64
+}
+
+/// When each evaluation query is asked.
+public enum EvaluationQueryTime: String, CaseIterable, Sendable {
+    /// At the last earlier check-in's time (GETNext's protocol, and ROTAN's without the target time).
+    case last
+    /// At the target check-in's time: the time only, never its place (ROTAN's and LLM4POI's protocol;
+    /// the service's `at_unix_seconds`).
+    case target
 }
 
 /// How many test trajectories were scored and why the others were not.
@@ -82,7 +94,7 @@ public enum EvaluationQueries {
                     trajectoryID: name, userID: test.userIDs[user], userPartition: Int(test.userPartitions[user]),
                     trainingUser: trainingUser,
                     prefix: VisitSequence(stores: prefix.map { test.stores[$0] }, timestamps: prefix.map { test.timestamps[$0] }),
-                    target: Int(test.stores[visits[visits.count - 1]])))
+                    target: Int(test.stores[visits[visits.count - 1]]), targetTime: test.timestamps[visits[visits.count - 1]]))
             }
         }
         queries.sort { $0.trajectoryID.utf8.lexicographicallyPrecedes($1.trajectoryID.utf8) }

@@ -155,7 +155,7 @@ public enum NextVisitEvaluation {
     ///     same either way.
     public static func run(
         model: NextVisitModel, training: VisitLog, test: VisitLog, attributes: VisitAttributes, listLength: Int,
-        recent: RecentCheckIns? = nil, on collectives: some Collectives
+        recent: RecentCheckIns? = nil, queryTime: EvaluationQueryTime = .last, on collectives: some Collectives
     ) throws(NextVisitModelError) -> NextVisitEvaluationReport {
         let (queries, localCounts) = EvaluationQueries.build(
             test: test, attributes: attributes, training: training, sessionGapSeconds: model.parameters.sessionGapSeconds)
@@ -165,7 +165,9 @@ public enum NextVisitEvaluation {
         var latencies: [Double] = []
         for query in queries {
             var latency = 0.0
-            evaluate(query, model: model, training: training, recent: recent, length: length, scratch: &scratch, latency: &latency)
+            evaluate(
+                query, model: model, training: training, recent: recent, queryTime: queryTime, length: length,
+                scratch: &scratch, latency: &latency)
                 .write(to: &writer)
             latencies.append(latency * 1e6)
         }
@@ -191,21 +193,16 @@ public enum NextVisitEvaluation {
     }
 
     /// Scores one query: history = the user's training visits (+ their ``RecentCheckIns`` before the
-    /// trajectory) + the trajectory's earlier check-ins; the query time is the last earlier check-in's
-    /// (never the target's).
+    /// trajectory) + the trajectory's earlier check-ins, asked at `queryTime`.
     public static func evaluate(
-        _ query: EvaluationQuery, model: NextVisitModel, training: VisitLog, recent: RecentCheckIns? = nil, length: Int,
-        scratch: inout NextVisitScratch, latency: inout Double
+        _ query: EvaluationQuery, model: NextVisitModel, training: VisitLog, recent: RecentCheckIns? = nil,
+        queryTime: EvaluationQueryTime = .last, length: Int, scratch: inout NextVisitScratch, latency: inout Double
     ) -> EvaluatedTrajectory {
         let trained = VisitSequence(user: query.trainingUser, in: training)
         let own = recent.map { trained.appending($0.visits(before: query)) } ?? trained
-        let history = own.appending(query.prefix)
-        let time = query.prefix.timestamps.last ?? 0
-        // The paper protocol: the trajectory is the session. As served, the service's rule decides (a
-        // recent check-in an hour before the trajectory belongs to its session). Only the trained
-        // visits are in the model's statistics, so only they are subtracted from everyone's counts.
-        let sessionStart = recent == nil ? own.count : model.currentSessionStart(of: history, at: time)
-        let nextQuery = NextVisitQuery(history: history, ownVisits: trained, sessionStart: sessionStart, time: time)
+        let nextQuery = scoringQuery(
+            for: query, training: training, recent: recent, queryTime: queryTime,
+            sessionGapSeconds: model.parameters.sessionGapSeconds)
         var clock = Stopwatch(threadCPUTime: true)
         let predictions = model.rank(nextQuery, limit: length, scratch: &scratch)
         latency = clock.lap()
@@ -219,6 +216,28 @@ public enum NextVisitEvaluation {
             trajectoryID: query.trajectoryID, userID: query.userID, target: query.target,
             targetIsShopping: model.shoppingStores[query.target], predictions: predictions,
             baselinePositions: baselines.map { RankingMetrics.position(of: query.target, in: $0) })
+    }
+}
+
+extension NextVisitEvaluation {
+    /// What the model is asked for one query. The only input taken from the target check-in is its
+    /// time, and only under ``EvaluationQueryTime/target``: its store (and so its place) never reaches
+    /// the scorer, and the position stays the last earlier check-in's.
+    static func scoringQuery(
+        for query: EvaluationQuery, training: VisitLog, recent: RecentCheckIns?, queryTime: EvaluationQueryTime,
+        sessionGapSeconds: Int64
+    ) -> NextVisitQuery {
+        let trained = VisitSequence(user: query.trainingUser, in: training)
+        let own = recent.map { trained.appending($0.visits(before: query)) } ?? trained
+        let history = own.appending(query.prefix)
+        let last = query.prefix.timestamps.last ?? 0
+        let time = queryTime == .target ? max(query.targetTime, last) : last
+        // The paper protocol: the trajectory is the session. As served, the service's rule decides (a
+        // recent check-in an hour before the trajectory belongs to its session). Only the trained
+        // visits are in the model's statistics, so only they are subtracted from everyone's counts.
+        let sessionStart = recent == nil
+            ? own.count : NextVisitModel.sessionStart(of: history, at: time, gapSeconds: sessionGapSeconds)
+        return NextVisitQuery(history: history, ownVisits: trained, sessionStart: sessionStart, time: time)
     }
 }
 

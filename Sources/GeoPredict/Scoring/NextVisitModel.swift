@@ -145,10 +145,15 @@ public struct NextVisitModel: Sendable {
     /// Where the current session starts in `history` (visits before `time`): the trailing visits less
     /// than a session gap apart, if the last one is within a gap of `time`; else `endIndex` (no session yet).
     public func currentSessionStart(of history: VisitSequence, at time: Int64) -> Int {
-        guard let lastTime = history.timestamps.last, time - lastTime <= parameters.sessionGapSeconds else {
+        Self.sessionStart(of: history, at: time, gapSeconds: parameters.sessionGapSeconds)
+    }
+
+    /// ``currentSessionStart(of:at:)`` with the session gap given.
+    static func sessionStart(of history: VisitSequence, at time: Int64, gapSeconds: Int64) -> Int {
+        guard let lastTime = history.timestamps.last, time - lastTime <= gapSeconds else {
             return history.stores.endIndex
         }
-        return history.sessionStarts(gapSeconds: parameters.sessionGapSeconds).last ?? history.stores.startIndex
+        return history.sessionStarts(gapSeconds: gapSeconds).last ?? history.stores.startIndex
     }
 
     /// The `limit` best, best first, ties to the lower store index: a bounded insertion that keeps only
