@@ -141,6 +141,8 @@ struct WriteAheadLogTests {
         var spaceLeft: Int?
         var truncationFails = false
         var syncFails = false
+        /// Syncs that fail before they work again (a transient fault).
+        var failingSyncs = 0
         private var paths: [Int32: String] = [:]
         private(set) var writtenPaths: [String] = []
 
@@ -166,6 +168,10 @@ struct WriteAheadLogTests {
 
         func synchronize(_ descriptor: Int32) throws(FileError) {
             if syncFails { throw FileError(code: EIO) }
+            if failingSyncs > 0 {
+                failingSyncs -= 1
+                throw FileError(code: EIO)
+            }
             try real.synchronize(descriptor)
         }
 
@@ -209,6 +215,8 @@ struct WriteAheadLogTests {
 
     /// When the failed write cannot be taken back, the file is sealed: never written again, the next
     /// append opens a new segment, and replay reports the partial record instead of stopping at it.
+    /// The failed batch's whole records in the sealed file are voided by the later segment (the
+    /// immediate try at the void fails too here, on the full disk, and seals a second, empty segment).
     @Test func aFailedTruncationSealsTheFile() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -226,15 +234,16 @@ struct WriteAheadLogTests {
         #expect(log.path != sealed)
         #expect(Self.fileBytes(sealed).count == sealedLength)
         #expect(files.writtenPaths.filter { $0 == sealed }.count == 3, "the first append and the failed one's two writes only")
-        #expect(log.statistics.sealedSegments == 1)
+        #expect(log.statistics.sealedSegments == 2)
         let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
-        #expect(read.flatMap(\.records).filter { $0.count < 100 } == [[0]] + Self.singles)
-        #expect(read.first { "\(directory)/\($0.name)" == sealed }?.skipped.map(\.reason) == [.tornTail])
-        #expect(log.coverage == [(sealed as NSString).lastPathComponent: 1, log.fileName: 8])
+        #expect(read.flatMap(\.records) == [[0]] + Self.singles, "none of the failed batch's records replay")
+        #expect(read.first { "\(directory)/\($0.name)" == sealed }?.skipped.map(\.reason) == [.voided, .tornTail])
+        #expect(log.coverage.filter { $0.value > 0 } == [(sealed as NSString).lastPathComponent: 1, log.fileName: 8])
     }
 
     /// After a failed fdatasync the file is never written again (its pages may be gone): sealed,
-    /// and the batch is not acknowledged.
+    /// and the batch is not acknowledged; its records, written before the failed sync, never replay.
+    /// The sync keeps failing here, so the immediate try at the void seals a second segment.
     @Test func aFailedSyncSealsTheFile() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -249,9 +258,47 @@ struct WriteAheadLogTests {
         for single in Self.singles { try log.append([single]) }
         #expect(files.writtenPaths.filter { $0 == sealed }.count == writesToSealed)
         #expect(log.path != sealed)
-        #expect(log.statistics == .init(failedAppends: 1, diskFullAppends: 0, sealedSegments: 1))
+        #expect(log.statistics == .init(failedAppends: 1, diskFullAppends: 0, sealedSegments: 2))
         #expect(log.recordCount == 9)
         let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
-        #expect(Set(read.flatMap(\.records)).isSuperset(of: Set([[0]] + Self.singles)))
+        #expect(read.flatMap(\.records) == [[0]] + Self.singles)
+        #expect(read.first { "\(directory)/\($0.name)" == sealed }?.skipped.map(\.reason) == [.voided])
+    }
+
+    /// A crash right after a failed sync, before any later append: the void was written at once, so
+    /// the batch that was never acknowledged does not come back at the restart.
+    @Test func aBatchWhoseSyncFailedDoesNotReplayAfterACrash() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = FaultyFiles()
+        let log = try WriteAheadLog(directory: directory, prefix: "events", files: files)
+        try log.append([[0]])
+        let sealed = (log.path as NSString).lastPathComponent
+        files.failingSyncs = 1
+        #expect((try? log.append([[1], [2], [3]])) == nil)
+        #expect(log.statistics.sealedSegments == 1, "the void's own sync worked")
+        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+        #expect(read.flatMap(\.records) == [[0]])
+        #expect(read.first { $0.name == sealed }?.skipped.map(\.reason) == [.voided])
+        #expect(WriteAheadLog.skippedReport(read).first?.hasSuffix("1 voided") == true)
+        try log.append([[4]])
+        #expect(try WriteAheadLog.readFiles(directory: directory, prefix: "events").flatMap(\.records) == [[0], [4]])
+    }
+
+    /// A void names its segment and range exactly; a void for another segment drops nothing here.
+    @Test func aVoidDropsOnlyTheRecordsItNames() throws {
+        var bytes = [UInt8]()
+        for (sequence, payload) in [(UInt64(1), [UInt8]([1])), (2, [2]), (3, [3])] {
+            WriteAheadLog.appendRecord(payload, sequence: sequence, to: &bytes)
+        }
+        let file = WriteAheadLog.parseFile(bytes)
+        let void = WriteAheadLog.VoidedRange(segment: "events-a.wal", sequences: 2...2)
+        #expect(WriteAheadLog.VoidedRange(payload: void.payload) == void)
+        #expect(file.applying([void], name: "events-a.wal").records == [[1], [3]])
+        #expect(file.applying([], name: "events-a.wal").records == [[1], [2], [3]])
+        var voidBytes = [UInt8]()
+        WriteAheadLog.appendRecord(void.payload, kind: WriteAheadLog.voidKind, sequence: 1, to: &voidBytes)
+        let other = WriteAheadLog.parseFile(voidBytes)
+        #expect(other.events.isEmpty && other.voids == [void] && other.skipped.isEmpty)
     }
 }

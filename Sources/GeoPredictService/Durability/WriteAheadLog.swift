@@ -20,7 +20,11 @@ import Glibc
 /// acknowledged record (`ftruncate` + `fdatasync`); if that fails too, or if `fdatasync` itself
 /// failed, the file is sealed — never written again (after a failed sync the kernel may have dropped
 /// the pages, so nothing written there can be trusted: PostgreSQL's "fsyncgate") — and the next append
-/// opens a new segment. Acknowledged records are therefore never behind a partial one.
+/// opens a new segment. Acknowledged records are therefore never behind a partial one. A sealed file may
+/// still hold whole records of the batch that failed (written, but never acknowledged), so the next
+/// segment begins with a *void* record (kind 1: the sealed file's name and the batch's sequence range),
+/// synced with the first batch acknowledged after the failure, and replay drops the records it names.
+/// The void is tried at once, and again with every append until it is on disk.
 ///
 /// Replay (``readFiles(directory:prefix:)``) resynchronises past a bad region: it scans for the next
 /// magic whose header, checksum and sequence are valid, and reports every skipped region with its
@@ -78,6 +82,8 @@ public final class WriteAheadLog {
     /// Per segment this process wrote, its name and acknowledged records, in creation order.
     private var segmentRecords: [(name: String, records: Int)] = []
     private var nextSequence: UInt64 = 1
+    /// Batches of sealed segments that failed and whose void is not on disk yet.
+    private var pendingVoids: [VoidedRange] = []
     /// Bytes appended (and synced) by this process.
     public private(set) var bytesWritten = 0
     /// Records appended (and synced) by this process, over all its segments.
@@ -132,11 +138,16 @@ public final class WriteAheadLog {
         } catch {
             statistics.failedAppends += 1
             if error.isDiskFull { statistics.diskFullAppends += 1 }
+            // Void the sealed batch now rather than with the next append, so that a crash before
+            // that append does not replay it (best effort: it stays pending if this fails too).
+            if !pendingVoids.isEmpty { try? appendToSegment([]) }
             throw error
         }
     }
 
+    /// Writes the pending voids, then `records`, with one sync; nothing to do when both are empty.
     private func appendToSegment(_ records: [[UInt8]]) throws(Failure) {
+        guard !records.isEmpty || !pendingVoids.isEmpty else { return }
         var current: OpenSegment
         if let segment { current = segment } else { current = try openSegment() }
         segment = current
@@ -144,22 +155,30 @@ public final class WriteAheadLog {
         buffer.reserveCapacity(records.reduce(0) { $0 + $1.count + Self.headerBytes })
         // The batch's sequence numbers are used up even if it fails: a stale copy of a failed record
         // left past a lost truncation can never pass for a later one.
+        let firstSequence = nextSequence
+        for void in pendingVoids {
+            Self.appendRecord(void.payload, kind: Self.voidKind, sequence: nextSequence, to: &buffer)
+            nextSequence += 1
+        }
         for record in records {
             Self.appendRecord(record, sequence: nextSequence, to: &buffer)
             nextSequence += 1
         }
+        let written = VoidedRange(segment: current.name, sequences: firstSequence...(nextSequence - 1))
         do {
             try writeAll(buffer, to: current.descriptor)
         } catch {
-            truncateOrSeal(current)
+            if !truncateOrSeal(current) { pendingVoids.append(written) }
             throw .writeFailed(path: current.path, errno: error.code)
         }
         do {
             try files.synchronize(current.descriptor)
         } catch {
             seal(current)
+            pendingVoids.append(written)
             throw .syncFailed(path: current.path, errno: error.code)
         }
+        pendingVoids.removeAll()
         current.length += buffer.count
         segment = current
         segmentRecords[segmentRecords.count - 1].records += records.count
@@ -177,12 +196,15 @@ public final class WriteAheadLog {
     }
 
     /// Takes a failed write's bytes off the end of the file, durably; seals the file if it cannot.
-    private func truncateOrSeal(_ current: OpenSegment) {
+    /// Whether the bytes are gone.
+    private func truncateOrSeal(_ current: OpenSegment) -> Bool {
         do {
             try files.truncate(current.descriptor, toLength: current.length)
             try files.synchronize(current.descriptor)
+            return true
         } catch {
             seal(current)
+            return false
         }
     }
 
@@ -223,19 +245,49 @@ public final class WriteAheadLog {
     static let magic: [UInt8] = [0x47, 0x50, 0x57, 0x4C]
     static let formatVersion: UInt8 = 2
     static let eventKind: UInt8 = 0
+    /// A record that names records of a sealed segment replay must drop (``VoidedRange``).
+    static let voidKind: UInt8 = 1
     static let headerBytes = 24
 
-    static func appendRecord(_ payload: [UInt8], sequence: UInt64, to buffer: inout [UInt8]) {
+    /// The records of one segment, by sequence number, that an append wrote but never acknowledged.
+    struct VoidedRange: Equatable {
+        var segment: String
+        var sequences: ClosedRange<UInt64>
+
+        /// `[first: UInt64 LE][last: UInt64 LE][segment name, UTF-8]`.
+        var payload: [UInt8] {
+            var bytes = [UInt8]()
+            for value in [sequences.lowerBound, sequences.upperBound] {
+                for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+            }
+            return bytes + Array(segment.utf8)
+        }
+
+        init(segment: String, sequences: ClosedRange<UInt64>) {
+            self.segment = segment
+            self.sequences = sequences
+        }
+
+        init?(payload: [UInt8]) {
+            guard payload.count > 16 else { return nil }
+            let first = WriteAheadLog.readUInt64(payload, at: 0)
+            let last = WriteAheadLog.readUInt64(payload, at: 8)
+            guard first <= last, let name = String(validating: payload[16...], as: UTF8.self) else { return nil }
+            self.init(segment: name, sequences: first...last)
+        }
+    }
+
+    static func appendRecord(_ payload: [UInt8], kind: UInt8 = eventKind, sequence: UInt64, to buffer: inout [UInt8]) {
         buffer.append(contentsOf: magic)
-        let checked = checkedHeader(sequence: sequence, length: UInt32(payload.count))
+        let checked = checkedHeader(kind: kind, sequence: sequence, length: UInt32(payload.count))
         buffer.append(contentsOf: checked)
         appendLittleEndian(CRC32.checksum(checked + payload), to: &buffer)
         buffer.append(contentsOf: payload)
     }
 
     /// The header bytes the checksum covers: version, kind, two reserved zeros, sequence, length.
-    private static func checkedHeader(sequence: UInt64, length: UInt32) -> [UInt8] {
-        var bytes: [UInt8] = [formatVersion, eventKind, 0, 0]
+    private static func checkedHeader(kind: UInt8, sequence: UInt64, length: UInt32) -> [UInt8] {
+        var bytes: [UInt8] = [formatVersion, kind, 0, 0]
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: sequence >> UInt64(shift))) }
         appendLittleEndian(length, to: &bytes)
         return bytes
@@ -257,6 +309,9 @@ public final class WriteAheadLog {
             /// A whole, valid record whose sequence number is not after the previous record's: a
             /// stale copy (e.g. of a failed append) left past a truncation.
             case stale(sequence: UInt64, after: UInt64)
+            /// Whole records of an append whose sync or truncation failed (never acknowledged), named
+            /// by a void record in a later segment.
+            case voided
         }
 
         public var offset: Int
@@ -270,6 +325,7 @@ public final class WriteAheadLog {
             case .zeroed: what = "zeroed region"
             case .corrupt: what = "unreadable region before good records"
             case let .stale(sequence, after): what = "stale record (sequence \(sequence) after \(after))"
+            case .voided: what = "records of a failed append, voided by a later segment (never acknowledged)"
             }
             return "\(length) bytes at offset \(offset): \(what)"
         }
@@ -294,11 +350,11 @@ public final class WriteAheadLog {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".wal") }
             .sorted()
-        return try names.map { name in
-            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))
-            let parsed = parse(bytes)
-            return FileRecords(name: name, records: parsed.records, skipped: parsed.skipped)
+        let parsed = try names.map { name in
+            (name: name, file: parseFile([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))))
         }
+        let voids = Dictionary(grouping: parsed.flatMap(\.file.voids), by: \.segment)
+        return parsed.map { name, file in file.applying(voids[name] ?? [], name: name) }
     }
 
     /// Every intact record of every `*.wal` file in `directory` whose name starts with `prefix`, file
@@ -321,6 +377,7 @@ public final class WriteAheadLog {
             case .zeroed: reason = "zeroed"
             case .corrupt: reason = "unreadable"
             case .stale: reason = "stale records"
+            case .voided: reason = "voided"
             }
             counts[reason, default: 0] += 1
         }
@@ -333,31 +390,79 @@ public final class WriteAheadLog {
         return lines
     }
 
-    /// The intact records of a file's `bytes` and the regions skipped. Format 2 if the file starts
-    /// with the magic, or if it holds a format-2 record where format 1 finds none.
+    /// One file as read: its event records with their places, the voids it carries for other
+    /// segments, and what was skipped.
+    struct ParsedFile {
+        struct Event {
+            var payload: [UInt8]
+            /// nil in format 1, which has no sequence numbers (and so no voids).
+            var sequence: UInt64?
+            var offset = 0
+            var end = 0
+        }
+
+        var events: [Event] = []
+        var voids: [VoidedRange] = []
+        var skipped: [SkippedRegion] = []
+
+        /// The file's records without those `voids` name, which become skipped regions.
+        func applying(_ voids: [VoidedRange], name: String) -> FileRecords {
+            var records = [[UInt8]]()
+            var voided = [SkippedRegion]()
+            for event in events {
+                guard let sequence = event.sequence, voids.contains(where: { $0.sequences.contains(sequence) }) else {
+                    records.append(event.payload)
+                    continue
+                }
+                if let last = voided.last, last.offset + last.length == event.offset {
+                    voided[voided.count - 1].length += event.end - event.offset
+                } else {
+                    voided.append(SkippedRegion(offset: event.offset, length: event.end - event.offset, reason: .voided))
+                }
+            }
+            return FileRecords(name: name, records: records, skipped: (skipped + voided).sorted { $0.offset < $1.offset })
+        }
+    }
+
+    /// The intact records of a file's `bytes` and the regions skipped (voids not applied).
     static func parse(_ bytes: [UInt8]) -> (records: [[UInt8]], skipped: [SkippedRegion]) {
+        let file = parseFile(bytes)
+        return (file.events.map(\.payload), file.skipped)
+    }
+
+    /// A file's `bytes`: format 2 if the file starts with the magic, or if it holds a format-2 record
+    /// where format 1 finds none.
+    static func parseFile(_ bytes: [UInt8]) -> ParsedFile {
         if Array(bytes.prefix(4)) != magic {
             let old = parseFormat1(bytes)
-            if old.end == bytes.count { return (old.records, []) }
+            let events = old.records.map { ParsedFile.Event(payload: $0) }
+            if old.end == bytes.count { return ParsedFile(events: events) }
             guard old.records.isEmpty, nextRecord(in: bytes, after: 0) != nil else {
                 let zeroed = bytes[old.end...].allSatisfy { $0 == 0 }
-                return (old.records, [SkippedRegion(offset: old.end, length: bytes.count - old.end, reason: zeroed ? .zeroed : .tornTail)])
+                let rest = SkippedRegion(offset: old.end, length: bytes.count - old.end, reason: zeroed ? .zeroed : .tornTail)
+                return ParsedFile(events: events, skipped: [rest])
             }
         }
         return parseFormat2(bytes)
     }
 
-    private static func parseFormat2(_ bytes: [UInt8]) -> (records: [[UInt8]], skipped: [SkippedRegion]) {
-        var records = [[UInt8]]()
-        var skipped = [SkippedRegion]()
+    private static func parseFormat2(_ bytes: [UInt8]) -> ParsedFile {
+        var file = ParsedFile()
         var offset = 0
         var lastSequence: UInt64?
         while offset < bytes.count {
             if let record = record(in: bytes, at: offset) {
                 if let last = lastSequence, record.sequence <= last {
-                    skipped.append(SkippedRegion(offset: offset, length: record.end - offset, reason: .stale(sequence: record.sequence, after: last)))
+                    file.skipped.append(SkippedRegion(offset: offset, length: record.end - offset, reason: .stale(sequence: record.sequence, after: last)))
+                } else if record.kind == voidKind {
+                    if let void = VoidedRange(payload: record.payload) {
+                        file.voids.append(void)
+                    } else {
+                        file.skipped.append(SkippedRegion(offset: offset, length: record.end - offset, reason: .corrupt))
+                    }
+                    lastSequence = record.sequence
                 } else {
-                    records.append(record.payload)
+                    file.events.append(.init(payload: record.payload, sequence: record.sequence, offset: offset, end: record.end))
                     lastSequence = record.sequence
                 }
                 offset = record.end
@@ -366,10 +471,10 @@ public final class WriteAheadLog {
             let next = nextRecord(in: bytes, after: offset) ?? bytes.count
             let zeroed = bytes[offset..<next].allSatisfy { $0 == 0 }
             let reason: SkippedRegion.Reason = zeroed ? .zeroed : (next == bytes.count ? .tornTail : .corrupt)
-            skipped.append(SkippedRegion(offset: offset, length: next - offset, reason: reason))
+            file.skipped.append(SkippedRegion(offset: offset, length: next - offset, reason: reason))
             offset = next
         }
-        return (records, skipped)
+        return file
     }
 
     /// The start of the next whole, valid format-2 record after `offset`.
@@ -383,17 +488,18 @@ public final class WriteAheadLog {
     }
 
     /// The whole, valid format-2 record at `offset`, if there is one.
-    private static func record(in bytes: [UInt8], at offset: Int) -> (payload: [UInt8], sequence: UInt64, end: Int)? {
+    private static func record(in bytes: [UInt8], at offset: Int) -> (payload: [UInt8], kind: UInt8, sequence: UInt64, end: Int)? {
         guard bytes.count - offset >= headerBytes, bytes[offset..<(offset + 4)].elementsEqual(magic),
-              bytes[offset + 4] == formatVersion, bytes[offset + 5] == eventKind, bytes[offset + 6] == 0, bytes[offset + 7] == 0
+              bytes[offset + 4] == formatVersion, bytes[offset + 5] == eventKind || bytes[offset + 5] == voidKind,
+              bytes[offset + 6] == 0, bytes[offset + 7] == 0
         else { return nil }
-        let sequence = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + 8 + $1]) << UInt64(8 * $1) }
+        let sequence = readUInt64(bytes, at: offset + 8)
         let length = Int(readLittleEndian(bytes, at: offset + 16))
         let checksum = readLittleEndian(bytes, at: offset + 20)
         guard length <= maximumRecordBytes, bytes.count - offset - headerBytes >= length else { return nil }
         let payload = Array(bytes[(offset + headerBytes)..<(offset + headerBytes + length)])
         guard CRC32.checksum(Array(bytes[(offset + 4)..<(offset + 20)]) + payload) == checksum else { return nil }
-        return (payload, sequence, offset + headerBytes + length)
+        return (payload, bytes[offset + 5], sequence, offset + headerBytes + length)
     }
 
     /// Format 1 (`[length][crc32][payload]`): the intact records at the start of `bytes` and where
@@ -415,6 +521,10 @@ public final class WriteAheadLog {
             offset += 8 + length
         }
         return (records, offset)
+    }
+
+    static func readUInt64(_ bytes: [UInt8], at offset: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << UInt64(8 * $1) }
     }
 
     static func appendLittleEndian(_ value: UInt32, to buffer: inout [UInt8]) {
