@@ -52,6 +52,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "When each trajectory is asked: last (the last earlier check-in's time) or target (the target check-in's time).")
     var queryTime: EvaluationQueryTime = .last
 
+    @Option(help: "When each fitting instance is asked: last or target (default: as --query-time), so that training matches the queries.")
+    var fitTime: EvaluationQueryTime?
+
     @Option(help: "Write the model's predictions for --test as CSV: trajectory_id,rank,venue_id,score.")
     var predictionsOut: String?
 
@@ -331,10 +334,11 @@ struct EvaluationRun {
         -> (NextVisitModel, Double)
     {
         let started = MPIEnvironment.wallTime
-        let trainer = NextVisitTrainer(
+        var trainer = NextVisitTrainer(
             parameters: parameters,
             collaborative: parameters.features.contains(.collaborative) ? ALSCollaborativeTraining(configuration: command.alsConfiguration) : nil,
             timing: command.noTiming ? nil : NextTripParameters())
+        trainer.fitsAtTargetTime = (command.fitTime ?? command.queryTime) == .target
         let (model, _) = try trainer.train(
             visits: training.visits, catalogue: training.stores, shards: shards, end: cutoff, on: world,
             progress: { line in if verbose { say("  " + line) } })

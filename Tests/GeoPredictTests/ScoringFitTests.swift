@@ -259,4 +259,32 @@ struct ScoringFitTests {
         #expect(estimate.earliest >= cutoff + 300 && estimate.latest >= estimate.earliest)
         #expect((0...1).contains(estimate.probabilityWithinHorizon))
     }
+
+    /// Fitting at the target time asks each instance at its target visit's time: the same sessions,
+    /// candidates and targets (nothing of the target's store or place comes in), and hours since a
+    /// visit are measured to the later time, never shorter.
+    @Test func fittingAtTheTargetTimeChangesOnlyTheQueryTime() throws {
+        let catalogue = ScoringTestData.catalogue()
+        let log = VisitLog(visits: ScoringTestData.visits(userCount: 12, days: 30), shards: ShardMap(rankCount: 1))
+        let parameters = NextVisitParameters()
+        let statistics = try VisitStatistics.build(
+            from: log, catalogue: catalogue, sessionGapSeconds: parameters.sessionGapSeconds, on: SingleProcessCollectives())
+        let extractor = NextVisitFeatureExtractor(catalogue: catalogue, statistics: statistics, parameters: parameters)
+        let generator = CandidateGenerator(catalogue: catalogue, statistics: statistics, parameters: parameters)
+        func instances(atTargetTime: Bool) -> SoftmaxInstances {
+            NextVisitTrainer.instances(
+                visits: log, from: .min, extractor: extractor, generator: generator, collaborative: nil,
+                parameters: parameters, atTargetTime: atTargetTime)
+        }
+        let last = instances(atTargetTime: false)
+        let target = instances(atTargetTime: true)
+        #expect(last.count > 10)
+        #expect(target.targets == last.targets && target.rowOffsets == last.rowOffsets && target.partitions == last.partitions)
+        let hours = NextVisitFeature.hoursSinceVisit.rawValue
+        let rows = last.features.count / last.featureCount
+        let pairs = (0..<rows).map { (last.features[$0 * last.featureCount + hours], target.features[$0 * target.featureCount + hours]) }
+        #expect(pairs.allSatisfy { $0.1 >= $0.0 - 1e-9 })
+        #expect(pairs.contains { $0.1 > $0.0 + 0.1 }, "some instance is asked hours later")
+        #expect(target.features != last.features)
+    }
 }

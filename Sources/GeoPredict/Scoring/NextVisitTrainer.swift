@@ -36,6 +36,12 @@ public struct NextVisitTrainer {
         self.timing = timing
     }
 
+    /// Whether each fitting instance is asked at its target visit's time (as a client asking "which
+    /// store at 18:00?" is) instead of at the last earlier visit's (the GETNext protocol). Only the
+    /// time: the target's store and place never reach the features. A fitting choice, not a model
+    /// parameter: the weights carry it, and serving asks at whatever time the client gives.
+    public var fitsAtTargetTime = false
+
     /// Seconds spent in each stage, for reports.
     public struct Timings: Sendable, Equatable {
         public var statistics = 0.0
@@ -99,7 +105,7 @@ public struct NextVisitTrainer {
         }
         let instances = Self.instances(
             visits: visits, from: fitFrom, extractor: extractor, generator: generator, collaborative: fitScorer,
-            parameters: fitParameters,
+            parameters: fitParameters, atTargetTime: fitsAtTargetTime,
             partitionLimit: Self.fitPartitionLimit(userCount: userCount, parameters: parameters, partitionCount: shards.partitionCount))
         timings.instances = clock.lap()
         let active = features.features.map(\.rawValue)
@@ -142,7 +148,8 @@ public struct NextVisitTrainer {
     /// log order (so partition by partition).
     static func instances(
         visits: VisitLog, from fitFrom: Int64, extractor: NextVisitFeatureExtractor, generator: CandidateGenerator,
-        collaborative: (any CollaborativeScoring)?, parameters: NextVisitParameters, partitionLimit: Int = .max
+        collaborative: (any CollaborativeScoring)?, parameters: NextVisitParameters, atTargetTime: Bool = false,
+        partitionLimit: Int = .max
     ) -> SoftmaxInstances {
         var instances = SoftmaxInstances(featureCount: NextVisitFeature.count)
         var scratch = extractor.makeScratch()
@@ -158,7 +165,8 @@ public struct NextVisitTrainer {
                 let target = session.end - 1
                 let history = VisitSequence(stores: all.stores[..<target], timestamps: all.timestamps[..<target])
                 let query = NextVisitQuery(
-                    history: history, ownVisits: all, sessionStart: session.start, time: all.timestamps[target - 1])
+                    history: history, ownVisits: all, sessionStart: session.start,
+                    time: all.timestamps[atTargetTime ? target : target - 1])
                 let candidates = generator.candidates(for: query)
                 guard let position = Self.position(of: all.stores[target], in: candidates) else { continue }
                 let rows = extractor.features(for: query, candidates: candidates, collaborative: collaborative, scratch: &scratch)
