@@ -183,29 +183,37 @@ struct WriteAheadLogTests {
         func synchronizeDirectory(_ path: String) throws(FileError) { try real.synchronizeDirectory(path) }
     }
 
+    /// A log on ``FaultyFiles`` in a fresh directory (removed afterwards), with one acknowledged
+    /// record, `[0]`, in its first segment.
+    private func withFaultyLog(_ body: (_ directory: String, _ files: FaultyFiles, _ log: WriteAheadLog) throws -> Void) throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = FaultyFiles()
+        let log = try WriteAheadLog(directory: directory, prefix: "events", files: files)
+        try log.append([[0]])
+        try body(directory, files, log)
+    }
+
     private static let bigBatch = (0..<1_000).map { [UInt8](repeating: UInt8($0 % 251), count: 100 + $0 % 7) }
     private static let singles = (1...8).map { [UInt8]("event \($0)".utf8) }
 
     /// The full disk: a big batch fails part-way, space comes back, 8 single events are
     /// acknowledged, and replay finds all 8 (the old log kept 3: the partial record hid the rest).
     @Test func aDiskThatFillsMidAppendLosesNothingAcknowledged() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let files = FaultyFiles()
-        let log = try WriteAheadLog(directory: directory, prefix: "events", files: files)
-        try log.append([[0]])
-        let lengthBefore = Self.fileBytes(log.path).count
-        files.spaceLeft = 50_000
-        #expect(throws: WriteAheadLog.Failure.self) { try log.append(Self.bigBatch) }
-        #expect((try? log.append(Self.bigBatch)) == nil)
-        #expect(Self.fileBytes(log.path).count == lengthBefore, "truncated back to the last acknowledged record")
-        #expect(log.statistics == .init(failedAppends: 2, diskFullAppends: 2, sealedSegments: 0))
-        files.spaceLeft = nil
-        for single in Self.singles { try log.append([single]) }
-        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
-        #expect(read.flatMap(\.records) == [[0]] + Self.singles)
-        #expect(read.allSatisfy { $0.complete })
-        #expect(log.coverage == [log.fileName: 9])
+        try withFaultyLog { directory, files, log in
+            let lengthBefore = Self.fileBytes(log.path).count
+            files.spaceLeft = 50_000
+            #expect(throws: WriteAheadLog.Failure.self) { try log.append(Self.bigBatch) }
+            #expect((try? log.append(Self.bigBatch)) == nil)
+            #expect(Self.fileBytes(log.path).count == lengthBefore, "truncated back to the last acknowledged record")
+            #expect(log.statistics == .init(failedAppends: 2, diskFullAppends: 2, sealedSegments: 0))
+            files.spaceLeft = nil
+            for single in Self.singles { try log.append([single]) }
+            let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+            #expect(read.flatMap(\.records) == [[0]] + Self.singles)
+            #expect(read.allSatisfy { $0.complete })
+            #expect(log.coverage == [log.fileName: 9])
+        }
     }
 
     @Test func aDiskFullFailureSaysSo() {
@@ -218,71 +226,62 @@ struct WriteAheadLogTests {
     /// The failed batch's whole records in the sealed file are voided by the later segment (the
     /// immediate try at the void fails too here, on the full disk, and seals a second, empty segment).
     @Test func aFailedTruncationSealsTheFile() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let files = FaultyFiles()
-        let log = try WriteAheadLog(directory: directory, prefix: "events", files: files)
-        try log.append([[0]])
-        let sealed = log.path
-        files.spaceLeft = 1_000
-        files.truncationFails = true
-        #expect((try? log.append(Self.bigBatch)) == nil)
-        let sealedLength = Self.fileBytes(sealed).count
-        files.spaceLeft = nil
-        files.truncationFails = false
-        for single in Self.singles { try log.append([single]) }
-        #expect(log.path != sealed)
-        #expect(Self.fileBytes(sealed).count == sealedLength)
-        #expect(files.writtenPaths.filter { $0 == sealed }.count == 3, "the first append and the failed one's two writes only")
-        #expect(log.statistics.sealedSegments == 2)
-        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
-        #expect(read.flatMap(\.records) == [[0]] + Self.singles, "none of the failed batch's records replay")
-        #expect(read.first { "\(directory)/\($0.name)" == sealed }?.skipped.map(\.reason) == [.voided, .tornTail])
-        #expect(log.coverage.filter { $0.value > 0 } == [(sealed as NSString).lastPathComponent: 1, log.fileName: 8])
+        try withFaultyLog { directory, files, log in
+            let sealed = log.path
+            files.spaceLeft = 1_000
+            files.truncationFails = true
+            #expect((try? log.append(Self.bigBatch)) == nil)
+            let sealedLength = Self.fileBytes(sealed).count
+            files.spaceLeft = nil
+            files.truncationFails = false
+            for single in Self.singles { try log.append([single]) }
+            #expect(log.path != sealed)
+            #expect(Self.fileBytes(sealed).count == sealedLength)
+            #expect(files.writtenPaths.filter { $0 == sealed }.count == 3, "the first append and the failed one's two writes only")
+            #expect(log.statistics.sealedSegments == 2)
+            let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+            #expect(read.flatMap(\.records) == [[0]] + Self.singles, "none of the failed batch's records replay")
+            #expect(read.first { "\(directory)/\($0.name)" == sealed }?.skipped.map(\.reason) == [.voided, .tornTail])
+            #expect(log.coverage.filter { $0.value > 0 } == [(sealed as NSString).lastPathComponent: 1, log.fileName: 8])
+        }
     }
 
     /// After a failed fdatasync the file is never written again (its pages may be gone): sealed,
     /// and the batch is not acknowledged; its records, written before the failed sync, never replay.
     /// The sync keeps failing here, so the immediate try at the void seals a second segment.
     @Test func aFailedSyncSealsTheFile() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let files = FaultyFiles()
-        let log = try WriteAheadLog(directory: directory, prefix: "events", files: files)
-        try log.append([[0]])
-        let sealed = log.path
-        files.syncFails = true
-        #expect((try? log.append([[1]])) == nil)
-        files.syncFails = false
-        let writesToSealed = files.writtenPaths.filter { $0 == sealed }.count
-        for single in Self.singles { try log.append([single]) }
-        #expect(files.writtenPaths.filter { $0 == sealed }.count == writesToSealed)
-        #expect(log.path != sealed)
-        #expect(log.statistics == .init(failedAppends: 1, diskFullAppends: 0, sealedSegments: 2))
-        #expect(log.recordCount == 9)
-        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
-        #expect(read.flatMap(\.records) == [[0]] + Self.singles)
-        #expect(read.first { "\(directory)/\($0.name)" == sealed }?.skipped.map(\.reason) == [.voided])
+        try withFaultyLog { directory, files, log in
+            let sealed = log.path
+            files.syncFails = true
+            #expect((try? log.append([[1]])) == nil)
+            files.syncFails = false
+            let writesToSealed = files.writtenPaths.filter { $0 == sealed }.count
+            for single in Self.singles { try log.append([single]) }
+            #expect(files.writtenPaths.filter { $0 == sealed }.count == writesToSealed)
+            #expect(log.path != sealed)
+            #expect(log.statistics == .init(failedAppends: 1, diskFullAppends: 0, sealedSegments: 2))
+            #expect(log.recordCount == 9)
+            let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+            #expect(read.flatMap(\.records) == [[0]] + Self.singles)
+            #expect(read.first { "\(directory)/\($0.name)" == sealed }?.skipped.map(\.reason) == [.voided])
+        }
     }
 
     /// A crash right after a failed sync, before any later append: the void was written at once, so
     /// the batch that was never acknowledged does not come back at the restart.
     @Test func aBatchWhoseSyncFailedDoesNotReplayAfterACrash() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let files = FaultyFiles()
-        let log = try WriteAheadLog(directory: directory, prefix: "events", files: files)
-        try log.append([[0]])
-        let sealed = (log.path as NSString).lastPathComponent
-        files.failingSyncs = 1
-        #expect((try? log.append([[1], [2], [3]])) == nil)
-        #expect(log.statistics.sealedSegments == 1, "the void's own sync worked")
-        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
-        #expect(read.flatMap(\.records) == [[0]])
-        #expect(read.first { $0.name == sealed }?.skipped.map(\.reason) == [.voided])
-        #expect(WriteAheadLog.skippedReport(read).first?.hasSuffix("1 voided") == true)
-        try log.append([[4]])
-        #expect(try WriteAheadLog.readFiles(directory: directory, prefix: "events").flatMap(\.records) == [[0], [4]])
+        try withFaultyLog { directory, files, log in
+            let sealed = (log.path as NSString).lastPathComponent
+            files.failingSyncs = 1
+            #expect((try? log.append([[1], [2], [3]])) == nil)
+            #expect(log.statistics.sealedSegments == 1, "the void's own sync worked")
+            let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+            #expect(read.flatMap(\.records) == [[0]])
+            #expect(read.first { $0.name == sealed }?.skipped.map(\.reason) == [.voided])
+            #expect(WriteAheadLog.skippedReport(read).first?.hasSuffix("1 voided") == true)
+            try log.append([[4]])
+            #expect(try WriteAheadLog.readFiles(directory: directory, prefix: "events").flatMap(\.records) == [[0], [4]])
+        }
     }
 
     /// A void names its segment and range exactly; a void for another segment drops nothing here.
