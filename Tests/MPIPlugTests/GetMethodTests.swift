@@ -59,16 +59,16 @@ struct GetMethodTests {
 
     @Test func badGetsAreRefusedAsPostsAre() async throws {
         try await Self.withClient { client in
-            let unknownEncoding = try await Self.get(client, "\(Self.read)?encoding=xml&message=x")
-            #expect(unknownEncoding.status == .unsupportedMediaType)
-            let noEncoding = try await Self.get(client, "\(Self.read)?message=x")
-            #expect(noEncoding.status == .unsupportedMediaType)
-            let badVersion = try await Self.get(client, "\(Self.read)?encoding=json&message=%7B%7D&connect=v2")
-            #expect(badVersion.status == .badRequest)
-            let badBase64 = try await Self.get(client, "\(Self.read)?encoding=proto&base64=1&message=%21%21%21")
-            #expect(badBase64.status == .badRequest)
-            let noMessage = try await Self.get(client, "\(Self.read)?encoding=json")
-            #expect(noMessage.status == .badRequest)
+            let refusals: [(query: String, status: HTTPResponse.Status)] = [
+                ("encoding=xml&message=x", .unsupportedMediaType),  // an unknown encoding
+                ("message=x", .unsupportedMediaType),  // no encoding
+                ("encoding=json&message=%7B%7D&connect=v2", .badRequest),  // another protocol version
+                ("encoding=proto&base64=1&message=%21%21%21", .badRequest),  // not base64
+                ("encoding=json", .badRequest),  // no message
+            ]
+            for (query, status) in refusals {
+                #expect(try await Self.get(client, "\(Self.read)?\(query)").status == status, "\(query)")
+            }
             let badJSON = try await Self.get(client, "\(Self.read)?encoding=json&message=nope")
             #expect(badJSON.status == .badRequest)
             #expect(badJSON.headers[.contentEncoding] == nil && badJSON.headers[.contentType] == "application/json")
