@@ -198,11 +198,12 @@ public enum NextVisitEvaluation {
         _ query: EvaluationQuery, model: NextVisitModel, training: VisitLog, recent: RecentCheckIns? = nil,
         queryTime: EvaluationQueryTime = .last, length: Int, scratch: inout NextVisitScratch, latency: inout Double
     ) -> EvaluatedTrajectory {
-        let trained = VisitSequence(user: query.trainingUser, in: training)
-        let own = recent.map { trained.appending($0.visits(before: query)) } ?? trained
         let nextQuery = scoringQuery(
             for: query, training: training, recent: recent, queryTime: queryTime,
             sessionGapSeconds: model.parameters.sessionGapSeconds)
+        // The user's own visits before the trajectory, for the baselines: the query's history without
+        // the trajectory's check-ins (built once, by scoringQuery).
+        let own = nextQuery.history.prefix(nextQuery.history.count - query.prefix.count)
         var clock = Stopwatch(threadCPUTime: true)
         let predictions = model.rank(nextQuery, limit: length, scratch: &scratch)
         latency = clock.lap()
