@@ -267,6 +267,33 @@ struct WriteAheadLogTests {
         }
     }
 
+    /// Segments sealed and opened within one millisecond replay in the order they were written: the
+    /// events come back in the order they were acknowledged (names with only a random part after the
+    /// time ordered such segments by chance).
+    @Test func segmentsOpenedInOneMillisecondReplayInCreationOrder() throws {
+        try withFaultyLog { directory, files, log in
+            let events = (1...40).map { [UInt8]("event \($0)".utf8) }
+            for event in events {
+                files.syncFails = true
+                #expect((try? log.append([[1]])) == nil)
+                files.syncFails = false
+                try log.append([event])
+            }
+            #expect(log.statistics.sealedSegments == 80)
+            let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+            #expect(read.flatMap(\.records) == [[0]] + events)
+        }
+    }
+
+    @Test func segmentNamesSortByTimeThenOrdinal() {
+        func name(_ milliseconds: Int, _ ordinal: Int, _ random: UInt64) -> String {
+            WriteAheadLog.segmentName(prefix: "events", milliseconds: milliseconds, process: 7, ordinal: ordinal, random: random)
+        }
+        let created = [name(1_700_000_000_000, 9, .max), name(1_700_000_000_000, 10, 0), name(1_700_000_000_000, 11, 5), name(1_700_000_000_001, 0, 1)]
+        #expect(created.sorted() == created)
+        #expect(created.allSatisfy { $0.hasPrefix("events-") && $0.hasSuffix(".wal") })
+    }
+
     /// A crash right after a failed sync, before any later append: the void was written at once, so
     /// the batch that was never acknowledged does not come back at the restart.
     @Test func aBatchWhoseSyncFailedDoesNotReplayAfterACrash() throws {

@@ -7,8 +7,8 @@ import Glibc
 /// An append-only, checksummed log of records on local disk, made durable by `fdatasync` before an
 /// append returns.
 ///
-/// Each rank writes its own files (`<prefix>-<unique>.wal`, one segment at a time) in the log
-/// directory; recovery reads every file, so the data survives a restart at a different rank count.
+/// Each rank writes its own files (one segment at a time, named as
+/// ``segmentName(prefix:milliseconds:process:ordinal:random:)`` says) in the log directory; recovery reads every file, so the data survives a restart at a different rank count.
 ///
 /// A record (format 2) is a 24-byte header and its payload:
 /// `[magic "GPWL"][version 2][kind 0][0, 0][sequence: UInt64 LE][length: UInt32 LE][crc32: UInt32 LE][payload]`,
@@ -82,6 +82,8 @@ public final class WriteAheadLog {
     /// Per segment this process wrote, its name and acknowledged records, in creation order.
     private var segmentRecords: [(name: String, records: Int)] = []
     private var nextSequence: UInt64 = 1
+    /// The time in the newest segment's name: later names never get an earlier one.
+    private var lastSegmentMilliseconds = 0
     /// Batches of sealed segments that failed and whose void is not on disk yet.
     private var pendingVoids: [VoidedRange] = []
     /// Bytes appended (and synced) by this process.
@@ -215,12 +217,25 @@ public final class WriteAheadLog {
         statistics.sealedSegments += 1
     }
 
+    /// The name of a segment: `<prefix>-<ms>-<pid>-<ordinal>-<random>.wal`.
+    ///
+    /// Replay reads segments in name order, so a process's names must sort in the order it created
+    /// them: the time (never going back within a process, even if the clock does) orders them across
+    /// restarts, and the zero-padded ordinal within one millisecond, where a segment sealed after a
+    /// failed sync and its successor are often opened (a random part alone ordered those by chance).
+    /// The process and random parts keep names unique across hosts sharing one state folder.
+    static func segmentName(prefix: String, milliseconds: Int, process: Int32, ordinal: Int, random: UInt64) -> String {
+        let paddedOrdinal = String(repeating: "0", count: max(0, 10 - String(ordinal).count)) + String(ordinal)
+        return "\(prefix)-\(milliseconds)-\(process)-\(paddedOrdinal)-\(String(random, radix: 16)).wal"
+    }
+
     /// Creates the next segment file and syncs the directory so that the file survives a crash.
     private func openSegment() throws(Failure) -> OpenSegment {
-        // Time, process and a random part: unique across reopenings within a millisecond and across
-        // hosts sharing one state folder; the name's time keeps `ls` in creation order.
-        let unique = "\(Int(Date().timeIntervalSince1970 * 1000))-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
-        let name = "\(prefix)-\(unique).wal"
+        let milliseconds = max(Int(Date().timeIntervalSince1970 * 1000), lastSegmentMilliseconds)
+        lastSegmentMilliseconds = milliseconds
+        let name = Self.segmentName(
+            prefix: prefix, milliseconds: milliseconds, process: getpid(), ordinal: segmentRecords.count,
+            random: UInt64.random(in: 0...UInt64.max))
         let path = "\(directory)/\(name)"
         let descriptor: Int32
         do {
