@@ -5,11 +5,14 @@ import Foundation
 struct LaunchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "launch",
-        abstract: "Print (default) or run the mpirun/srun line that starts a program on every rank.",
+        abstract: "Print (default) or run the mpirun/mpiexec/srun line that starts a program on every rank.",
         discussion: """
             Where: the hosts of --hostfile (mpirun starts its daemons over ssh, or --rsh-agent); else the \
             Slurm allocation this runs in, found from SLURM_JOB_ID (srun --mpi=pmix, or --launcher mpirun); \
             else this machine (mpirun --oversubscribe). Between nodes MPI uses TCP on --interface.
+
+            With --mpi mpich (or GEOPREDICT_MPI=mpich) the line is MPICH's: Hydra's mpiexec.mpich \
+            (-hosts from the hostfile, -n, -ppn, -iface, -bind-to, -genv), or srun --mpi=pmi2.
 
             Examples:
               mpiplug launch --hostfile hosts --ranks-per-node 2 --interface eth1 -- ./geopredict serve --state /data/state
@@ -25,6 +28,11 @@ struct LaunchCommand: ParsableCommand {
     var slurm = false
     @Option(help: "In a Slurm allocation: srun (Slurm starts the ranks through PMIx) or mpirun.")
     var launcher: SlurmLauncher = .srun
+    @Option(help: """
+        The MPI the program is built against: openmpi (mpirun) or mpich (Hydra's mpiexec.mpich; also \
+        Intel MPI, Cray MPICH, MVAPICH). Default: GEOPREDICT_MPI, else openmpi.
+        """)
+    var mpi: MPIFamily?
     @Option(help: "Total ranks (default: every slot of the hostfile or allocation; 2 on this machine).")
     var ranks: Int?
     @Option(help: "Ranks on each node.")
@@ -61,8 +69,11 @@ struct LaunchCommand: ParsableCommand {
 
     func run() throws {
         guard !(printsLine && runsLine) else { throw ValidationError("--print and --run exclude each other") }
-        let target = try resolveTarget(environment: ProcessInfo.processInfo.environment)
-        let line = try LaunchPlan.line(for: target, settings: settings())
+        let environment = ProcessInfo.processInfo.environment
+        let target = try resolveTarget(environment: environment)
+        var settings = try settings()
+        settings.mpi = mpi ?? MPIFamily.detect(in: environment)
+        let line = try LaunchPlan.line(for: target, settings: settings)
         if runsLine {
             try execute(line)
         } else {
@@ -101,7 +112,7 @@ struct LaunchCommand: ParsableCommand {
             let hosts = try Hostfile(parsing: text)
             let slots = hosts.totalSlots.map { ", \($0) slots" } ?? ""
             note("hostfile \(hostfile): \(hosts.hosts.count) host\(hosts.hosts.count == 1 ? "" : "s")\(slots)")
-            return .hostfile(path: hostfile)
+            return .hostfile(path: hostfile, hosts: hosts)
         }
         if !local, let allocation = SlurmAllocation.detect(in: environment) {
             note("\(allocation.summary): \(launcher.rawValue)")
@@ -127,3 +138,4 @@ struct LaunchCommand: ParsableCommand {
 }
 
 extension SlurmLauncher: ExpressibleByArgument {}
+extension MPIFamily: ExpressibleByArgument {}

@@ -115,6 +115,75 @@ struct ScaffoldLaunchTests {
         #expect(slurm.output == "srun btl=tcp,self --mpi=pmix --cpu-bind=none --kill-on-bad-exit=1 prog\n")
     }
 
+    // MARK: MPICH (Hydra)
+
+    private let hydraThreads = "-genv OPENBLAS_NUM_THREADS 1 -genv OMP_NUM_THREADS 1"
+
+    @Test func mpichOnThisMachineIsHydrasMpiexec() throws {
+        #expect(try line(["--mpi", "mpich", "--ranks", "4", "--", "./service", "serve"]) ==
+            "mpiexec.mpich -n 4 -bind-to none \(hydraThreads) ./service serve")
+        // Detected as the hpc/ scripts choose it; the flag wins over the variable.
+        #expect(try line(["--", "p"], environment: ["GEOPREDICT_MPI": "mpich"]) == "mpiexec.mpich -bind-to none \(hydraThreads) p")
+        #expect(try line(["--mpi", "openmpi", "--", "p"], environment: ["GEOPREDICT_MPI": "mpich"]).hasPrefix("mpirun"))
+    }
+
+    @Test func mpichHostfileBecomesHydrasHostList() throws {
+        let hosts = try hostfile("node1 slots=4\n# spare: node9\nnode2 slots=4  # second\nnode3\n")
+        let printed = try line([
+            "--mpi", "mpich", "--hostfile", hosts, "--ranks", "8", "--ranks-per-node", "2", "--interface", "eth1",
+            "--forward", "LD_LIBRARY_PATH", "--", "./geopredict", "serve",
+        ])
+        // Hydra forwards the whole environment itself, so --forward adds nothing.
+        #expect(printed == "mpiexec.mpich -hosts node1:4,node2:4,node3 -n 8 -ppn 2 -iface eth1 -bind-to none"
+            + " -genv UCX_NET_DEVICES eth1 -genv FI_TCP_IFACE eth1 \(hydraThreads) ./geopredict serve")
+    }
+
+    @Test func mpichTcpOnlyThroughAnRshAgentWithBinding() throws {
+        let hosts = try hostfile("10.203.0.1 slots=2\n10.203.0.2 slots=2\n")
+        let printed = try line([
+            "--mpi", "mpich", "--hostfile", hosts, "--tcp-only", "--rsh-agent", "/opt/agent",
+            "--bind-to", "core", "--map-by", "socket", "--threads-per-rank", "2", "--", "prog",
+        ])
+        #expect(printed == "mpiexec.mpich -hosts 10.203.0.1:2,10.203.0.2:2 -launcher ssh -launcher-exec /opt/agent"
+            + " -bind-to core -map-by socket -genv MPIR_CVAR_NOLOCAL 1 -genv UCX_TLS tcp,self"
+            + " -genv OPENBLAS_NUM_THREADS 2 -genv OMP_NUM_THREADS 2 prog")
+    }
+
+    @Test func mpichInsideASlurmAllocation() throws {
+        let slurm = ["SLURM_JOB_ID": "4242", "SLURM_JOB_NUM_NODES": "3", "SLURM_NTASKS": "6", "GEOPREDICT_MPI": "mpich"]
+        let printed = try line(["--threads-per-rank", "4", "--interface", "ib0", "--ranks", "6", "--", "./geopredict", "serve"], environment: slurm)
+        #expect(printed == "UCX_NET_DEVICES=ib0 FI_TCP_IFACE=ib0 OPENBLAS_NUM_THREADS=4 OMP_NUM_THREADS=4"
+            + " srun --mpi=pmi2 --ntasks=6 --cpus-per-task=4 --cpu-bind=none --kill-on-bad-exit=1 ./geopredict serve")
+        // Hydra inside the allocation asks Slurm for the nodes itself: no host list.
+        let hydra = try line(["--launcher", "mpirun", "--ranks-per-node", "2", "--", "p"], environment: slurm)
+        #expect(hydra == "mpiexec.mpich -ppn 2 -bind-to none \(hydraThreads) p")
+    }
+
+    @Test func mpichRunBecomesHydra() throws {
+        let folder = try ScaffoldTool.temporaryFolder()
+        let script = folder.appendingPathComponent("mpiexec.mpich")
+        try "#!/bin/sh\necho \"hydra $*\"\n".write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let path = folder.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let outcome = try ScaffoldTool.run(["launch", "--run", "--mpi", "mpich", "--ranks", "3", "--", "prog", "x y"], environment: ["PATH": path])
+        #expect(outcome.status == 0, "\(outcome.errors)")
+        #expect(outcome.output == "hydra -n 3 -bind-to none \(hydraThreads) prog x y\n")
+    }
+
+    @Test(arguments: [
+        (["--mca", "btl=tcp,self"], "--mca"),
+        (["--lost-host-timeout", "11"], "--lost-host-timeout"),
+        (["--interface", "10.1.0.0/16"], "not a CIDR"),
+    ])
+    func mpichRefusesOpenMPIOnlyOptions(options: [String], message: String) throws {
+        let outcome = try ScaffoldTool.run(["launch", "--mpi", "mpich"] + options + ["--", "p"])
+        #expect(outcome.status != 0)
+        #expect(outcome.errors.contains("not with --mpi mpich"), "\(outcome.errors)")
+        #expect(outcome.errors.contains(message), "\(outcome.errors)")
+        // The same options are fine for OpenMPI.
+        #expect(try ScaffoldTool.run(["launch"] + options + ["--", "p"]).status == 0)
+    }
+
     @Test(arguments: [
         (["--", "p"], ["--slurm"], "no Slurm allocation"),
         ([], [], "no command to run"),
@@ -124,6 +193,7 @@ struct ScaffoldLaunchTests {
         (["--", "p"], ["--ranks", "0"], "--ranks must be at least 1"),
         (["--", "p"], ["--hostfile", "/nonexistent/hosts"], "cannot read the hostfile"),
         (["--", "p"], ["--local", "--slurm"], "exclude each other"),
+        (["--", "p"], ["--mpi", "lam"], "--mpi"),
     ])
     func refusesWhatCannotWork(command: [String], options: [String], message: String) throws {
         let outcome = try ScaffoldTool.run(["launch"] + options + command)

@@ -9,6 +9,7 @@ enum LaunchError: Error, Equatable, CustomStringConvertible {
     case invalidHostfileLine(Int, String)
     case notInSlurmAllocation
     case conflictingOptions(String)
+    case notForMPICH(String)
 
     var description: String {
         switch self {
@@ -21,6 +22,7 @@ enum LaunchError: Error, Equatable, CustomStringConvertible {
         case .invalidHostfileLine(let line, let text): return "hostfile line \(line) is not `HOST [slots=N] [max_slots=N]`: \(text)"
         case .notInSlurmAllocation: return "--slurm: no Slurm allocation here (SLURM_JOB_ID is not set); use salloc or sbatch"
         case .conflictingOptions(let message): return message
+        case .notForMPICH(let option): return "not with --mpi mpich: \(option)"
         }
     }
 }

@@ -27,8 +27,25 @@ struct LaunchSettings: Equatable {
     var bindTo = "none"
     /// Whether mpirun is started by root (it refuses unless told).
     var runningAsRoot = false
+    /// The MPI the program was built against, which decides the launcher and its options.
+    var mpi: MPIFamily = .openmpi
     /// The program to run on every rank, and its arguments.
     var command: [String] = []
+}
+
+/// The two MPI families, whose launchers differ: OpenMPI's `mpirun` and MPICH's Hydra `mpiexec`.
+enum MPIFamily: String, CaseIterable, Equatable {
+    /// OpenMPI (`pkg-config ompi-c`): `mpirun`, MCA parameters; under Slurm `srun --mpi=pmix`.
+    case openmpi
+    /// MPICH and its ABI family (Intel MPI, Cray MPICH, MVAPICH; `pkg-config mpich`): Hydra's
+    /// `mpiexec.mpich`, named explicitly because `mpirun` stays OpenMPI's when both are installed;
+    /// under Slurm `srun --mpi=pmi2`.
+    case mpich
+
+    /// The family `GEOPREDICT_MPI` names (as the hpc/ scripts and Package.swift read it); OpenMPI otherwise.
+    static func detect(in environment: [String: String]) -> MPIFamily {
+        environment["GEOPREDICT_MPI"].flatMap(MPIFamily.init(rawValue:)) ?? .openmpi
+    }
 }
 
 /// One `--mca NAME VALUE` pair.
@@ -66,7 +83,8 @@ enum LaunchTarget: Equatable {
     /// This machine only.
     case local
     /// The hosts of an OpenMPI hostfile, reached through ssh (or ``LaunchSettings/rshAgent``).
-    case hostfile(path: String)
+    /// The parsed hosts are kept for MPICH, whose Hydra reads another format (`host:slots`).
+    case hostfile(path: String, hosts: Hostfile)
     /// The Slurm allocation this command runs in.
     case slurm(SlurmAllocation, launcher: SlurmLauncher)
 }
@@ -90,14 +108,16 @@ struct LaunchLine: Equatable {
     }
 }
 
-/// Builds the mpirun or srun line for a target: the one place that knows OpenMPI's and Slurm's options.
-/// `hpc/launch`, the Slurm batch scripts and the namespace cluster test all go through it.
+/// Builds the mpirun, mpiexec or srun line for a target: the one place that knows OpenMPI's, MPICH's
+/// and Slurm's options. `hpc/launch`, the Slurm batch scripts and the namespace cluster test all go
+/// through it.
 enum LaunchPlan {
     static func line(for target: LaunchTarget, settings: LaunchSettings) throws(LaunchError) -> LaunchLine {
         try validate(settings)
+        if settings.mpi == .mpich { return try HydraPlan.line(for: target, settings: settings) }
         switch target {
         case .local: return localLine(settings)
-        case .hostfile(let path): return mpirunLine(settings, hostfile: path)
+        case .hostfile(let path, _): return mpirunLine(settings, hostfile: path)
         case .slurm(_, launcher: .mpirun): return mpirunLine(settings, hostfile: nil)
         case .slurm(_, launcher: .srun): return srunLine(settings)
         }
@@ -205,7 +225,7 @@ enum LaunchPlan {
     }
 
     /// One BLAS or OpenMP thread per rank unless asked otherwise: ranks already fill the cores.
-    private static let threadVariables = ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"]
+    static let threadVariables = ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"]
 
     private static func isVariableName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first == "_" || first.isASCIILetter else {
