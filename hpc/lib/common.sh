@@ -55,6 +55,8 @@ declare -gA GEOPREDICT_REQUIREMENTS=(
     [util-linux]="cmd:unshare|util-linux|(a system tool: ask the administrators)"
     [shellcheck]="cmd:shellcheck|ShellCheck|Spack: shellcheck"
     [wrk]="cmd:wrk|wrk|Spack: wrk (on RHEL, wrk is in EPEL)"
+    [slurm-wlm]="cmd:slurmctld|slurm-slurmctld slurm-slurmd|(a system service: ask the administrators)"
+    [munge]="cmd:munged|munge|(a system service: ask the administrators)"
 )
 
 # True when the Debian package "$1" is present: by its probe where one is known (whatever installed

@@ -44,7 +44,10 @@ func runLoaderTests(_ suite: SPMDSuite, _ world: Communicator) {
         plainDigest = try checkAgainstExpectation(loaded, synthetic, shards: shards, world: world, suite: suite)
         let report = loaded.report
         suite.expectEqual(report.mode, "byte ranges")
-        suite.expect(report.exchangeRounds >= 3, "rounds \(report.exchangeRounds)")
+        // 4 KiB is the loader's smallest round; past four ranks a rank's share of the small synthetic
+        // file fits in two of them (the Slurm cluster test runs six ranks).
+        let leastRounds = world.size <= 4 ? 3 : 2
+        suite.expect(report.exchangeRounds >= leastRounds, "rounds \(report.exchangeRounds), at least \(leastRounds) expected")
         suite.expectEqual(report.perRank.count, world.size)
         suite.expectEqual(report.perRank.reduce(0) { $0 + $1.linesRead }, report.linesRead)
         suite.expectEqual(report.perRank.reduce(0) { $0 + $1.bytes }, Int64(synthetic.fileBytes.count))
