@@ -55,6 +55,30 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "When each fitting instance is asked: last or target (default: as --query-time), so that training matches the queries.")
     var fitTime: EvaluationQueryTime?
 
+    @Option(help: "The ranker: linear (the listwise linear score) or xgboost (also: boosted; gradient-boosted trees, LambdaMART, re-ranking the linear score's best --ranker-candidates; trained with libxgboost).")
+    var ranker: RankerKind = .linear
+
+    @Option(help: "Boosted ranker: the XGBoost objective (rank:ndcg, rank:pairwise or rank:map).")
+    var rankerObjective = BoostedRankerParameters().objective
+
+    @Option(help: "Boosted ranker: trees (boosting rounds).")
+    var rankerTrees = BoostedRankerParameters().trees
+
+    @Option(help: "Boosted ranker: the deepest a tree grows.")
+    var rankerDepth = BoostedRankerParameters().maximumDepth
+
+    @Option(help: "Boosted ranker: the learning rate eta.")
+    var rankerEta = BoostedRankerParameters().learningRate
+
+    @Option(help: "Boosted ranker: XGBoost's min_child_weight.")
+    var rankerMinChildWeight = BoostedRankerParameters().minimumChildWeight
+
+    @Option(help: "Boosted ranker: how many of the linear score's best candidates it re-ranks.")
+    var rankerCandidates = BoostedRankerParameters().rerankedCandidates
+
+    @Option(help: "Boosted ranker: at most about this many training queries (the first virtual partitions').")
+    var rankerMaxQueries = BoostedRankerParameters().maximumQueries
+
     @Option(help: "Write the model's predictions for --test as CSV: trajectory_id,rank,venue_id,score.")
     var predictionsOut: String?
 
@@ -143,9 +167,27 @@ struct EvaluateCommand: ParsableCommand {
         }
         do {
             _ = try parameters()
+            try boosterParameters()?.validate()
         } catch {
             throw ValidationError("\(error)")
         }
+        if ranker == .xgboost, case .failure(let error) = XGBoostLibrary.shared {
+            throw ValidationError("--ranker xgboost: \(error)")
+        }
+    }
+
+    /// The boosted ranker's settings, or `nil` for the linear ranker.
+    func boosterParameters() -> BoostedRankerParameters? {
+        guard ranker == .xgboost else { return nil }
+        var parameters = BoostedRankerParameters()
+        parameters.objective = rankerObjective
+        parameters.trees = rankerTrees
+        parameters.maximumDepth = rankerDepth
+        parameters.learningRate = rankerEta
+        parameters.minimumChildWeight = rankerMinChildWeight
+        parameters.rerankedCandidates = rankerCandidates
+        parameters.maximumQueries = rankerMaxQueries
+        return parameters
     }
 
     func run() throws {
@@ -251,6 +293,9 @@ struct EvaluationRun {
 
         let parameters = try command.parameters()
         let (model, trainSeconds) = try trainModel(parameters, training: training, cutoff: cutoff, verbose: true)
+        if let booster = model.booster {
+            say("ranker: xgboost, \(booster.trees.treeCount) trees re-ranking the linear score's top \(booster.rerankedCandidates)")
+        }
         say("train: \(roundTo(trainSeconds)) s; weights: "
             + NextVisitFeature.allCases.filter { model.weight(of: $0) != 0 }
             .map { "\($0.name) \(roundTo(model.weight(of: $0), 3))" }.joined(separator: ", "))
@@ -308,7 +353,7 @@ struct EvaluationRun {
             json.append("\"ablation\": {\(rows)}")
         }
         if let path = command.jsonOut, world.rank == 0 {
-            try writeFile(path, "{\"ranks\": \(world.size), \"load_seconds\": \(loadSeconds), \"train_seconds\": \(trainSeconds), "
+            try writeFile(path, "{\"ranks\": \(world.size), \"ranker\": \"\(command.ranker.rawValue)\", \"load_seconds\": \(loadSeconds), \"train_seconds\": \(trainSeconds), "
                 + json.joined(separator: ", ") + "}\n")
         }
     }
@@ -339,6 +384,7 @@ struct EvaluationRun {
             collaborative: parameters.features.contains(.collaborative) ? ALSCollaborativeTraining(configuration: command.alsConfiguration) : nil,
             timing: command.noTiming ? nil : NextTripParameters())
         trainer.fitsAtTargetTime = (command.fitTime ?? command.queryTime) == .target
+        trainer.booster = command.boosterParameters()
         let (model, _) = try trainer.train(
             visits: training.visits, catalogue: training.stores, shards: shards, end: cutoff, on: world,
             progress: { line in if verbose { say("  " + line) } })
@@ -441,3 +487,17 @@ func writeFile(_ path: String, _ contents: String) throws {
 }
 
 extension EvaluationQueryTime: ExpressibleByArgument {}
+
+/// `--ranker`: the linear score alone, or boosted trees re-ranking its best candidates.
+enum RankerKind: String, CaseIterable, ExpressibleByArgument {
+    case linear
+    case xgboost
+
+    init?(argument: String) {
+        switch argument {
+        case "linear": self = .linear
+        case "xgboost", "boosted": self = .xgboost
+        default: return nil
+        }
+    }
+}

@@ -11,6 +11,7 @@ GEOPREDICT_PACKAGES=(
     libopenblas-dev liblapacke-dev      # BLAS/LAPACK for ALS
     libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libcurl4-openssl-dev  # protoc, the C client
     pkg-config xz-utils curl python3-venv zlib1g-dev   # zlib: gzip request bodies (CZlib)
+    libxgboost-dev                      # the boosted ranker (--ranker xgboost), loaded at run time
 )
 
 # The MPI family to build and run with: openmpi (the default) or mpich (GEOPREDICT_MPI=mpich; the
@@ -47,6 +48,7 @@ declare -gA GEOPREDICT_REQUIREMENTS=(
     [protobuf-compiler]="cmd:protoc|protobuf-compiler|module load protobuf (Spack: protobuf)"
     [libcurl4-openssl-dev]="pc:libcurl|libcurl-devel|Spack: curl"
     [zlib1g-dev]="pc:zlib|zlib-devel|Spack: zlib"
+    [libxgboost-dev]="pc:xgboost|xgboost-devel|Spack: xgboost"
     [pkg-config]="cmd:pkg-config|pkgconf-pkg-config|Spack: pkgconf"
     [xz-utils]="cmd:xz|xz|Spack: xz"
     [curl]="cmd:curl|curl|Spack: curl"

@@ -19,8 +19,8 @@
 public struct ModelCheckpoint: Sendable {
     /// The format this build writes; it reads only this one. Bump it whenever the body changes,
     /// including when a stored property is added to a serialised type.
-    /// (2: the model parameters gained the recency gap cap.)
-    public static let formatVersion: UInt32 = 2
+    /// (2: the model parameters gained the recency gap cap; 3: the model may carry boosted trees.)
+    public static let formatVersion: UInt32 = 3
     static let magic: [UInt8] = Array("GPMODEL".utf8) + [0]
     static let headerCount = 8 + 4 + 8 + 4
 

@@ -34,6 +34,11 @@ extension NextVisitModel {
             writer.write(fitReport.gradientNorm)
             writer.write(Int64(fitReport.instanceCount))
         }
+        writer.write(booster != nil)
+        if let booster {
+            writer.write(Int64(booster.rerankedCandidates))
+            booster.trees.write(to: &writer)
+        }
     }
 
     /// Reads a model written by ``write(to:)`` for `catalogue` (already checked against the file).
@@ -72,9 +77,20 @@ extension NextVisitModel {
                 iterations: try reader.int(in: 0...Int(Int32.max), "fit iterations"), objective: try reader.double(),
                 gradientNorm: try reader.double(), instanceCount: try reader.int(in: 0...Int.max, "fit instances"))
         }
+        var booster: NextVisitBooster?
+        if try reader.bool() {
+            let reranked = try reader.int(in: 2...Int(Int32.max), "re-ranked candidates")
+            do {
+                booster = try NextVisitBooster(trees: try BoostedTrees(from: &reader), rerankedCandidates: reranked)
+            } catch let error as ModelCheckpointError {
+                throw error
+            } catch {
+                throw .malformed("boosted trees: \(error)")
+            }
+        }
         self.init(
             parameters: parameters, catalogue: catalogue, statistics: statistics, weights: weights,
-            collaborative: collaborative, timing: timing, fitReport: fitReport)
+            collaborative: collaborative, timing: timing, fitReport: fitReport, booster: booster)
     }
 }
 
@@ -135,6 +151,54 @@ extension StoreFactorTable {
             self = try StoreFactorTable(from: &reader.reader)
         } catch {
             throw .malformed("store factors: \(error)")
+        }
+    }
+}
+
+extension BoostedTrees {
+    /// Appends the forest: its shape, then per tree its nodes (children relative to the tree's root),
+    /// every threshold and leaf with its exact bits.
+    func write(to writer: inout ByteWriter) {
+        writer.write(Int64(featureCount))
+        writer.write(baseScore)
+        writer.write(Int64(treeCount))
+        for (tree, root) in roots.enumerated() {
+            let end = tree + 1 < roots.count ? Int(roots[tree + 1]) : features.count
+            writer.write(Int64(end - Int(root)))
+            for node in Int(root)..<end {
+                writer.write(features[node])
+                writer.write(values[node])
+                writer.write(left[node] < 0 ? -1 : left[node] - root)
+                writer.write(right[node] < 0 ? -1 : right[node] - root)
+                writer.write(defaultLeft[node])
+            }
+        }
+    }
+
+    /// Reads a forest written by ``write(to:)``, checked as XGBoost's is (children inside their tree,
+    /// after their parent; split features inside the row).
+    init(from reader: inout CheckpointReader) throws(ModelCheckpointError) {
+        let featureCount = try reader.int(in: 1...NextVisitBooster.featureCount, "booster features")
+        let baseScore = try reader.float()
+        // A node takes 17 bytes.
+        let treeCount = try reader.count(elementBytes: 17)
+        var trees: [(features: [Int32], values: [Float], left: [Int32], right: [Int32], defaultLeft: [Bool])] = []
+        for _ in 0..<treeCount {
+            let nodes = try reader.count(elementBytes: 17)
+            var tree = (features: [Int32](), values: [Float](), left: [Int32](), right: [Int32](), defaultLeft: [Bool]())
+            for _ in 0..<nodes {
+                tree.features.append(try reader.int32())
+                tree.values.append(try reader.float())
+                tree.left.append(try reader.int32())
+                tree.right.append(try reader.int32())
+                tree.defaultLeft.append(try reader.bool())
+            }
+            trees.append(tree)
+        }
+        do {
+            try self.init(featureCount: featureCount, baseScore: baseScore, trees: trees)
+        } catch {
+            throw .malformed("boosted trees: \(error)")
         }
     }
 }

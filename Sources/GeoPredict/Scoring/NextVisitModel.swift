@@ -69,10 +69,14 @@ public struct NextVisitModel: Sendable {
     public let candidateGenerator: CandidateGenerator
     /// Per store, whether it is a shopping store (``ShoppingCategories``): the timing's target visits.
     public let shoppingStores: [Bool]
+    /// The boosted trees that re-rank the linear score's best candidates, if trained
+    /// (`evaluate --ranker xgboost`); `nil` ranks by the linear score alone.
+    public let booster: NextVisitBooster?
 
     public init(
         parameters: NextVisitParameters, catalogue: StoreCatalogue, statistics: VisitStatistics, weights: [Double],
-        collaborative: (any CollaborativeScoring)?, timing: NextTripModel?, fitReport: SoftmaxFitReport?
+        collaborative: (any CollaborativeScoring)?, timing: NextTripModel?, fitReport: SoftmaxFitReport?,
+        booster: NextVisitBooster? = nil
     ) {
         precondition(weights.count == NextVisitFeature.count, "NextVisitModel: one weight per feature")
         self.parameters = parameters
@@ -85,6 +89,7 @@ public struct NextVisitModel: Sendable {
         extractor = NextVisitFeatureExtractor(catalogue: catalogue, statistics: statistics, parameters: parameters)
         candidateGenerator = CandidateGenerator(catalogue: catalogue, statistics: statistics, parameters: parameters)
         shoppingStores = (0..<catalogue.count).map { ShoppingCategories.contains(catalogue.category(of: $0)) }
+        self.booster = booster
     }
 
     /// Buffers for ``rank(_:limit:filter:scratch:)``; keep one per thread. A service that answers the
@@ -106,14 +111,38 @@ public struct NextVisitModel: Sendable {
         // Unordered: each candidate's score is independent of the others, and ties are broken by store.
         let candidates = candidateGenerator.unorderedCandidates(
             for: query, filter: filter, minimumCount: filter == nil ? 0 : limit, marks: &scratch.candidateMarks)
-        return top(scores(query, candidates: candidates, scratch: &scratch), candidates: candidates, limit: limit)
+        let rows = extractor.features(for: query, candidates: candidates, collaborative: collaborative, scratch: &scratch)
+        let linear = linearScores(rows: rows, count: candidates.count)
+        guard let booster, limit > 0 else { return top(linear, candidates: candidates, limit: limit) }
+        // The trees re-rank the linear score's best candidates (at least `limit` of them); their
+        // margins are the scores returned.
+        let order = bestPositions(linear, stores: candidates, limit: max(booster.rerankedCandidates, limit))
+        var boosterRows: [Float] = []
+        boosterRows.reserveCapacity(order.count * NextVisitBooster.featureCount)
+        rows.withUnsafeBufferPointer { rows in
+            NextVisitBooster.appendRows(
+                to: &boosterRows, featureRows: rows, linearScores: linear, order: order,
+                context: NextVisitBooster.context(of: query, catalogue: catalogue))
+        }
+        let margins = booster.trees.predict(rows: boosterRows)
+        let reranked = bestPositions(margins.map(Double.init), stores: order.map { candidates[$0] }, limit: limit)
+        return reranked.map { RankedStore(store: Int(candidates[order[$0]]), score: Double(margins[$0])) }
     }
 
-    /// The scores of `candidates` for `query`, in the candidates' order.
+    /// The linear scores of `candidates` for `query`, in the candidates' order.
     public func scores(_ query: NextVisitQuery, candidates: [Int32], scratch: inout NextVisitScratch) -> [Double] {
         let rows = extractor.features(for: query, candidates: candidates, collaborative: collaborative, scratch: &scratch)
+        return linearScores(rows: rows, count: candidates.count)
+    }
+
+    /// `weights · f` for each of `count` feature rows.
+    func linearScores(rows: [Double], count: Int) -> [Double] {
+        Self.linearScores(rows: rows, count: count, weights: weights)
+    }
+
+    static func linearScores(rows: [Double], count: Int, weights: [Double]) -> [Double] {
         let stride = NextVisitFeature.count
-        return (0..<candidates.count).map { row in
+        return (0..<count).map { row in
             var score = 0.0
             for feature in 0..<stride where weights[feature] != 0 { score += weights[feature] * rows[row * stride + feature] }
             return score

@@ -78,6 +78,8 @@ public enum NextVisitModelError: Error, Equatable, CustomStringConvertible {
     case communication(String)
     /// Collaborative filtering failed.
     case collaborative(String)
+    /// The boosted ranker could not be trained (XGBoost missing or failing).
+    case ranker(String)
 
     public var description: String {
         switch self {
@@ -89,6 +91,7 @@ public enum NextVisitModelError: Error, Equatable, CustomStringConvertible {
         case .singularSystem: return "the weight fit is singular (set an L2 penalty)"
         case .communication(let message): return "collective failed: \(message)"
         case .collaborative(let message): return "collaborative filtering failed: \(message)"
+        case .ranker(let message): return "boosted ranker: \(message)"
         }
     }
 }

@@ -42,12 +42,19 @@ public struct NextVisitTrainer {
     /// parameter: the weights carry it, and serving asks at whatever time the client gives.
     public var fitsAtTargetTime = false
 
+    /// The boosted ranker's settings; `nil` (the default) ranks by the linear score alone. Trained
+    /// after the weights, on the same fitting instances: each rank builds the rows of its own users,
+    /// the rows are gathered in partition order, and every rank trains the same trees from the same
+    /// bytes (XGBoost single-threaded, seeded). Needs XGBoost's library (``XGBoostLibrary``).
+    public var booster: BoostedRankerParameters?
+
     /// Seconds spent in each stage, for reports.
     public struct Timings: Sendable, Equatable {
         public var statistics = 0.0
         public var collaborative = 0.0
         public var instances = 0.0
         public var fit = 0.0
+        public var booster = 0.0
         public var timing = 0.0
     }
 
@@ -63,6 +70,7 @@ public struct NextVisitTrainer {
         on collectives: some Collectives, progress: (String) -> Void = { _ in }
     ) throws(NextVisitModelError) -> (model: NextVisitModel, timings: Timings) {
         try parameters.validate()
+        try booster?.validate()
         var timings = Timings()
         var clock = Stopwatch()
         let statistics = try VisitStatistics.build(
@@ -103,7 +111,7 @@ public struct NextVisitTrainer {
         } catch {
             throw .communication("\(error)")
         }
-        let instances = Self.instances(
+        let (instances, contexts) = Self.instancesAndContexts(
             visits: visits, from: fitFrom, extractor: extractor, generator: generator, collaborative: fitScorer,
             parameters: fitParameters, atTargetTime: fitsAtTargetTime,
             partitionLimit: Self.fitPartitionLimit(userCount: userCount, parameters: parameters, partitionCount: shards.partitionCount))
@@ -116,6 +124,23 @@ public struct NextVisitTrainer {
         progress("fit: \(report.instanceCount) instances, \(report.iterations) Newton iterations, objective "
             + "\(roundedString(report.objective, digits: 5)) (instances \(roundedString(timings.instances)) s, fit \(roundedString(timings.fit)) s)")
 
+        var boostedRanker: NextVisitBooster?
+        if let booster {
+            let table = try Self.boosterTable(
+                instances, contexts: contexts, weights: weights, parameters: booster, partitionCount: shards.partitionCount,
+                on: collectives)
+            let trees: BoostedTrees
+            do {
+                trees = try XGBoostRanker.train(table, parameters: booster)
+            } catch {
+                throw .ranker("\(error)")
+            }
+            boostedRanker = try NextVisitBooster(trees: trees, rerankedCandidates: booster.rerankedCandidates)
+            timings.booster = clock.lap()
+            progress("booster: \(booster.trees) trees (\(booster.objective), depth \(booster.maximumDepth)) on "
+                + "\(table.groupSizes.count) queries × top \(booster.rerankedCandidates) (\(roundedString(timings.booster)) s)")
+        }
+
         var tripModel: NextTripModel?
         if let timing {
             tripModel = try NextTripModel.fit(
@@ -125,7 +150,7 @@ public struct NextVisitTrainer {
         }
         let model = NextVisitModel(
             parameters: fitParameters, catalogue: catalogue, statistics: statistics, weights: weights,
-            collaborative: servingScorer, timing: tripModel, fitReport: report)
+            collaborative: servingScorer, timing: tripModel, fitReport: report, booster: boostedRanker)
         return (model, timings)
     }
 
@@ -151,6 +176,19 @@ public struct NextVisitTrainer {
         collaborative: (any CollaborativeScoring)?, parameters: NextVisitParameters, atTargetTime: Bool = false,
         partitionLimit: Int = .max
     ) -> SoftmaxInstances {
+        instancesAndContexts(
+            visits: visits, from: fitFrom, extractor: extractor, generator: generator, collaborative: collaborative,
+            parameters: parameters, atTargetTime: atTargetTime, partitionLimit: partitionLimit).instances
+    }
+
+    /// ``instances(visits:from:extractor:generator:collaborative:parameters:atTargetTime:partitionLimit:)``
+    /// and, per instance, its query's ``NextVisitBooster`` context columns (flat).
+    static func instancesAndContexts(
+        visits: VisitLog, from fitFrom: Int64, extractor: NextVisitFeatureExtractor, generator: CandidateGenerator,
+        collaborative: (any CollaborativeScoring)?, parameters: NextVisitParameters, atTargetTime: Bool = false,
+        partitionLimit: Int = .max
+    ) -> (instances: SoftmaxInstances, contexts: [Float]) {
+        var contexts: [Float] = []
         var instances = SoftmaxInstances(featureCount: NextVisitFeature.count)
         var scratch = extractor.makeScratch()
         for user in 0..<visits.userCount where Int(visits.userPartitions[user]) < partitionLimit {
@@ -171,9 +209,10 @@ public struct NextVisitTrainer {
                 guard let position = Self.position(of: all.stores[target], in: candidates) else { continue }
                 let rows = extractor.features(for: query, candidates: candidates, collaborative: collaborative, scratch: &scratch)
                 instances.append(rows: rows, target: position, partition: Int(visits.userPartitions[user]))
+                contexts.append(contentsOf: NextVisitBooster.context(of: query, catalogue: extractor.catalogue))
             }
         }
-        return instances
+        return (instances, contexts)
     }
 
     static func position(of store: Int32, in sorted: [Int32]) -> Int? {
