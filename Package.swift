@@ -33,6 +33,8 @@ let package = Package(
         .library(name: "MPIPlugCommandLine", targets: ["MPIPlugCommandLine"]),
         .library(name: "MPIPlugTesting", targets: ["MPIPlugTesting"]),
         .library(name: "GeoPredict", targets: ["GeoPredict"]),
+        // MPIPlug's own messages (diagnostics, status); benchmarks/ builds a bare server on them.
+        .library(name: "MPIPlugProtos", targets: ["MPIPlugProtos"]),
         .executable(name: "geopredict", targets: ["geopredict"]),
         .executable(name: "mpiplug", targets: ["mpiplug"]),
         .executable(name: "protoc-gen-mpiplug", targets: ["protoc-gen-mpiplug"]),
@@ -169,21 +171,6 @@ let package = Package(
             dependencies: ["GeoPredict", "MPI", "SPMDTesting"],
             path: "Tests/SPMD/GeoPredictSPMDTests"
         ),
-
-        // MARK: Benchmarks (run by hand from benchmarks/)
-        .executableTarget(
-            name: "bench-collectives", dependencies: ["MPI"], path: "benchmarks/collectives",
-            exclude: ["python", "run"]  // the mpi4py side, the report and the runner script
-        ),
-        .executableTarget(name: "bench-als", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/als/swift"),
-        .executableTarget(name: "bench-load", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/load", exclude: ["run"]),
-        .executableTarget(
-            name: "bench-bare-echo",
-            dependencies: ["MPIPlugProtos", .product(name: "Hummingbird", package: "hummingbird")],
-            path: "benchmarks/frontdoor/bare"
-        ),
-        .executableTarget(name: "bench-predict", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/predict"),
-        .executableTarget(name: "bench-staypoints", dependencies: ["GeoPredict", "MPI"], path: "benchmarks/staypoints/swift"),
 
         // MARK: Example client (clients/README.md; the C and Python clients build outside SwiftPM)
         .executableTarget(

@@ -270,3 +270,17 @@ ensure_test_venv() {
         --python_out="$TEST_VENV/gen" --connect-python_out="$TEST_VENV/gen" \
         "${protos[@]}")
 }
+
+# benchmark_program SCRATCH PRODUCT: builds one program of benchmarks/Package.swift (release) in the
+# scratch folder SCRATCH (relative to the repository root unless absolute) and prints its path. The
+# benchmarks are a package of their own so that the root package's builds never compile them. On a
+# failed build it shows the compiler's output and returns 1.
+benchmark_program() {
+    local scratch="$1" product="$2" args
+    [[ "$scratch" = /* ]] || scratch="$GEOPREDICT_ROOT/$scratch"
+    args=(-c release --package-path "$GEOPREDICT_ROOT/benchmarks" --scratch-path "$scratch")
+    log "building $product (release, benchmarks/Package.swift, scratch path $scratch)"
+    swift build "${args[@]}" --product "$product" >/dev/null 2>&1 \
+        || swift build "${args[@]}" --product "$product" >&2 || return 1
+    echo "$(swift build "${args[@]}" --show-bin-path)/$product"
+}
