@@ -35,29 +35,33 @@ public final class GeoPredictApplication {
             base: dataset.visits, baseFixCounts: dataset.fixCounts, catalogue: dataset.catalogue, shards: shards
         )
         let eventIDs = EventIDMemory(idsPerUser: options.eventIDsPerUser)
-        // Every rank reads every log (from any earlier rank count) and keeps its own users' events.
-        let walDirectory = GeoPredictServer.walDirectory(options)
-        let logFiles = try WriteAheadLog.readFiles(directory: walDirectory, prefix: "events")
         let checkpoints = ModelCheckpointing(
-            stateDirectory: options.stateDirectory, dataFingerprint: dataset.fingerprint,
-            replayedLogs: WALManifest(coveringAllOf: logFiles), logger: logger
+            stateDirectory: options.stateDirectory, dataFingerprint: dataset.fingerprint, logger: logger
         )
-        let log = try WriteAheadLog(directory: walDirectory, prefix: "events")
         if options.ignoresCheckpoints { say("--retrain: model checkpoints are ignored") }
         let restoreStarted = ContinuousClock.now
         let restored = options.ignoresCheckpoints ? nil : try checkpoints.restore(catalogue: dataset.catalogue, on: world)
+        // Every rank reads every log (from any earlier rank count), one file at a time, and keeps its
+        // own users' events, split by what the restored model was trained on.
+        let walDirectory = GeoPredictServer.walDirectory(options)
+        let logged = try LoggedEvents.read(
+            directory: walDirectory, prefix: "events", checkpoint: restored?.metadata.manifest, shards: shards, rank: world.rank)
+        checkpoints.replayedLogs = logged.manifest
+        let log = try WriteAheadLog(directory: walDirectory, prefix: "events")
         // Every region replay passed over, with its reason: none is skipped silently.
-        WriteAheadLog.skippedReport(logFiles).forEach(say)
+        WriteAheadLog.skippedReport(logged.skipped).forEach(say)
+        let undecodable = Int(try world.allReduce(Int64(logged.undecodable), .sum))
+        if undecodable > 0 { say("write-ahead log replay skipped \(undecodable) intact record(s) that are not events") }
         let first: (model: NextVisitModel, version: String, sequence: Int, origin: String)
         if let restored {
             first = try GeoPredictServer.recover(
-                from: restored, started: restoreStarted, logFiles: logFiles, into: histories, eventIDs: eventIDs, shards: shards,
+                from: restored, started: restoreStarted, logged: logged, into: histories, eventIDs: eventIDs,
                 world: world, say: say
             )
         } else {
             // Recover acknowledged events before the first training, so the model covers them.
             let replayed = try GeoPredictServer.replay(
-                logFiles.flatMap(\.records), into: histories, eventIDs: eventIDs, shards: shards, world: world)
+                logged.recent, into: histories, eventIDs: eventIDs, world: world)
             if replayed > 0 { say("recovered \(replayed) events from the write-ahead logs") }
             let trainingStarted = ContinuousClock.now
             let model = try GeoPredictServer.initialModel(

@@ -184,14 +184,13 @@ public enum GeoPredictServer {
     ///
     /// - Parameter started: when loading the checkpoint began, to report the time it took.
     static func recover(
-        from restored: ModelCheckpointing.Restored, started: ContinuousClock.Instant, logFiles: [WriteAheadLog.FileRecords],
-        into histories: UserHistories, eventIDs: EventIDMemory, shards: ShardMap, world: Communicator,
+        from restored: ModelCheckpointing.Restored, started: ContinuousClock.Instant, logged: LoggedEvents,
+        into histories: UserHistories, eventIDs: EventIDMemory, world: Communicator,
         say: (String) -> Void
     ) throws -> (model: NextVisitModel, version: String, sequence: Int, origin: String) {
-        let (trained, recent) = restored.metadata.manifest.split(logFiles)
-        let covered = try replay(trained, into: histories, eventIDs: eventIDs, shards: shards, world: world)
+        let covered = try replay(logged.trained, into: histories, eventIDs: eventIDs, world: world)
         histories.markAllTrained()
-        let after = try replay(recent, into: histories, eventIDs: eventIDs, shards: shards, world: world)
+        let after = try replay(logged.recent, into: histories, eventIDs: eventIDs, world: world)
         let trainingSeconds = restored.metadata.trainingSeconds
         say("loaded model checkpoint \(restored.fileName): model \(restored.metadata.modelVersion), "
             + "\(covered) logged events covered by it, \(after) replayed after it; no training at start "
@@ -207,20 +206,13 @@ public enum GeoPredictServer {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 
-    /// Applies the logged events among `records` whose user this rank owns, in time order, and
+    /// Applies logged events of users this rank owns (`owned`, in log order), in time order, and
     /// returns how many there were on all ranks. Their event ids go into `eventIDs` in log order (the
     /// order they were stored in), so that retries are recognised after a restart as before it; an
     /// event whose id is already there is a duplicate and is not applied. Collective (a sum).
     static func replay(
-        _ records: [[UInt8]], into histories: UserHistories, eventIDs: EventIDMemory, shards: ShardMap, world: Communicator
+        _ owned: [Geopredict_V1_LocationEvent], into histories: UserHistories, eventIDs: EventIDMemory, world: Communicator
     ) throws -> Int {
-        var owned = [Geopredict_V1_LocationEvent]()
-        for record in records {
-            guard let event = try? Geopredict_V1_LocationEvent(serializedBytes: record),
-                  shards.owner(of: event.userID) == world.rank
-            else { continue }
-            owned.append(event)
-        }
         let mine = eventIDs.unseen(owned, userID: \.userID, eventID: \.optionalEventID)
         for event in mine where event.hasEventID { eventIDs.remember(event.eventID, of: event.userID) }
         // Stable: events at the same second keep their log order.

@@ -53,6 +53,24 @@ struct WriteAheadLogTests {
         #expect(Array(Self.fileBytes(first.path).prefix(4)) == WriteAheadLog.magic, "format 2 starts with the magic")
     }
 
+    /// A segment that reaches its size is closed (not sealed: nothing failed) and the next append
+    /// opens the next one, so no file grows with the whole history; replay finds every record in order.
+    @Test func segmentsCloseAtTheirSizeAndReplayInOrder() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = try WriteAheadLog(directory: directory, prefix: "events", files: POSIXLogFiles(), segmentBytes: 200)
+        let events = (1...50).map { [UInt8]("event \($0)".utf8) }
+        for event in events { try log.append([event]) }
+        try log.append(Array(events.prefix(10)))
+        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+        #expect(read.count >= 8, "about 6 records of 32 bytes per 200-byte segment")
+        #expect(read.flatMap(\.records) == events + events.prefix(10))
+        #expect(read.allSatisfy { $0.complete })
+        #expect(log.statistics == .init())
+        #expect(log.coverage.values.reduce(0, +) == 60)
+        #expect(Set(log.coverage.keys) == Set(read.map(\.name)))
+    }
+
     @Test func aTornTailEndsItsFileWithoutLosingEarlierRecords() {
         let intact = Self.records([[10, 11], [12, 13, 14]])
         let next = Self.records([[15, 16, 17]], firstSequence: 3)

@@ -23,13 +23,19 @@ struct WALManifest: Equatable, Sendable {
         var trained = [[UInt8]]()
         var recent = [[UInt8]]()
         for file in files {
-            // More records listed than readable cannot happen with synced appends; if a file was
-            // damaged since, what is left of it counts as trained.
-            let covered = min(recordCounts[file.name] ?? 0, file.records.count)
-            trained.append(contentsOf: file.records[..<covered])
-            recent.append(contentsOf: file.records[covered...])
+            let parts = split(file)
+            trained.append(contentsOf: parts.trained)
+            recent.append(contentsOf: parts.recent)
         }
         return (trained, recent)
+    }
+
+    /// One file's records in the same two parts.
+    func split(_ file: WriteAheadLog.FileRecords) -> (trained: ArraySlice<[UInt8]>, recent: ArraySlice<[UInt8]>) {
+        // More records listed than readable cannot happen with synced appends; if a file was
+        // damaged since, what is left of it counts as trained.
+        let covered = min(recordCounts[file.name] ?? 0, file.records.count)
+        return (file.records[..<covered], file.records[covered...])
     }
 
     /// The number of records the manifest covers.

@@ -73,10 +73,17 @@ public final class WriteAheadLog {
     /// The largest payload a record may carry (larger ones are refused before writing).
     public static let maximumRecordBytes = 16 * 1024 * 1024
 
+    /// The size past which an append closes its segment, so that the next one opens a new file:
+    /// replay at start-up holds one segment at a time, and no file grows with the whole history of a
+    /// long run. 64 MiB is about 900,000 events of the service's size, read back in well under a
+    /// second, and few enough files for a directory listing.
+    public static let defaultSegmentBytes = 64 * 1024 * 1024
+
     /// The directory the segments are in.
     public let directory: String
     private let prefix: String
     private let files: any WriteAheadLogFiles
+    private let segmentBytes: Int
     /// The segment appends go to; nil once sealed, until the next append opens one.
     private var segment: OpenSegment?
     /// Per segment this process wrote, its name and acknowledged records, in creation order.
@@ -106,11 +113,15 @@ public final class WriteAheadLog {
         try self.init(directory: directory, prefix: prefix, files: POSIXLogFiles())
     }
 
-    /// The same on `files`, the seam through which tests inject failing writes, truncations and syncs.
-    init(directory: String, prefix: String, files: any WriteAheadLogFiles) throws(Failure) {
+    /// The same on `files`, the seam through which tests inject failing writes, truncations and syncs,
+    /// with segments closed once they reach `segmentBytes`.
+    init(
+        directory: String, prefix: String, files: any WriteAheadLogFiles, segmentBytes: Int = defaultSegmentBytes
+    ) throws(Failure) {
         self.directory = directory
         self.prefix = prefix
         self.files = files
+        self.segmentBytes = segmentBytes
         try Self.makeDirectory(directory)
         segment = try openSegment()
     }
@@ -186,6 +197,11 @@ public final class WriteAheadLog {
         segmentRecords[segmentRecords.count - 1].records += records.count
         bytesWritten += buffer.count
         recordCount += records.count
+        if current.length >= segmentBytes {
+            // Full: closed, not sealed (nothing failed); the next append opens the next segment.
+            files.close(current.descriptor)
+            segment = nil
+        }
     }
 
     private func writeAll(_ buffer: [UInt8], to descriptor: Int32) throws(FileError) {
@@ -360,16 +376,33 @@ public final class WriteAheadLog {
     }
 
     /// Every `*.wal` file in `directory` whose name starts with `prefix`, in name order, with its
-    /// intact records and what was skipped. Missing directory: no files.
+    /// intact records and what was skipped. Missing directory: no files. Holds the whole log in
+    /// memory: start-up uses ``forEachFile(directory:prefix:_:)`` instead.
     public static func readFiles(directory: String, prefix: String) throws -> [FileRecords] {
+        var files = [FileRecords]()
+        try forEachFile(directory: directory, prefix: prefix) { files.append($0) }
+        return files
+    }
+
+    /// Calls `body` with each `*.wal` file in `directory` whose name starts with `prefix`, in name
+    /// order: its intact records (voids applied) and what was skipped. One file is in memory at a time
+    /// (segments are at most about ``defaultSegmentBytes``), so replay at start-up needs memory for
+    /// one segment and what it keeps, not for the whole log of every rank.
+    ///
+    /// A void sits in a later segment than the records it names, so a first pass reads every file
+    /// and keeps only its voids; the second hands out the records.
+    public static func forEachFile(directory: String, prefix: String, _ body: (FileRecords) throws -> Void) throws {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".wal") }
             .sorted()
-        let parsed = try names.map { name in
-            (name: name, file: parseFile([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))))
+        let read = { (name: String) in parseFile([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))) }
+        var voids = [String: [VoidedRange]]()
+        for name in names {
+            for void in try read(name).voids { voids[void.segment, default: []].append(void) }
         }
-        let voids = Dictionary(grouping: parsed.flatMap(\.file.voids), by: \.segment)
-        return parsed.map { name, file in file.applying(voids[name] ?? [], name: name) }
+        for name in names {
+            try body(read(name).applying(voids[name] ?? [], name: name))
+        }
     }
 
     /// Every intact record of every `*.wal` file in `directory` whose name starts with `prefix`, file

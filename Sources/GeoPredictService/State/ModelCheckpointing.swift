@@ -11,14 +11,14 @@ final class ModelCheckpointing {
     /// What the data is (``DataFingerprint``): a checkpoint of other data is not used.
     let dataFingerprint: String
     /// The log files read at start, each whole: all of their records were applied before any
-    /// training of this run, so every model of this run covers them.
-    let replayedLogs: WALManifest
+    /// training of this run, so every model of this run covers them. Set once they are replayed,
+    /// which is after a checkpoint is restored (its manifest says which records it was trained on).
+    var replayedLogs = WALManifest()
     private let logger: Logger
 
-    init(stateDirectory: String, dataFingerprint: String, replayedLogs: WALManifest, logger: Logger) {
+    init(stateDirectory: String, dataFingerprint: String, logger: Logger) {
         files = ModelCheckpointFiles(directory: "\(stateDirectory)/model")
         self.dataFingerprint = dataFingerprint
-        self.replayedLogs = replayedLogs
         self.logger = logger
     }
 
