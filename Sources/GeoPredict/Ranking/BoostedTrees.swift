@@ -14,6 +14,8 @@ public struct BoostedTrees: Sendable, Equatable {
     public private(set) var defaultLeft: [Bool]
     /// Per tree: its root node.
     public private(set) var roots: [Int32]
+    /// The same nodes packed for the walk (derived from the arrays above).
+    let nodes: [Node]
     /// Added to every prediction (XGBoost's base_score).
     public let baseScore: Float
     /// The features a row must have (the highest split feature + 1 at least).
@@ -56,43 +58,61 @@ public struct BoostedTrees: Sendable, Equatable {
         for node in features.indices where features[node] >= 0 {
             guard left[node] > Int32(node), right[node] > Int32(node) else { throw .unreadableModel("a cycle in a tree") }
         }
+        var packed: [Node] = []
+        packed.reserveCapacity(features.count)
+        for node in features.indices {
+            packed.append(Node(
+                feature: features[node], value: values[node], left: left[node], right: right[node], defaultLeft: defaultLeft[node]))
+        }
+        nodes = packed
     }
 
     /// The number of trees.
     public var treeCount: Int { roots.count }
 
-    /// The forest's margin for one row of `featureCount` values.
+    /// One node as the walk reads it: everything in one place, so a step touches one cache line.
+    struct Node: Sendable, Equatable {
+        var feature: Int32
+        /// The threshold, or the leaf value.
+        var value: Float
+        var left: Int32
+        var right: Int32
+        var defaultLeft: Bool
+    }
+
+    /// The margin for one row of `featureCount` values.
     public func predict(_ row: UnsafeBufferPointer<Float>) -> Float {
         precondition(row.count >= featureCount, "BoostedTrees: a row needs \(featureCount) features")
-        // XGBoost starts each row at the base score and adds the trees' leaves in order, in single precision.
-        var sum = baseScore
-        features.withUnsafeBufferPointer { features in
-            values.withUnsafeBufferPointer { values in
-                left.withUnsafeBufferPointer { left in
-                    right.withUnsafeBufferPointer { right in
-                        for root in roots {
-                            var node = Int(root)
-                            while features[node] >= 0 {
-                                let value = row[Int(features[node])]
-                                let goesLeft = value.isNaN ? defaultLeft[node] : value < values[node]
-                                node = Int(goesLeft ? left[node] : right[node])
+        return predict(rows: Array(row.prefix(featureCount)))[0]
+    }
+
+    /// The margins of `rows` (row-major, `featureCount` per row). Tree by tree over all rows (a tree
+    /// stays in cache); each row still adds its leaves in tree order onto the base score, as XGBoost
+    /// does in single precision, so the order of the loops changes no bit.
+    public func predict(rows: [Float]) -> [Float] {
+        let width = featureCount
+        let count = width > 0 ? rows.count / width : 0
+        var sums = [Float](repeating: baseScore, count: count)
+        nodes.withUnsafeBufferPointer { nodes in
+            rows.withUnsafeBufferPointer { rows in
+                sums.withUnsafeMutableBufferPointer { sums in
+                    for root in roots {
+                        for row in 0..<count {
+                            let base = row * width
+                            var node = nodes[Int(root)]
+                            while node.feature >= 0 {
+                                let value = rows[base + Int(node.feature)]
+                                // NaN compares false: it goes where the node's default says.
+                                let goesLeft = value < node.value || (value.isNaN && node.defaultLeft)
+                                node = nodes[Int(goesLeft ? node.left : node.right)]
                             }
-                            sum += values[node]
+                            sums[row] += node.value
                         }
                     }
                 }
             }
         }
-        return sum
-    }
-
-    /// The margins of `rows` (row-major, `featureCount` per row).
-    public func predict(rows: [Float]) -> [Float] {
-        rows.withUnsafeBufferPointer { buffer in
-            stride(from: 0, to: rows.count, by: featureCount).map { start in
-                predict(UnsafeBufferPointer(rebasing: buffer[start..<(start + featureCount)]))
-            }
-        }
+        return sums
     }
 
     /// Reads the trees of a model XGBoost saved as JSON (`XGBoosterSaveModelToBuffer`, format json).
