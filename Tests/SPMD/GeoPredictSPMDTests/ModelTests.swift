@@ -106,6 +106,54 @@ func runModelTests(_ suite: SPMDSuite, _ world: Communicator) {
             fflush(nil)
         }
     }
+    runBoostedModelTest(suite, world, data: data, shards: shards)
+}
+
+/// The boosted ranker at any rank count: each rank builds its own users' groups, they are gathered in
+/// partition order and every rank trains the same trees; the trees and the top-10 lists must have the
+/// same bits at 1-4 ranks. Skipped (said, and passing) where libxgboost is not installed.
+func runBoostedModelTest(_ suite: SPMDSuite, _ world: Communicator, data: ModelSPMDData, shards: ShardMap) {
+    suite.test("the boosted ranker is the same at every rank count") {
+        guard XGBoostLibrary.isAvailable else {
+            if world.rank == 0 { print("geopredict-spmd-tests: SKIPPED the boosted ranker test: libxgboost not found (install libxgboost-dev)") }
+            return
+        }
+        var parameters = NextVisitParameters()
+        parameters.fitWindowDays = 14
+        var trainer = NextVisitTrainer(parameters: parameters, collaborative: nil, timing: nil)
+        var booster = BoostedRankerParameters()
+        booster.trees = 30
+        booster.rerankedCandidates = 15
+        trainer.booster = booster
+        let (model, _) = try trainer.train(visits: data.visits, catalogue: data.catalogue, shards: shards, end: data.cutoff, on: world)
+        guard let trees = model.booster?.trees else {
+            suite.expect(false, "no booster trained")
+            return
+        }
+        suite.expectEqual(trees.treeCount, booster.trees)
+        let treeBits = ModelSPMDData.hash(
+            trees.features.map { UInt64(bitPattern: Int64($0)) } + trees.values.map { UInt64($0.bitPattern) }
+                + trees.left.map { UInt64(bitPattern: Int64($0)) } + trees.right.map { UInt64(bitPattern: Int64($0)) })
+        suite.expectEqual(try world.broadcast(treeBits, from: 0), treeBits, "trees differ between ranks")
+        let evaluation = try NextVisitEvaluation.run(
+            model: model, training: data.visits, test: data.evaluation, attributes: VisitAttributes(), listLength: 10, on: world)
+        var listBits: [UInt64] = []
+        for trajectory in evaluation.trajectories {
+            listBits.append(StableHash.hash(trajectory.trajectoryID))
+            for prediction in trajectory.predictions.prefix(10) {
+                listBits.append(UInt64(prediction.store))
+                listBits.append(prediction.score.bitPattern)
+            }
+        }
+        let listHash = ModelSPMDData.hash(listBits)
+        suite.expectEqual(try world.broadcast(listHash, from: 0), listHash, "boosted lists differ between ranks")
+        if world.rank == 0 {
+            print("geopredict-spmd-tests: invariant booster-checksum=\(String(treeBits, radix: 16))-\(String(listHash, radix: 16)) "
+                + "trees=\(trees.treeCount) nodes=\(trees.features.count) trajectories=\(evaluation.trajectories.count) "
+                + "mrr-bits=\(String(evaluation.metrics(.model).meanReciprocalRankAt10.bitPattern, radix: 16))")
+            fflush(nil)
+        }
+    }
 }
 
 /// The "as served" evaluation (recent check-ins join the history, the service's session rule): a
