@@ -91,7 +91,7 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
         for (index, request) in requests.enumerated() where node.owns(request.userID) {
             // Rank 0 validated the request with its own clock; check the time again with the round's.
             if let problem = request.problem(nowUnixSeconds: context.nowUnixSeconds) {
-                answers.append((index, .failure(.invalidArgument(problem))))
+                answers.append((index, .failure(problem.error)))
                 continue
             }
             answers.append((index, .success(node.predict(request, nowUnixSeconds: context.nowUnixSeconds))))

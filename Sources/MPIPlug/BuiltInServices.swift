@@ -86,6 +86,6 @@ final class DiagnosticsHandler: Mpiplug_V1_DiagnosticsServiceHandler {
 
 extension Mpiplug_V1_EchoRequest: ValidatableRequest {
     public func validate() throws(ConnectError) {
-        guard message.utf8.count <= 1 << 20 else { throw .invalidArgument("message: at most 1 MiB") }
+        guard message.utf8.count <= 1 << 20 else { throw .invalidArgument(field: "message", "at most 1 MiB") }
     }
 }

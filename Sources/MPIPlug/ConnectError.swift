@@ -37,11 +37,13 @@ public enum ConnectCode: String, Sendable, CaseIterable {
     }
 }
 
-/// An error as Connect clients receive it: a code, a message for humans, and an HTTP status.
+/// An error as Connect clients receive it: a code, a message for humans, details for programs, and an
+/// HTTP status.
 ///
-/// The body is always `application/json` `{"code": "...", "message": "..."}`, even for binary
-/// requests. Messages must never carry internals (stack traces, paths, raw errors); the front door
-/// logs those and answers ``ConnectCode/internal``.
+/// The body is always `application/json` `{"code": "...", "message": "...", "details": [...]}`
+/// (`details` only when there are some), even for binary requests. Messages must never carry
+/// internals (stack traces, paths, raw errors); the front door logs those and answers
+/// ``ConnectCode/internal``.
 public struct ConnectError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: ConnectCode
     public var message: String
@@ -51,12 +53,19 @@ public struct ConnectError: Error, Sendable, Equatable, CustomStringConvertible 
     /// When set, the answer carries `Retry-After` with this many seconds: the refusal is temporary
     /// (overload) and the client may send the same request again after that long.
     public var retryAfterSeconds: Int?
+    /// Messages that say more, for programs (``invalidArgument(field:_:)`` adds a
+    /// `mpiplug.v1.BadRequest`); sent as the body's `details`.
+    public var details: [ConnectErrorDetail]
 
-    public init(_ code: ConnectCode, _ message: String, httpStatus: Int? = nil, retryAfterSeconds: Int? = nil) {
+    public init(
+        _ code: ConnectCode, _ message: String, httpStatus: Int? = nil, retryAfterSeconds: Int? = nil,
+        details: [ConnectErrorDetail] = []
+    ) {
         self.code = code
         self.message = message
         self.httpStatusOverride = httpStatus
         self.retryAfterSeconds = retryAfterSeconds
+        self.details = details
     }
 
     /// The HTTP status to answer with.
@@ -64,7 +73,8 @@ public struct ConnectError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String { "\(code.rawValue): \(message)" }
 
-    /// A bad request, naming the field at fault (`"limit: must be 1...100"`).
+    /// A bad request that no single field explains (a body that does not decode). For a field, use
+    /// ``invalidArgument(field:_:)``, which names it in a detail too.
     public static func invalidArgument(_ message: String) -> ConnectError { ConnectError(.invalidArgument, message) }
 
     /// A failure that must not reveal its cause to the client.
@@ -72,7 +82,9 @@ public struct ConnectError: Error, Sendable, Equatable, CustomStringConvertible 
 
     /// The body as Connect's error JSON.
     public var jsonBody: String {
-        "{\"code\":\"\(code.rawValue)\",\"message\":\(JSONString.quote(message))}"
+        let head = "{\"code\":\"\(code.rawValue)\",\"message\":\(JSONString.quote(message))"
+        guard !details.isEmpty else { return head + "}" }
+        return head + ",\"details\":[" + details.map(\.json).joined(separator: ",") + "]}"
     }
 }
 

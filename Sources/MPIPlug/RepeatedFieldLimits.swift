@@ -38,7 +38,7 @@ public struct RepeatedFieldLimit: Sendable, Equatable {
     }
 
     func exceeded(count: Int) -> ConnectError {
-        .invalidArgument("\(name): at most \(maximumCount) per request, not \(count)")
+        .invalidArgument(field: name, "at most \(maximumCount) per request, not \(count)")
     }
 }
 

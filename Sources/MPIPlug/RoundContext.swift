@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MPI
 import MPIPlugProtos
@@ -91,10 +92,7 @@ public final class RoundContext {
             case .success(let response):
                 answer.response = try response.serializedBytes()
             case .failure(let error):
-                answer.error = .with {
-                    $0.code = error.code.rawValue
-                    $0.message = error.message
-                }
+                answer.error = Mpiplug_V1_AnswerError(error)
             }
             answers.answers.append(answer)
         }
@@ -107,9 +105,34 @@ public final class RoundContext {
             guard let response = try? Response(serializedBytes: bytes) else { return .failure(.internalError) }
             return .success(response)
         case .error(let error):
-            return .failure(ConnectError(ConnectCode(rawValue: error.code) ?? .unknown, error.message))
+            return .failure(error.connectError)
         case .none:
             return .failure(.internalError)
         }
+    }
+}
+
+extension Mpiplug_V1_AnswerError {
+    /// `error` as another rank sends it to rank 0: code, message and details (not the HTTP status
+    /// override or Retry-After, which only rank 0's front door sets).
+    init(_ error: ConnectError) {
+        self.init()
+        code = error.code.rawValue
+        message = error.message
+        details = error.details.map { detail in
+            .with {
+                $0.type = detail.typeName
+                $0.value = Data(detail.value)
+                $0.debugJson = detail.debugJSON ?? ""
+            }
+        }
+    }
+
+    /// The Connect error rank 0 answers with.
+    var connectError: ConnectError {
+        ConnectError(
+            ConnectCode(rawValue: code) ?? .unknown, message,
+            details: details.map { ConnectErrorDetail(typeName: $0.type, value: Array($0.value), debugJSON: $0.debugJson.isEmpty ? nil : $0.debugJson) }
+        )
     }
 }

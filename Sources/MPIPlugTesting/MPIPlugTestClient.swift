@@ -44,11 +44,17 @@ public struct MPIPlugTestClient: Sendable {
         try await call(route, request, returning: response, format: format, headers: headers).get()
     }
 
-    /// Reads a Connect error body: `{"code": "...", "message": "..."}`.
+    /// Reads a Connect error body: `{"code": "...", "message": "...", "details": [{"type", "value"}]}`
+    /// (`debug` is left out: it only renders `value`).
     static func connectError(_ answer: TestResponse) throws -> ConnectError {
+        struct Detail: Decodable {
+            var type: String
+            var value: String
+        }
         struct Body: Decodable {
             var code: String
             var message: String?
+            var details: [Detail]?
         }
         guard let body = try? JSONDecoder().decode(Body.self, from: Data(answer.body.readableBytesView)),
               let code = ConnectCode(rawValue: body.code)
@@ -56,7 +62,14 @@ public struct MPIPlugTestClient: Sendable {
             throw MPIPlugTestClientError.notAConnectError(status: Int(answer.status.code), body: String(buffer: answer.body))
         }
         let status = Int(answer.status.code)
-        return ConnectError(code, body.message ?? "", httpStatus: status == code.httpStatus ? nil : status)
+        var details = [ConnectErrorDetail]()
+        for detail in body.details ?? [] {
+            guard let value = ConnectErrorDetail.decodeBase64(detail.value) else {
+                throw MPIPlugTestClientError.notAConnectError(status: status, body: String(buffer: answer.body))
+            }
+            details.append(ConnectErrorDetail(typeName: detail.type, value: value))
+        }
+        return ConnectError(code, body.message ?? "", httpStatus: status == code.httpStatus ? nil : status, details: details)
     }
 }
 

@@ -88,6 +88,9 @@ struct InProcessServiceTests {
             let tooMany = try await client.call(
                 API.predictNextVisits, Geopredict_V1_PredictNextVisitsRequest.with { $0.userID = "someone"; $0.limit = 500 }, returning: Geopredict_V1_PredictNextVisitsResponse.self)
             #expect(tooMany.failure?.code == .invalidArgument)
+            // Through the front door and the test client's reading of the body: the field in a detail.
+            #expect(tooMany.failure?.fieldViolations.map(\.field) == ["limit"])
+            #expect(tooMany.failure?.fieldViolations.first?.description_p == "must be 0 (the default, 10) to 100, not 500")
         }
     }
 

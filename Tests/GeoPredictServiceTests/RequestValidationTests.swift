@@ -6,7 +6,7 @@ import Testing
 /// The identifier rule the v1 API documents: non-empty, at most the byte limit, no control characters.
 struct RequestValidationTests {
     private func problem(_ id: String) -> String? {
-        FieldCheck.identifier(id, field: "user_id", maximumBytes: RequestLimits.maximumUserIDBytes)
+        FieldCheck.identifier(id, field: "user_id", maximumBytes: RequestLimits.maximumUserIDBytes)?.message
     }
 
     @Test func printableIdentifiersPass() {
@@ -29,11 +29,11 @@ struct RequestValidationTests {
     @Test func aPredictionRequestNamesItsFirstBadField() {
         var request = Geopredict_V1_PredictNextVisitsRequest()
         request.userID = "u\u{1B}[31m"
-        #expect(request.problem(nowUnixSeconds: 1_700_000_000)?.hasPrefix("user_id:") == true)
+        #expect(request.problem(nowUnixSeconds: 1_700_000_000)?.field == "user_id")
         request.userID = "u1"
         #expect(request.problem(nowUnixSeconds: 1_700_000_000) == nil)
         request.limit = 101
-        #expect(request.problem(nowUnixSeconds: 1_700_000_000)?.hasPrefix("limit:") == true)
+        #expect(request.problem(nowUnixSeconds: 1_700_000_000)?.field == "limit")
     }
 }
 

@@ -36,6 +36,8 @@ final class FrontDoorHarness: @unchecked Sendable {
     }
 
     private static let testService = "test.v1.Test"
+    /// `/test.v1.Test/Refuse`: answers an even `value`, refuses an odd one naming the field.
+    static let refuse = RouteDescriptor(service: testService, method: "Refuse")
 
     /// What the `/test.v1.Test/Background` job did: each step's all-reduced value, and a gate it waits
     /// on after its first step.
@@ -84,6 +86,14 @@ final class FrontDoorHarness: @unchecked Sendable {
                   request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in
                 // What the round received: the unknown fields' bytes still in the request, if any.
                 requests.map { request in .success(.with { $0.message = "\(request.unknownFields.data.count)" }) }
+            },
+            // Refuses an odd value as a field error (a handler's own refusal, with a detail).
+            Route(refuse, request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in
+                requests.map { request in
+                    request.value % 2 == 0
+                        ? .success(.with { $0.checksum = request.value })
+                        : .failure(.invalidArgument(field: "value", "must be even, not \(request.value)"))
+                }
             },
             Route(RouteDescriptor(service: testService, method: "Fail"),
                   request: Mpiplug_V1_EchoRequest.self, response: Mpiplug_V1_EchoResponse.self) { requests, _ in

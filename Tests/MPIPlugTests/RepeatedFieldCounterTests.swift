@@ -38,7 +38,7 @@ struct RepeatedFieldCounterTests {
     }
 
     @Test func overTheLimitIsInvalidArgumentNamingTheField() {
-        #expect(throws: ConnectError.invalidArgument("store_ids: at most 3 per request, not 4")) {
+        #expect(throws: ConnectError.invalidArgument(field: "store_ids", "at most 3 per request, not 4")) {
             try RepeatedFieldCounter.check(Array(#"{"storeIds":[1,2,3,4]}"#.utf8), format: .json, limits: Self.limits)
         }
         #expect(throws: Never.self) {

@@ -13,6 +13,7 @@ Modes:
 Prints one line per check and a summary; exits non-zero on any failure.
 """
 import argparse
+import base64
 import concurrent.futures
 import json
 import math
@@ -33,6 +34,7 @@ from live_checks import Checks, descendants, mpi_launcher, rank_of, well_formed_
 from google.protobuf import json_format
 
 from geopredict.v1 import geopredict_pb2
+from mpiplug.v1 import error_details_pb2
 from geopredict.v1.geopredict_connect import GeoPredictServiceClientSync
 from connectrpc.errors import ConnectError
 
@@ -188,6 +190,18 @@ def test_example_call(checks, job):
                  "the printed example call answers 5 stores for a known user (not a cold start)", output)
 
 
+def detail_fields(error):
+    """The fields of an error's mpiplug.v1.BadRequest details, decoded from their base64 value
+    (unpadded, as the server sends it) with protobuf's runtime."""
+    fields = []
+    for detail in error.get("details", []):
+        if detail.get("type") == "mpiplug.v1.BadRequest":
+            value = detail.get("value", "")
+            message = error_details_pb2.BadRequest.FromString(base64.b64decode(value + "=" * (-len(value) % 4)))
+            fields += [violation.field for violation in message.field_violations]
+    return fields
+
+
 def test_validation(checks, url):
     now = int(time.time())
     cases = [
@@ -207,8 +221,21 @@ def test_validation(checks, url):
         response = call(url, method, body)
         error = response.json() if response.headers.get("Content-Type") == "application/json" else {}
         checks.check(response.status_code == 400 and error.get("code") == "invalid_argument"
-                     and field in error.get("message", ""),
-                     f"{method} {json.dumps(body)[:50]} -> invalid_argument naming {field}", response.text)
+                     and field in error.get("message", "") and detail_fields(error) == [field],
+                     f"{method} {json.dumps(body)[:50]} -> invalid_argument naming {field} (in a BadRequest detail too)",
+                     response.text)
+    # connect-python, a Connect client of its own, reads the detail as a typed message.
+    try:
+        GeoPredictServiceClientSync(url).predict_next_visits(geopredict_pb2.PredictNextVisitsRequest(user_id="u1", limit=500))
+        violations = None
+    except ConnectError as error:
+        violations = []
+        for detail in error.details:
+            bad_request = error_details_pb2.BadRequest()
+            if detail.Unpack(bad_request):
+                violations += [violation.field for violation in bad_request.field_violations]
+    checks.check(violations == ["limit"], "connect-python unpacks the error's detail as mpiplug.v1.BadRequest naming limit",
+                 violations)
     good = {"userId": "batch-user", "timestampUnixSeconds": str(now - 60), "latitude": 40.7, "longitude": -74.0,
             "storeId": "s000001"}
     bad = [
