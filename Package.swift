@@ -130,6 +130,10 @@ let package = Package(
                 "GeoPredict", "GeoPredictProtos", "MPIPlug", "MPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            // The console's files, compiled into the binary as byte arrays (GeoPredictConsole).
+            resources: [
+                .embedInCode("Console/index.html"), .embedInCode("Console/console.js"), .embedInCode("Console/console.css"),
             ]
         ),
         .executableTarget(

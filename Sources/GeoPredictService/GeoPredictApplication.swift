@@ -82,6 +82,7 @@ public final class GeoPredictApplication {
         service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)
         try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(
             node: node, health: service.health, metrics: service.metricsFactory)))
+        try service.serveFiles(GeoPredictConsole.files)
         summary = "\(world.size) ranks, \(dataset.userCount) users, \(dataset.catalogue.count) stores, "
             + "\(dataset.visitCount) visits, model \(node.status.servingVersion) (\(first.origin)), "
             + "started in \(String(format: "%.1f", GeoPredictServer.seconds(since: started))) s"

@@ -7,7 +7,7 @@ import NIOCore
 import NIOHTTP1
 import SwiftProtobuf
 
-/// Rank 0's HTTP responder: Connect unary calls, `GET /healthz` and `GET /metrics`.
+/// Rank 0's HTTP responder: Connect unary calls, `GET /healthz`, `GET /metrics` and static files.
 ///
 /// Everything a request can get wrong is checked here, on the HTTP threads, before the request is
 /// queued: route, method, token, content type, size, compression, timeout and the body itself. Only
@@ -27,6 +27,8 @@ struct FrontDoor: HTTPResponder {
     let compressionThresholdBytes: Int
     /// Which browser origins may call (nil: no CORS headers, as without `--cors-origin`).
     let crossOrigin: CrossOriginPolicy?
+    /// Files served without a token or a round, by path (a console).
+    let files: [String: StaticFile]
     let rankCount: Int
     /// The client connections, watched so that a call whose client hung up is never run.
     let connections = ClientConnections()
@@ -38,6 +40,10 @@ struct FrontDoor: HTTPResponder {
         case "/healthz": response = await healthCheck(request)
         case "/metrics": response = metricsPage(request)
         default:
+            if let file = files[request.uri.path] {
+                // Same origin as the API it calls: no CORS headers needed or given.
+                return file.response(to: request)
+            }
             if let crossOrigin, request.method == .options {
                 // Before the token check: browsers send no credentials on a preflight.
                 // The same methods for every path, known or not: a preflight does not tell routes apart.

@@ -86,6 +86,24 @@ public final class MPIPlugService {
     /// The paths of every registered route.
     public var routePaths: [String] { executor.routeOrder }
 
+    /// The files rank 0 serves itself, by path (``serveFiles(_:)``).
+    private var staticFiles: [String: StaticFile] = [:]
+
+    /// Serves `files` at their paths on rank 0, to `GET` and `HEAD`, without a token (a console's
+    /// page; its API calls still need one). Call before ``serve(onReady:)``.
+    ///
+    /// - Throws: ``MPIPlugError/invalidConfiguration(_:)`` for a path that does not start with `/`,
+    ///   is served already, or is `/healthz`, `/metrics` or a route's.
+    public func serveFiles(_ files: [StaticFile]) throws(MPIPlugError) {
+        for file in files {
+            let path = file.path
+            guard path.hasPrefix("/") else { throw .invalidConfiguration("the file path \(path) does not start with /") }
+            let taken = ["/healthz", "/metrics"].contains(path) || executor.codecs[path] != nil || staticFiles[path] != nil
+            guard !taken else { throw .invalidConfiguration("\(path) is served already") }
+            staticFiles[path] = file
+        }
+    }
+
     /// Serves until shut down (SIGTERM to rank 0). Collective: every rank calls it.
     ///
     /// - Parameter onReady: called on rank 0 once the port is open, with the address served.
@@ -127,7 +145,7 @@ public final class MPIPlugService {
             token: configuration.bearerToken.map(BearerToken.init),
             compressionThresholdBytes: configuration.responseCompressionThresholdBytes,
             crossOrigin: CrossOriginPolicy(origins: configuration.corsOrigins, allowsAuthorization: configuration.bearerToken != nil),
-            rankCount: communicator.size, logger: logger
+            files: staticFiles, rankCount: communicator.size, logger: logger
         )
     }
 

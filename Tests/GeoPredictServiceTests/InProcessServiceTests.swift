@@ -94,6 +94,21 @@ struct InProcessServiceTests {
         }
     }
 
+    @Test func theConsoleIsServedAtTheRoot() async throws {
+        let state = Self.temporaryState()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let application = try Self.application(state: state)
+        try await application.service.test { client in
+            for file in GeoPredictConsole.files {
+                try await client.http.execute(uri: file.path, method: .get) { response in
+                    #expect(response.status == .ok, "\(file.path)")
+                    #expect(Array(buffer: response.body) == file.body, "\(file.path)")
+                    #expect(response.headers[.contentSecurityPolicy] == StaticFile.sameOriginPolicy, "\(file.path)")
+                }
+            }
+        }
+    }
+
     @Test func trainServesANewModelAndARestartReplaysTheLog() async throws {
         let state = Self.temporaryState()
         defer { try? FileManager.default.removeItem(atPath: state) }

@@ -59,6 +59,9 @@ declare -gA GEOPREDICT_REQUIREMENTS=(
     [wrk]="cmd:wrk|wrk|Spack: wrk (on RHEL, wrk is in EPEL)"
     [slurm-wlm]="cmd:slurmctld|slurm-slurmctld slurm-slurmd|(a system service: ask the administrators)"
     [munge]="cmd:munged|munge|(a system service: ask the administrators)"
+    # The console's browser test (hpc/tests/console-browser.sh) only: a headless browser and its driver.
+    [chromium]="cmd:chromium,chromium-browser|chromium|(a browser: ask the administrators; on RHEL it is in EPEL)"
+    [chromium-driver]="cmd:chromedriver|chromedriver|(ships with Chromium: ask the administrators; on RHEL it is in EPEL)"
 )
 
 # True when the Debian package "$1" is present: by its probe where one is known (whatever installed
@@ -251,16 +254,19 @@ run_spmd() {
 }
 
 # A Python virtual environment for the interop tests and clients (connect-python, protobuf,
-# requests), with Python code generated from proto/ into $TEST_VENV/gen. Idempotent.
+# requests, and Selenium for the console's browser test), with Python code generated from proto/
+# into $TEST_VENV/gen. Idempotent; the marker's version goes up with the list, so that an existing
+# environment gets what was added.
 TEST_VENV="${GEOPREDICT_ROOT}/.build-venv"
 ensure_test_venv() {
     ensure_packages python3-venv protobuf-compiler
-    if [ ! -x "$TEST_VENV/bin/python" ] || [ ! -f "$TEST_VENV/.installed-v1" ]; then
+    if [ ! -x "$TEST_VENV/bin/python" ] || [ ! -f "$TEST_VENV/.installed-v2" ]; then
         log "creating the Python test environment in $TEST_VENV"
         python3 -m venv "$TEST_VENV"
         "$TEST_VENV/bin/pip" install --quiet --disable-pip-version-check \
-            "connect-python==0.9.0" "protoc-gen-connect-python==0.9.0" "protobuf>=6,<8" "requests>=2.31"
-        touch "$TEST_VENV/.installed-v1"
+            "connect-python==0.9.0" "protoc-gen-connect-python==0.9.0" "protobuf>=6,<8" "requests>=2.31" \
+            "selenium==4.50.0" || return 1
+        touch "$TEST_VENV/.installed-v2"
     fi
     rm -rf "$TEST_VENV/gen" && mkdir -p "$TEST_VENV/gen"
     local protos
