@@ -65,7 +65,7 @@ public final class GeoPredictApplication {
             if replayed > 0 { say("recovered \(replayed) events from the write-ahead logs") }
             let trainingStarted = ContinuousClock.now
             let model = try GeoPredictServer.initialModel(
-                histories: histories, catalogue: dataset.catalogue, shards: shards, world: world, say: say)
+                histories: histories, catalogue: dataset.catalogue, shards: shards, world: world, booster: options.booster, say: say)
             let sequence = try checkpoints.highestSequence(on: world) + 1
             let version = ModelVersion.make(sequence: sequence, unixSeconds: Int64(Date().timeIntervalSince1970))
             try checkpoints.save(
@@ -79,6 +79,7 @@ public final class GeoPredictApplication {
             log: log, limits: options.ingestLimits, model: first.model, modelVersion: first.version, modelSequence: first.sequence, checkpoints: checkpoints,
             foldInMemoCapacity: options.foldInMemoCapacity, logger: logger
         )
+        node.booster = options.booster
         service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)
         try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(
             node: node, health: service.health, metrics: service.metricsFactory)))

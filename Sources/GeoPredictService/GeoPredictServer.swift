@@ -30,11 +30,14 @@ public struct GeoPredictServerOptions: Sendable {
     public var eventIDsPerUser: Int
     /// How many users and events per user ingest may add to each rank (``IngestLimits``).
     public var ingestLimits: IngestLimits
+    /// The boosted ranker every training run adds (``NextVisitTrainer/booster``; needs libxgboost);
+    /// `nil` serves the linear model alone.
+    public var booster: BoostedRankerParameters?
 
     public init(
         data: DataSource, stateDirectory: String, plug: MPIPlugConfiguration, ignoresCheckpoints: Bool = false,
         foldInMemoCapacity: Int = 100_000, eventIDsPerUser: Int = 10_000,
-        ingestLimits: IngestLimits = IngestLimits()
+        ingestLimits: IngestLimits = IngestLimits(), booster: BoostedRankerParameters? = nil
     ) {
         self.data = data
         self.stateDirectory = stateDirectory
@@ -43,6 +46,7 @@ public struct GeoPredictServerOptions: Sendable {
         self.foldInMemoCapacity = foldInMemoCapacity
         self.eventIDsPerUser = eventIDsPerUser
         self.ingestLimits = ingestLimits
+        self.booster = booster
     }
 }
 
@@ -168,10 +172,13 @@ public enum GeoPredictServer {
     // MARK: Model and recovery
 
     static func initialModel(
-        histories: UserHistories, catalogue: StoreCatalogue, shards: ShardMap, world: Communicator, say: @escaping (String) -> Void
+        histories: UserHistories, catalogue: StoreCatalogue, shards: ShardMap, world: Communicator,
+        booster: BoostedRankerParameters? = nil, say: @escaping (String) -> Void
     ) throws -> NextVisitModel {
         let started = ContinuousClock.now
-        let (model, _) = try NextVisitTrainer().train(
+        var trainer = NextVisitTrainer()
+        trainer.booster = booster
+        let (model, _) = try trainer.train(
             visits: histories.snapshot(), catalogue: catalogue, shards: shards, on: world, progress: say
         )
         histories.markAllTrained()

@@ -40,14 +40,25 @@ struct ServeCommand: ParsableCommand {
         "How many events one user may have; events beyond it get resource_exhausted.",
         discussion: "The default, 1,000,000, is a GPS fix every 10 s for four months."))
     var maxEventsPerUser = IngestLimits.defaultEventsPerUser
+    @Option(help: ArgumentHelp(
+        "The ranker every training run fits: linear, or xgboost (also: boosted) to add boosted trees that re-rank the linear score's best 20 candidates.",
+        discussion: "xgboost needs XGBoost's shared library (Debian: libxgboost-dev) to train; the trees are evaluated natively and kept in the model checkpoint."))
+    var ranker: RankerKind = .linear
     @OptionGroup var server: ServerOptions
+
+    func validate() throws {
+        if ranker == .xgboost, case .failure(let error) = XGBoostLibrary.shared {
+            throw ValidationError("--ranker xgboost: \(error)")
+        }
+    }
 
     func run() throws {
         StandardErrorLogHandler.bootstrap()
         let options = GeoPredictServerOptions(
             data: try dataSource(), stateDirectory: state, plug: try server.makeConfiguration(), ignoresCheckpoints: retrain,
             foldInMemoCapacity: max(0, foldInMemo), eventIDsPerUser: max(0, eventIDsPerUser),
-            ingestLimits: IngestLimits(usersPerRank: max(0, maxUsersPerRank), eventsPerUser: max(0, maxEventsPerUser))
+            ingestLimits: IngestLimits(usersPerRank: max(0, maxUsersPerRank), eventsPerUser: max(0, maxEventsPerUser)),
+            booster: ranker == .xgboost ? BoostedRankerParameters() : nil
         )
         var logger = Logger(label: "geopredict")
         logger.logLevel = .info

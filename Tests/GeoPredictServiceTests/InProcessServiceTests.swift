@@ -18,11 +18,12 @@ struct InProcessServiceTests {
 
     private static func temporaryState() -> String { NSTemporaryDirectory() + "geopredict-inprocess-\(UUID().uuidString)" }
 
-    private static func application(state: String) throws -> GeoPredictApplication {
+    private static func application(state: String, booster: BoostedRankerParameters? = nil) throws -> GeoPredictApplication {
         var plug = MPIPlugConfiguration()
         plug.port = 0
         let city = SyntheticCity.Configuration(userCount: 120, storeCount: 30, meanVisitsPerUser: 10, days: 30, endUnixSeconds: cityEnd)
-        let options = GeoPredictServerOptions(data: .synthetic(city), stateDirectory: state, plug: plug, foldInMemoCapacity: 0)
+        let options = GeoPredictServerOptions(
+            data: .synthetic(city), stateDirectory: state, plug: plug, foldInMemoCapacity: 0, booster: booster)
         var logger = Logger(label: "geopredict-test")
         logger.logLevel = .warning
         return try GeoPredictApplication(environment: MPI.shared(), options: options, logger: logger)
@@ -36,6 +37,32 @@ struct InProcessServiceTests {
             $0.longitude = -73.99
             $0.storeID = store
         }
+    }
+
+    @Test(
+        "serve --ranker xgboost trains the booster in the served job, predicts with it and restarts from its checkpoint",
+        .enabled(if: XGBoostLibrary.isAvailable, "libxgboost not found: install libxgboost-dev to run the boosted ranker tests"))
+    func theBoostedRankerIsTrainedServedAndCheckpointed() async throws {
+        let state = Self.temporaryState()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        var booster = BoostedRankerParameters()
+        booster.trees = 20
+        let trees: BoostedTrees
+        do {
+            let application = try Self.application(state: state, booster: booster)
+            trees = try #require(application.node.model.booster?.trees)
+            #expect(trees.treeCount == 20)
+            let user = try #require(application.exampleUserID)
+            try await application.service.test { client in
+                let answer = try await client.callSucceeding(
+                    API.predictNextVisits, Geopredict_V1_PredictNextVisitsRequest.with { $0.userID = user; $0.limit = 5 },
+                    returning: Geopredict_V1_PredictNextVisitsResponse.self)
+                #expect(answer.visits.count == 5)
+            }
+        }
+        // A restart serves the checkpoint: the same trees, without retraining.
+        let restarted = try Self.application(state: state)
+        #expect(restarted.node.model.booster?.trees == trees)
     }
 
     @Test func ingestIsReflectedInTheNextPredictionAndInGetUser() async throws {

@@ -20,6 +20,8 @@ final class GeoPredictNode {
     private var userCount: Int
     let logger: Logger
     private(set) var model: NextVisitModel
+    /// The boosted ranker each `Train` run adds (`serve --ranker xgboost`); `nil` for the linear model alone.
+    var booster: BoostedRankerParameters?
     private(set) var status = TrainingStatus()
     /// The serving model's sequence number (the `n` of `mn-…`); checkpoints keep it across restarts.
     private var modelSequence: Int
@@ -210,7 +212,7 @@ final class GeoPredictNode {
         status.finishedSeconds = nil
         status.error = ""
         status.progress.reset()
-        nonisolated(unsafe) let trainer = Self.trainer(settings)  // used by the background thread alone from here on
+        nonisolated(unsafe) let trainer = Self.trainer(settings, booster: booster)  // used by the background thread alone from here on
         let (catalogue, shards, logger, progress) = (catalogue, shards, logger, status.progress)
         let isRankZero = context.rank == 0
         // The node lives on the MPI thread; the background thread only hands it to a step, which runs there.
@@ -276,8 +278,9 @@ final class GeoPredictNode {
     }
 
     /// The trainer for a `Train` request's hyper-parameters (zero fields keep the defaults).
-    static func trainer(_ settings: Geopredict_V1_TrainRequest) -> NextVisitTrainer {
+    static func trainer(_ settings: Geopredict_V1_TrainRequest, booster: BoostedRankerParameters? = nil) -> NextVisitTrainer {
         var trainer = NextVisitTrainer()
+        trainer.booster = booster
         var configuration = ALSCollaborativeTraining().configuration
         if settings.factors > 0 { configuration.factorCount = Int(settings.factors) }
         if settings.iterations > 0 { configuration.iterations = Int(settings.iterations) }
