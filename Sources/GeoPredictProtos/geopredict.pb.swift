@@ -322,13 +322,13 @@ public nonisolated struct Geopredict_V1_TrainRequest: Sendable {
   /// Latent factors of the collaborative model, 1 to 256 (default 32).
   public var factors: UInt32 = 0
 
-  /// ALS iterations, 1 to 100 (default 10).
+  /// ALS iterations, 1 to 100 (default 15).
   public var iterations: UInt32 = 0
 
   /// L2 regularisation of the factors, 0 (the default, 0.1) to 1,000,000.
   public var regularization: Double = 0
 
-  /// Confidence per visit, c = 1 + alpha * visits, 0 (the default, 40) to 1,000,000.
+  /// Confidence per visit, c = 1 + alpha * visits, 0 (the default, 10) to 1,000,000.
   public var alpha: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -138,16 +138,16 @@ struct EvaluateCommand: ParsableCommand {
     var distanceOffsetKm = NextVisitParameters().distanceOffsetKilometers
 
     @Option(help: "ALS latent factors.")
-    var alsFactors = 32
+    var alsFactors = ALSConfiguration.defaultFactorCount
 
     @Option(help: "ALS iterations.")
-    var alsIterations = 15
+    var alsIterations = ALSConfiguration.defaultIterations
 
     @Option(help: "ALS confidence 1 + alpha * count.")
-    var alsAlpha: Float = 10
+    var alsAlpha = ALSConfiguration.defaultAlpha
 
     @Option(help: "ALS regularization.")
-    var alsRegularization: Float = 0.1
+    var alsRegularization = ALSConfiguration.defaultRegularization
 
     func validate() throws {
         for (name, value) in [("--train-format", trainFormat), ("--test-format", testFormat), ("--validation-format", validationFormat)] {

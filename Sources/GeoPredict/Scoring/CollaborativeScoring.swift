@@ -94,8 +94,8 @@ public protocol CollaborativeTraining {
 public struct ALSCollaborativeTraining: CollaborativeTraining {
     public var configuration: ALSConfiguration
 
-    /// 32 factors, 15 iterations, λ = 0.1, confidence `1 + 10 × count` (the research prototype's values).
-    public init(configuration: ALSConfiguration = ALSConfiguration(confidence: .linear(alpha: 10))) {
+    /// ``ALSConfiguration``'s defaults: 32 factors, 15 iterations, λ = 0.1, confidence `1 + 10 × count`.
+    public init(configuration: ALSConfiguration = ALSConfiguration()) {
         self.configuration = configuration
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GeoPredict
 import GeoPredictProtos
 import MPIPlug
 
@@ -136,10 +137,10 @@ extension Geopredict_V1_TrainRequest: ValidatableRequest {
         // Train had already answered, so it is refused here.
         let most = RequestLimits.maximumTrainingParameter
         if !(0...most).contains(regularization) {
-            throw .invalidArgument(field: "regularization", "must be 0 (the default, 0.1) to \(Int(most)), not \(regularization)")
+            throw .invalidArgument(field: "regularization", "must be 0 (the default, \(ALSConfiguration.defaultRegularization)) to \(Int(most)), not \(regularization)")
         }
         if !(0...most).contains(alpha) {
-            throw .invalidArgument(field: "alpha", "must be 0 (the default, 40) to \(Int(most)), not \(alpha)")
+            throw .invalidArgument(field: "alpha", "must be 0 (the default, \(Int(ALSConfiguration.defaultAlpha))) to \(Int(most)), not \(alpha)")
         }
     }
 }
