@@ -303,6 +303,21 @@ struct WriteAheadLogTests {
         }
     }
 
+    /// Two logs of one process opened in the same millisecond (a restart inside tests, a second log
+    /// of the same prefix): the second one's segments sort after the first one's.
+    @Test func aSecondLogsSegmentsSortAfterTheFirstOnes() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for round in 0..<20 {
+            let first = try WriteAheadLog(directory: directory, prefix: "events")
+            try first.append([[UInt8(2 * round)]])
+            let second = try WriteAheadLog(directory: directory, prefix: "events")
+            try second.append([[UInt8(2 * round + 1)]])
+        }
+        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+        #expect(read.flatMap(\.records) == (0..<40).map { [UInt8($0)] })
+    }
+
     @Test func segmentNamesSortByTimeThenOrdinal() {
         func name(_ milliseconds: Int, _ ordinal: Int, _ random: UInt64) -> String {
             WriteAheadLog.segmentName(prefix: "events", milliseconds: milliseconds, process: 7, ordinal: ordinal, random: random)

@@ -1,5 +1,6 @@
 import Foundation
 import GeoPredict
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -89,8 +90,9 @@ public final class WriteAheadLog {
     /// Per segment this process wrote, its name and acknowledged records, in creation order.
     private var segmentRecords: [(name: String, records: Int)] = []
     private var nextSequence: UInt64 = 1
-    /// The time in the newest segment's name: later names never get an earlier one.
-    private var lastSegmentMilliseconds = 0
+    /// The time and ordinal in the newest segment name of this process, over all of its logs (a
+    /// second log opened in the same millisecond must still sort after the first one's segments).
+    private static let lastSegmentName = Mutex((milliseconds: 0, ordinal: 0))
     /// Batches of sealed segments that failed and whose void is not on disk yet.
     private var pendingVoids: [VoidedRange] = []
     /// Bytes appended (and synced) by this process.
@@ -237,7 +239,8 @@ public final class WriteAheadLog {
     ///
     /// Replay reads segments in name order, so a process's names must sort in the order it created
     /// them: the time (never going back within a process, even if the clock does) orders them across
-    /// restarts, and the zero-padded ordinal within one millisecond, where a segment sealed after a
+    /// restarts, and the zero-padded ordinal (counted over every log of the process) within one
+    /// millisecond, where a segment sealed after a
     /// failed sync and its successor are often opened (a random part alone ordered those by chance).
     /// The process and random parts keep names unique across hosts sharing one state folder.
     static func segmentName(prefix: String, milliseconds: Int, process: Int32, ordinal: Int, random: UInt64) -> String {
@@ -247,10 +250,12 @@ public final class WriteAheadLog {
 
     /// Creates the next segment file and syncs the directory so that the file survives a crash.
     private func openSegment() throws(Failure) -> OpenSegment {
-        let milliseconds = max(Int(Date().timeIntervalSince1970 * 1000), lastSegmentMilliseconds)
-        lastSegmentMilliseconds = milliseconds
+        let (milliseconds, ordinal) = Self.lastSegmentName.withLock { last in
+            last = (max(Int(Date().timeIntervalSince1970 * 1000), last.milliseconds), last.ordinal + 1)
+            return last
+        }
         let name = Self.segmentName(
-            prefix: prefix, milliseconds: milliseconds, process: getpid(), ordinal: segmentRecords.count,
+            prefix: prefix, milliseconds: milliseconds, process: getpid(), ordinal: ordinal,
             random: UInt64.random(in: 0...UInt64.max))
         let path = "\(directory)/\(name)"
         let descriptor: Int32
