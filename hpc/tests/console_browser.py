@@ -15,11 +15,8 @@ import base64
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import requests
@@ -29,48 +26,22 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from live_checks import Checks, mpi_launcher
+from live_checks import Checks, ServedJob
 from mpiplug.v1 import error_details_pb2
 
 SERVICE = "/geopredict.v1.GeoPredictService/"
 TOKEN = "console-test-token"
 
 
-class Job:
-    """`mpirun -np N geopredict serve --port P --auth-token-file F ...`, waiting for 'serving on URL'."""
+class Job(ServedJob):
+    """`geopredict serve --port P --auth-token-file F` of a small synthetic city, with TOKEN."""
 
     def __init__(self, binary, ranks, port, state, log_path, timeout=600):
         token_file = os.path.join(state, "token")
         with open(token_file, "w") as handle:
             handle.write(TOKEN + "\n")
-        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
-        self.log = open(log_path, "a")
-        self.process = subprocess.Popen(
-            [*mpi_launcher(ranks), binary, "serve", "--port", str(port), "--state", os.path.join(state, "job"),
-             "--users", "300", "--store-count", "40", "--auth-token-file", token_file],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, start_new_session=True)
-        self.url = None
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.log.write(line)
-            if line.startswith("geopredict: serving on "):
-                self.url = line.split(" on ")[1].split(" ")[0]
-                break
-        if self.url is None:
-            self.stop()
-            raise RuntimeError(f"the service did not start; see {log_path}")
-        threading.Thread(target=lambda: [self.log.write(line) for line in self.process.stdout], daemon=True).start()
-
-    def stop(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        super().__init__(binary, ranks, ["--port", str(port), "--state", os.path.join(state, "job"), "--users", "300",
+                                         "--store-count", "40", "--auth-token-file", token_file], log_path, timeout)
 
 
 def api(url, method, message):

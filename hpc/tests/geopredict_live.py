@@ -29,7 +29,7 @@ import time
 
 import requests
 
-from live_checks import Checks, descendants, mpi_launcher, rank_of, well_formed_error
+from live_checks import Checks, ServedJob, well_formed_error
 
 from google.protobuf import json_format
 
@@ -42,59 +42,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SERVICE = "/geopredict.v1.GeoPredictService/"
 
 
-class Job:
-    """`mpirun -np N geopredict serve --port 0 --state DIR ...`, waiting for its 'serving on URL' line."""
+class Job(ServedJob):
+    """`geopredict serve --port 0 --state DIR` of a synthetic city of `users` and `stores`."""
 
     def __init__(self, binary, ranks, state, users, stores, log_path, timeout=900, extra=()):
-        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                   OPENBLAS_NUM_THREADS="1")
-        self.log = open(log_path, "a")
-        self.process = subprocess.Popen(
-            [*mpi_launcher(ranks), binary, "serve",
-             "--port", "0", "--state", state, "--users", str(users), "--store-count", str(stores), *extra],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, start_new_session=True)
-        self.url, self.ranks, self.example = None, ranks, None
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.log.write(line)
-            if line.startswith("geopredict: serving on "):
-                self.url = line.split(" on ")[1].split(" ")[0]
-                break
-        if self.url is None:
-            self.kill()
-            raise RuntimeError(f"the service did not start; see {log_path}")
-        # Keep draining stdout so the job never blocks on a full pipe; the drain also picks up the
-        # example call printed after the 'serving on' line (never waited for here: it may not come).
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self):
-        for line in self.process.stdout:
-            self.log.write(line)
-            if line.startswith("geopredict: try  "):
-                self.example = line[len("geopredict: try  "):].strip()
-
-    def rank_pids(self):
-        return [pid for pid in descendants(self.process.pid) if rank_of(pid) is not None]
-
-    def rank0_pid(self):
-        return next((pid for pid in self.rank_pids() if rank_of(pid) == 0), None)
-
-    def kill(self):
-        """kill -9 of the whole job: mpirun and every rank at once."""
-        pids = self.rank_pids()
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.process.wait(timeout=30)
+        super().__init__(binary, ranks, ["--port", "0", "--state", state, "--users", str(users),
+                                         "--store-count", str(stores), *extra], log_path, timeout)
 
 
 def call(url, method, message, timeout=60):

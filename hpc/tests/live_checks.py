@@ -1,8 +1,11 @@
-"""What the live test scripts share: a tally of named checks that prints one line per check, and how
-to launch and find the ranks of a job under either MPI family."""
+"""What the live test scripts share: a tally of named checks that prints one line per check, how
+to launch and find the ranks of a job under either MPI family, and a served `geopredict` job."""
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 
 def mpi_launcher(ranks):
@@ -36,6 +39,68 @@ def rank_of(pid):
             if variable.startswith(name):
                 return int(variable[len(name):])
     return None
+
+
+class ServedJob:
+    """`LAUNCHER geopredict serve ARGUMENTS` at `ranks` ranks, waited for until it prints 'serving on
+    URL'. Its output goes on being drained into `log_path` on a thread, so that a chatty rank can
+    never block on a full pipe; the drain also picks up the example call printed after that line."""
+
+    def __init__(self, binary, ranks, arguments, log_path, timeout=900):
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                   OPENBLAS_NUM_THREADS="1")
+        self.log = open(log_path, "a")
+        self.process = subprocess.Popen(
+            [*mpi_launcher(ranks), binary, "serve", *arguments],
+            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, start_new_session=True)
+        self.url, self.ranks, self.example = None, ranks, None
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.log.write(line)
+            if line.startswith("geopredict: serving on "):
+                self.url = line.split(" on ")[1].split(" ")[0]
+                break
+        if self.url is None:
+            self.kill()
+            raise RuntimeError(f"the service did not start; see {log_path}")
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.process.stdout:
+            self.log.write(line)
+            if line.startswith("geopredict: try  "):
+                self.example = line[len("geopredict: try  "):].strip()
+
+    def rank_pids(self):
+        return [pid for pid in descendants(self.process.pid) if rank_of(pid) is not None]
+
+    def rank0_pid(self):
+        return next((pid for pid in self.rank_pids() if rank_of(pid) == 0), None)
+
+    def stop(self):
+        """SIGTERM to the whole job (the drain hpc/serve starts), then kill -9 if it is not over in 30 s."""
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            self.kill()
+
+    def kill(self):
+        """kill -9 of the whole job: mpirun and every rank at once."""
+        pids = self.rank_pids()
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=30)
 
 
 class Checks:
