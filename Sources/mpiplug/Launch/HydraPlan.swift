@@ -49,14 +49,7 @@ enum HydraPlan {
     /// srun with Slurm's PMI-2 server, which MPICH's PMI client speaks; the settings travel in the
     /// environment, which srun passes on.
     private static func srunLine(_ settings: LaunchSettings) -> LaunchLine {
-        var arguments = ["srun", "--mpi=pmi2"]
-        if let ranks = settings.ranks { arguments.append("--ntasks=\(ranks)") }
-        if let perNode = settings.ranksPerNode { arguments.append("--ntasks-per-node=\(perNode)") }
-        if settings.threadsPerRank > 1 { arguments.append("--cpus-per-task=\(settings.threadsPerRank)") }
-        arguments.append(settings.bindTo == "none" ? "--cpu-bind=none" : "--cpu-bind=\(settings.bindTo)s")
-        arguments.append("--kill-on-bad-exit=1")
-        if settings.oversubscribe { arguments.append("--overcommit") }
-        return LaunchLine(environment: rankVariables(settings), arguments: arguments + settings.command)
+        LaunchLine(environment: rankVariables(settings), arguments: settings.srunArguments(mpi: "pmi2"))
     }
 
     /// What every rank needs set: the thread counts, the network MPICH's netmod uses, and with

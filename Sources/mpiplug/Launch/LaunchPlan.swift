@@ -31,6 +31,20 @@ struct LaunchSettings: Equatable {
     var mpi: MPIFamily = .openmpi
     /// The program to run on every rank, and its arguments.
     var command: [String] = []
+
+    /// `srun` with Slurm's PMI server `mpi` (`pmix` for OpenMPI, `pmi2` for MPICH) and these
+    /// settings' placement, binding and failure handling; the command follows.
+    func srunArguments(mpi plugin: String) -> [String] {
+        var arguments = ["srun", "--mpi=\(plugin)"]
+        if let ranks { arguments.append("--ntasks=\(ranks)") }
+        if let ranksPerNode { arguments.append("--ntasks-per-node=\(ranksPerNode)") }
+        if threadsPerRank > 1 { arguments.append("--cpus-per-task=\(threadsPerRank)") }
+        arguments.append(bindTo == "none" ? "--cpu-bind=none" : "--cpu-bind=\(bindTo)s")
+        // One rank failing ends the step instead of leaving the others waiting in a collective.
+        arguments.append("--kill-on-bad-exit=1")
+        if oversubscribe { arguments.append("--overcommit") }
+        return arguments + command
+    }
 }
 
 /// The two MPI families, whose launchers differ: OpenMPI's `mpirun` and MPICH's Hydra `mpiexec`.
@@ -174,15 +188,7 @@ enum LaunchPlan {
         if let interface = settings.interface { environment.append(("OMPI_MCA_btl_tcp_if_include", interface)) }
         for parameter in settings.mcaParameters { environment.append(("OMPI_MCA_\(parameter.name)", parameter.value)) }
         environment += threadVariables.map { ($0, String(settings.threadsPerRank)) }
-        var arguments = ["srun", "--mpi=pmix"]
-        if let ranks = settings.ranks { arguments.append("--ntasks=\(ranks)") }
-        if let perNode = settings.ranksPerNode { arguments.append("--ntasks-per-node=\(perNode)") }
-        if settings.threadsPerRank > 1 { arguments.append("--cpus-per-task=\(settings.threadsPerRank)") }
-        arguments.append(settings.bindTo == "none" ? "--cpu-bind=none" : "--cpu-bind=\(settings.bindTo)s")
-        // One rank failing ends the step instead of leaving the others waiting in a collective.
-        arguments.append("--kill-on-bad-exit=1")
-        if settings.oversubscribe { arguments.append("--overcommit") }
-        return LaunchLine(environment: environment, arguments: arguments + settings.command)
+        return LaunchLine(environment: environment, arguments: settings.srunArguments(mpi: "pmix"))
     }
 
     /// A silently vanished host is only noticed when TCP gives up on the daemon's idle connection to

@@ -56,6 +56,19 @@ struct ModelSPMDData {
         for value in values { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
         return bytes.withUnsafeBufferPointer { StableHash.hash(bytes: $0) }
     }
+
+    /// A hash of every trajectory's top-10 list, stores and score bits, in the evaluation's order.
+    static func listHash(_ evaluation: NextVisitEvaluationReport) -> UInt64 {
+        var listBits: [UInt64] = []
+        for trajectory in evaluation.trajectories {
+            listBits.append(StableHash.hash(trajectory.trajectoryID))
+            for prediction in trajectory.predictions.prefix(10) {
+                listBits.append(UInt64(prediction.store))
+                listBits.append(prediction.score.bitPattern)
+            }
+        }
+        return hash(listBits)
+    }
 }
 
 func runModelTests(_ suite: SPMDSuite, _ world: Communicator) {
@@ -86,15 +99,7 @@ func runModelTests(_ suite: SPMDSuite, _ world: Communicator) {
         let frequent = evaluation.metrics(.userMostFrequent)
         suite.expect(metrics.meanReciprocalRankAt10 > frequent.meanReciprocalRankAt10,
                      "model MRR \(metrics.meanReciprocalRankAt10) <= most frequent \(frequent.meanReciprocalRankAt10)")
-        var listBits: [UInt64] = []
-        for trajectory in evaluation.trajectories {
-            listBits.append(StableHash.hash(trajectory.trajectoryID))
-            for prediction in trajectory.predictions.prefix(10) {
-                listBits.append(UInt64(prediction.store))
-                listBits.append(prediction.score.bitPattern)
-            }
-        }
-        let listHash = ModelSPMDData.hash(listBits)
+        let listHash = ModelSPMDData.listHash(evaluation)
         suite.expectEqual(try world.broadcast(listHash, from: 0), listHash, "gathered lists differ between ranks")
         let served = try checkServedEvaluation(suite, world, model: model, data: data, plain: evaluation)
         if world.rank == 0 {
@@ -137,15 +142,7 @@ func runBoostedModelTest(_ suite: SPMDSuite, _ world: Communicator, data: ModelS
         suite.expectEqual(try world.broadcast(treeBits, from: 0), treeBits, "trees differ between ranks")
         let evaluation = try NextVisitEvaluation.run(
             model: model, training: data.visits, test: data.evaluation, attributes: VisitAttributes(), listLength: 10, on: world)
-        var listBits: [UInt64] = []
-        for trajectory in evaluation.trajectories {
-            listBits.append(StableHash.hash(trajectory.trajectoryID))
-            for prediction in trajectory.predictions.prefix(10) {
-                listBits.append(UInt64(prediction.store))
-                listBits.append(prediction.score.bitPattern)
-            }
-        }
-        let listHash = ModelSPMDData.hash(listBits)
+        let listHash = ModelSPMDData.listHash(evaluation)
         suite.expectEqual(try world.broadcast(listHash, from: 0), listHash, "boosted lists differ between ranks")
         if world.rank == 0 {
             print("geopredict-spmd-tests: invariant booster-checksum=\(String(treeBits, radix: 16))-\(String(listHash, radix: 16)) "
