@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # What the shell tests (hpc/tests/*.sh) share: named checks that count failures instead of stopping at
-# the first, the verdict at the end, the skip of a test that needs root, and the wait for /healthz.
+# the first, the verdict at the end, the skips of a test that needs root or is opt-in, and the wait
+# for /healthz.
 # Source it after common.sh.
 
 CHECK_FAILURES=0
@@ -24,6 +25,15 @@ skip_unless_root() {
     local name="$1" why="$2"
     [ "$(id -u)" -eq 0 ] && return 0
     echo "$name: SKIPPED (needs root to $why)"
+    exit 0
+}
+
+# skip_unless_opted_in NAME VARIABLE HOW: ends the test NAME with "SKIPPED (opt-in: HOW)" unless the
+# environment variable VARIABLE is 1 (long tests that CI's time budget leaves to a hand run).
+skip_unless_opted_in() {
+    local name="$1" variable="$2" how="$3"
+    [ "${!variable:-0}" = 1 ] && return 0
+    echo "$name: SKIPPED (opt-in: $how)"
     exit 0
 }
 

@@ -30,6 +30,17 @@ netns_host() { echo "${NETNS_PREFIX}-h$1"; }
 netns_address() { echo "${NETNS_SUBNET_PREFIX}.$1"; }
 
 # Whether this process may create network namespaces (root, and not forbidden by a sandbox).
+# skip_unless_netns NAME (with checks.sh sourced): ends the test NAME with SKIPPED unless it runs as root where network
+# namespaces may be made (not in an unprivileged container); installs ip and unshare if missing.
+skip_unless_netns() {
+    local name="$1"
+    skip_unless_root "$name" "create network namespaces"
+    command -v ip >/dev/null && command -v unshare >/dev/null || ensure_packages iproute2 util-linux
+    netns_permitted && return 0
+    echo "$name: SKIPPED ('ip netns add' is not permitted here: no CAP_SYS_ADMIN/CAP_NET_ADMIN, e.g. an unprivileged container)"
+    exit 0
+}
+
 netns_permitted() {
     [ "$(id -u)" -eq 0 ] || return 1
     command -v ip >/dev/null || return 1

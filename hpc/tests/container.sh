@@ -18,14 +18,8 @@ source "$(dirname "$0")/../lib/container.sh"
 source "$(dirname "$0")/../lib/checks.sh"
 cd "$GEOPREDICT_ROOT"
 
-if [ "${GEOPREDICT_CONTAINER_TEST:-0}" != 1 ]; then
-    echo "SKIPPED container test: opt-in (GEOPREDICT_CONTAINER_TEST=1 or hpc/test --container; builds a release image)"
-    exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIPPED container test (needs root): debootstrap and rootful podman"
-    exit 0
-fi
+skip_unless_opted_in container GEOPREDICT_CONTAINER_TEST "builds a release image; hpc/test --container, or GEOPREDICT_CONTAINER_TEST=1"
+skip_unless_root container "run debootstrap and rootful podman"
 port=18110
 limit_mb=300
 started=$(date +%s)

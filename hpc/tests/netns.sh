@@ -7,15 +7,8 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/netns-cluster.sh"
+source "$(dirname "$0")/../lib/checks.sh"
 bin="${1:?usage: $0 BIN_DIR}"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIPPED netns-cluster-test: needs root to create network namespaces (run hpc/test as root to include it)"
-    exit 0
-fi
-command -v ip >/dev/null && command -v unshare >/dev/null || ensure_packages iproute2 util-linux
-if ! netns_permitted; then
-    echo "SKIPPED netns-cluster-test: 'ip netns add' is not permitted here (no CAP_SYS_ADMIN/CAP_NET_ADMIN, e.g. an unprivileged container)"
-    exit 0
-fi
+skip_unless_netns netns-cluster-test
 exec "$GEOPREDICT_ROOT/hpc/netns-cluster-test" --bin "$bin"
