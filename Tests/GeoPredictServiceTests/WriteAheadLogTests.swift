@@ -1,5 +1,6 @@
 import Foundation
 import GeoPredict
+import GeoPredictProtos
 @testable import GeoPredictService
 import Testing
 
@@ -341,6 +342,33 @@ struct WriteAheadLogTests {
             #expect(WriteAheadLog.skippedReport(read).first?.hasSuffix("1 voided") == true)
             try log.append([[4]])
             #expect(try WriteAheadLog.readFiles(directory: directory, prefix: "events").flatMap(\.records) == [[0], [4]])
+        }
+    }
+
+    /// Start-up replay reads each file once and applies voids after all are read: a batch whose sync
+    /// failed is dropped from the events, the counts and the checkpoint's split, which counts only the
+    /// records the voids keep.
+    @Test func startUpReplayDropsAVoidedBatchAndSplitsAroundIt() throws {
+        try withFaultyLog { directory, files, log in
+            let events = (0..<6).map { index in
+                Geopredict_V1_LocationEvent.with {
+                    $0.userID = "user-\(index)"
+                    $0.timestampUnixSeconds = 1_700_000_000 + Int64(index)
+                }
+            }
+            let first = log.fileName
+            try log.append(events[0..<3].map { try $0.serializedBytes() })
+            files.failingSyncs = 1
+            #expect((try? log.append(events[3..<5].map { try $0.serializedBytes() })) == nil)
+            try log.append([events[5].serializedBytes()])
+            let checkpoint = WALManifest(recordCounts: [first: 3])
+            let logged = try LoggedEvents.read(
+                directory: directory, prefix: "events", checkpoint: checkpoint, shards: ShardMap(rankCount: 1), rank: 0)
+            #expect(logged.trained == Array(events[0..<2]), "the checkpoint covers the first 3 records: [0], event 0, event 1")
+            #expect(logged.recent == [events[2], events[5]])
+            #expect(logged.manifest.recordCounts == [first: 4, log.fileName: 1])
+            #expect(logged.undecodable == 1, "the set-up's [0] is not an event")
+            #expect(logged.skipped.first { $0.name == first }?.skipped.map(\.reason) == [.voided])
         }
     }
 

@@ -23,19 +23,18 @@ struct WALManifest: Equatable, Sendable {
         var trained = [[UInt8]]()
         var recent = [[UInt8]]()
         for file in files {
-            let parts = split(file)
-            trained.append(contentsOf: parts.trained)
-            recent.append(contentsOf: parts.recent)
+            let covered = coveredCount(of: file.name, holding: file.records.count)
+            trained.append(contentsOf: file.records[..<covered])
+            recent.append(contentsOf: file.records[covered...])
         }
         return (trained, recent)
     }
 
-    /// One file's records in the same two parts.
-    func split(_ file: WriteAheadLog.FileRecords) -> (trained: ArraySlice<[UInt8]>, recent: ArraySlice<[UInt8]>) {
+    /// How many leading records of file `name`, which holds `recordCount`, the model covers.
+    func coveredCount(of name: String, holding recordCount: Int) -> Int {
         // More records listed than readable cannot happen with synced appends; if a file was
         // damaged since, what is left of it counts as trained.
-        let covered = min(recordCounts[file.name] ?? 0, file.records.count)
-        return (file.records[..<covered], file.records[covered...])
+        min(recordCounts[name] ?? 0, recordCount)
     }
 
     /// The number of records the manifest covers.

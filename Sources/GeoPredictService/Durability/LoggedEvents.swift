@@ -2,8 +2,9 @@ import GeoPredict
 import GeoPredictProtos
 
 /// The logged events one rank owns, read at start-up from every rank's write-ahead logs (a restart
-/// may be at another rank count) one file at a time, so that memory holds one segment and this
-/// rank's events rather than every rank's whole log.
+/// may be at another rank count) one file at a time and each file once, so that memory holds one
+/// segment's bytes, this rank's events and a few bytes per record of the others rather than every
+/// rank's whole log.
 struct LoggedEvents {
     /// Events the checkpoint's model was trained on (none without a checkpoint), in log order.
     var trained: [Geopredict_V1_LocationEvent] = []
@@ -16,31 +17,58 @@ struct LoggedEvents {
     /// Intact records (checksums good) that did not decode as an event: counted, never silently dropped.
     var undecodable = 0
 
+    /// An event this rank owns, with its place in its file (before voids are applied).
+    private struct Owned {
+        var file: Int
+        var position: Int
+        var event: Geopredict_V1_LocationEvent
+    }
+
     /// Reads every `prefix` log in `directory`, keeping the events of users `shards` gives to `rank`,
     /// split by `checkpoint` (the restored model's manifest; nil: everything is recent).
+    ///
+    /// Voids (records of failed appends, named from a later file) are applied once every file is
+    /// read: each file's payloads are let go once its own events are decoded, and only the records'
+    /// places stay, to count and report what the voids drop.
     static func read(
         directory: String, prefix: String, checkpoint: WALManifest?, shards: ShardMap, rank: Int
     ) throws -> LoggedEvents {
-        var events = LoggedEvents()
-        try WriteAheadLog.forEachFile(directory: directory, prefix: prefix) { file in
-            events.manifest.recordCounts[file.name] = file.records.count
-            events.skipped.append(WriteAheadLog.FileRecords(name: file.name, records: [], skipped: file.skipped))
-            let parts = (checkpoint ?? WALManifest()).split(file)
-            events.trained += events.owned(parts.trained, shards: shards, rank: rank)
-            events.recent += events.owned(parts.recent, shards: shards, rank: rank)
-        }
-        return events
-    }
-
-    private mutating func owned(_ records: ArraySlice<[UInt8]>, shards: ShardMap, rank: Int) -> [Geopredict_V1_LocationEvent] {
-        var owned = [Geopredict_V1_LocationEvent]()
-        for record in records {
-            guard let event = try? Geopredict_V1_LocationEvent(serializedBytes: record) else {
-                undecodable += 1
-                continue
+        var logged = LoggedEvents()
+        var files = [(name: String, parsed: WriteAheadLog.ParsedFile)]()
+        var owned = [Owned]()
+        try WriteAheadLog.forEachParsedFile(directory: directory, prefix: prefix) { name, parsed in
+            var places = parsed
+            for (position, record) in parsed.events.enumerated() {
+                places.events[position].payload = []
+                guard let event = try? Geopredict_V1_LocationEvent(serializedBytes: record.payload) else {
+                    logged.undecodable += 1
+                    continue
+                }
+                if shards.owner(of: event.userID) == rank { owned.append(Owned(file: files.count, position: position, event: event)) }
             }
-            if shards.owner(of: event.userID) == rank { owned.append(event) }
+            files.append((name, places))
         }
-        return owned
+        let voids = Dictionary(grouping: files.flatMap(\.parsed.voids), by: \.segment)
+        // Per file, each record's index among those the voids keep (nil: voided).
+        var keptIndex = [[Int?]]()
+        for (name, parsed) in files {
+            let fileVoids = voids[name] ?? []
+            let applied = parsed.applying(fileVoids, name: name)
+            logged.manifest.recordCounts[name] = applied.records.count
+            logged.skipped.append(WriteAheadLog.FileRecords(name: name, records: [], skipped: applied.skipped))
+            var kept = 0
+            keptIndex.append(parsed.events.map { event in
+                guard !WriteAheadLog.ParsedFile.isVoided(event, by: fileVoids) else { return nil }
+                defer { kept += 1 }
+                return kept
+            })
+        }
+        for item in owned {
+            guard let index = keptIndex[item.file][item.position] else { continue }
+            let name = files[item.file].name
+            let covered = (checkpoint ?? WALManifest()).coveredCount(of: name, holding: logged.manifest.recordCounts[name] ?? 0)
+            if index < covered { logged.trained.append(item.event) } else { logged.recent.append(item.event) }
+        }
+        return logged
     }
 }

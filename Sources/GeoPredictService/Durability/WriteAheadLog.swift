@@ -382,31 +382,24 @@ public final class WriteAheadLog {
 
     /// Every `*.wal` file in `directory` whose name starts with `prefix`, in name order, with its
     /// intact records and what was skipped. Missing directory: no files. Holds the whole log in
-    /// memory: start-up uses ``forEachFile(directory:prefix:_:)`` instead.
+    /// memory: start-up reads it with ``forEachParsedFile(directory:prefix:_:)`` instead.
     public static func readFiles(directory: String, prefix: String) throws -> [FileRecords] {
-        var files = [FileRecords]()
-        try forEachFile(directory: directory, prefix: prefix) { files.append($0) }
-        return files
+        var parsed = [(name: String, file: ParsedFile)]()
+        try forEachParsedFile(directory: directory, prefix: prefix) { parsed.append(($0, $1)) }
+        let voids = Dictionary(grouping: parsed.flatMap(\.file.voids), by: \.segment)
+        return parsed.map { name, file in file.applying(voids[name] ?? [], name: name) }
     }
 
-    /// Calls `body` with each `*.wal` file in `directory` whose name starts with `prefix`, in name
-    /// order: its intact records (voids applied) and what was skipped. One file is in memory at a time
-    /// (segments are at most about ``defaultSegmentBytes``), so replay at start-up needs memory for
-    /// one segment and what it keeps, not for the whole log of every rank.
-    ///
-    /// A void sits in a later segment than the records it names, so a first pass reads every file
-    /// and keeps only its voids; the second hands out the records.
-    public static func forEachFile(directory: String, prefix: String, _ body: (FileRecords) throws -> Void) throws {
+    /// Calls `body` with the name and contents of each `*.wal` file in `directory` whose name starts
+    /// with `prefix`, in name order, each read and parsed once; voids are not applied (a void sits in
+    /// a later file than the records it names), so the caller applies them once all are read. Only
+    /// the file being parsed is in memory, plus what `body` keeps.
+    static func forEachParsedFile(directory: String, prefix: String, _ body: (String, ParsedFile) throws -> Void) throws {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".wal") }
             .sorted()
-        let read = { (name: String) in parseFile([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))) }
-        var voids = [String: [VoidedRange]]()
         for name in names {
-            for void in try read(name).voids { voids[void.segment, default: []].append(void) }
-        }
-        for name in names {
-            try body(read(name).applying(voids[name] ?? [], name: name))
+            try body(name, parseFile([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))))
         }
     }
 
@@ -458,12 +451,18 @@ public final class WriteAheadLog {
         var voids: [VoidedRange] = []
         var skipped: [SkippedRegion] = []
 
+        /// Whether one of `voids` (this file's) names `event`.
+        static func isVoided(_ event: Event, by voids: [VoidedRange]) -> Bool {
+            guard let sequence = event.sequence else { return false }
+            return voids.contains { $0.sequences.contains(sequence) }
+        }
+
         /// The file's records without those `voids` name, which become skipped regions.
         func applying(_ voids: [VoidedRange], name: String) -> FileRecords {
             var records = [[UInt8]]()
             var voided = [SkippedRegion]()
             for event in events {
-                guard let sequence = event.sequence, voids.contains(where: { $0.sequences.contains(sequence) }) else {
+                guard Self.isVoided(event, by: voids) else {
                     records.append(event.payload)
                     continue
                 }
