@@ -171,18 +171,10 @@ public struct ScoredStore: Sendable, Equatable, Hashable {
 enum StoreRanking {
     /// The `count` highest scores, best first, ties by lower index; NaN scores never rank.
     static func top(_ scores: [Float], count: Int, excluding: Set<Int>) -> [ScoredStore] {
-        guard count > 0 else { return [] }
-        var best = [ScoredStore]()
-        best.reserveCapacity(count + 1)
-        for (store, score) in scores.enumerated() where !score.isNaN && !excluding.contains(store) {
-            if best.count == count, let last = best.last, !(score > last.score) { continue }
-            // Insert after every entry with a score >= this one (earlier indices win ties).
-            var position = best.count
-            while position > 0, best[position - 1].score < score { position -= 1 }
-            best.insert(ScoredStore(store: store, score: score), at: position)
-            if best.count > count { best.removeLast() }
-        }
-        return best
+        let ranked = scores.enumerated().lazy
+            .filter { !$0.element.isNaN && !excluding.contains($0.offset) }
+            .map { ScoredStore(store: $0.offset, score: $0.element) }
+        return bestFirst(ranked, limit: count) { a, b in a.score != b.score ? a.score > b.score : a.store < b.store }
     }
 }
 

@@ -155,17 +155,8 @@ public struct NearestStoreIndex: Sendable {
 
     /// Keeps `best` sorted by (distance, store) and at most `count` long.
     private func offer(_ candidate: (distance: Double, store: Int32), _ count: Int, _ best: inout [(distance: Double, store: Int32)]) {
-        if best.count == count {
-            let worst = best[count - 1]
-            guard candidate.distance < worst.distance || (candidate.distance == worst.distance && candidate.store < worst.store) else { return }
-            best.removeLast()
+        best.insertBestFirst(candidate, limit: count) { a, b in
+            a.distance != b.distance ? a.distance < b.distance : a.store < b.store
         }
-        var position = best.count
-        while position > 0 {
-            let previous = best[position - 1]
-            if previous.distance < candidate.distance || (previous.distance == candidate.distance && previous.store < candidate.store) { break }
-            position -= 1
-        }
-        best.insert(candidate, at: position)
     }
 }

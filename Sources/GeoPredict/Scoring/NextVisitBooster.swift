@@ -66,24 +66,10 @@ public struct NextVisitBooster: Sendable, Equatable {
     }
 }
 
-/// The `limit` best of `scores`, best first, ties to the lower `stores` value: a bounded insertion
-/// that keeps only the best `limit` seen so far (`limit` is usually far below the count). Returns
-/// positions in `scores`.
+/// The `limit` best of `scores`, best first, ties to the lower `stores` value (``bestFirst(_:limit:by:)``).
+/// Returns positions in `scores`.
 func bestPositions(_ scores: [Double], stores: [Int32], limit: Int) -> [Int] {
-    guard limit > 0 else { return [] }
-    @inline(__always) func precedes(_ a: Int, _ b: Int) -> Bool {
+    bestFirst(scores.indices, limit: limit) { a, b in
         scores[a] != scores[b] ? scores[a] > scores[b] : stores[a] < stores[b]
     }
-    var best = [Int]()
-    best.reserveCapacity(min(limit, scores.count) + 1)
-    for index in scores.indices {
-        if best.count == limit {
-            guard let worst = best.last, precedes(index, worst) else { continue }
-            best.removeLast()
-        }
-        var position = best.count
-        while position > 0 && precedes(index, best[position - 1]) { position -= 1 }
-        best.insert(index, at: position)
-    }
-    return best
 }

@@ -185,25 +185,10 @@ public struct NextVisitModel: Sendable {
         return history.sessionStarts(gapSeconds: gapSeconds).last ?? history.stores.startIndex
     }
 
-    /// The `limit` best, best first, ties to the lower store index: a bounded insertion that keeps only
-    /// the best `limit` seen so far, since `limit` (≤ 100) is usually far below the candidate count.
+    /// The `limit` best, best first, ties to the lower store index (``bestFirst(_:limit:by:)``: `limit`,
+    /// at most 100, is usually far below the candidate count).
     private func top(_ scores: [Double], candidates: [Int32], limit: Int) -> [RankedStore] {
-        guard limit > 0 else { return [] }
-        @inline(__always) func precedes(_ a: RankedStore, _ b: RankedStore) -> Bool {
-            a.score != b.score ? a.score > b.score : a.store < b.store
-        }
-        var best = [RankedStore]()
-        best.reserveCapacity(min(limit, scores.count) + 1)
-        for (index, score) in scores.enumerated() {
-            let entry = RankedStore(store: Int(candidates[index]), score: score)
-            if best.count == limit {
-                guard let worst = best.last, precedes(entry, worst) else { continue }
-                best.removeLast()
-            }
-            var position = best.count
-            while position > 0 && precedes(entry, best[position - 1]) { position -= 1 }
-            best.insert(entry, at: position)
-        }
-        return best
+        let ranked = zip(candidates, scores).lazy.map { RankedStore(store: Int($0), score: $1) }
+        return bestFirst(ranked, limit: limit) { a, b in a.score != b.score ? a.score > b.score : a.store < b.store }
     }
 }
