@@ -33,7 +33,7 @@ public struct CheckInParser: Sendable {
 
     /// 1990-01-01 up to one day after `now` (Unix seconds; the current time by default).
     public static func defaultPlausibleTimestamps(now: Int64 = Int64(time(nil))) -> ClosedRange<Int64> {
-        earliestPlausibleTimestamp...max(earliestPlausibleTimestamp, now + 86_400)
+        earliestPlausibleTimestamp...max(earliestPlausibleTimestamp, now + Seconds.perDay)
     }
 
     /// A parser for a format without a header (`tsmc`, `snap`).

@@ -116,7 +116,7 @@ public enum GeoLifeReader {
         case .dateAndTime:
             guard let day = GeoLifeTime.daysSinceEpoch(date: fields[5]) else { return .failure(.invalidDate(text(fields[5]))) }
             guard let second = GeoLifeTime.secondOfDay(time: fields[6]) else { return .failure(.invalidTime(text(fields[6]))) }
-            timestamp = day * 86_400 + second
+            timestamp = day * Seconds.perDay + second
         case .days:
             guard let days = number(fields[4]), let seconds = GeoLifeTime.unixSeconds(daysSince1899: days) else {
                 return .failure(.invalidDays(text(fields[4])))
@@ -185,12 +185,12 @@ enum GeoLifeTime {
             let hour = digits(parts[0]), let minute = digits(parts[1]), let second = digits(parts[2]),
             hour < 24, minute < 60, second < 60
         else { return nil }
-        return hour * 3600 + minute * 60 + second
+        return hour * Seconds.perHour + minute * Seconds.perMinute + second
     }
 
     /// Fractional days since 1899-12-30 → unix seconds, rounded to the nearest second.
     static func unixSeconds(daysSince1899 days: Double) -> Int64? {
-        let seconds = ((days - spreadsheetEpochOffsetDays) * 86_400).rounded()
+        let seconds = ((days - spreadsheetEpochOffsetDays) * Double(Seconds.perDay)).rounded()
         guard seconds.isFinite, abs(seconds) < 1e15 else { return nil }
         return Int64(seconds)
     }

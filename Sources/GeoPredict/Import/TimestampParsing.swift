@@ -39,7 +39,7 @@ public enum TimestampParsing {
         guard (1...12).contains(month), (1...daysInMonth(year: year, month: month)).contains(day),
             (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second)
         else { return nil }
-        return daysSinceEpoch(year: year, month: month, day: day) * 86_400 + hour * 3_600 + minute * 60 + second
+        return daysSinceEpoch(year: year, month: month, day: day) * Seconds.perDay + hour * Seconds.perHour + minute * Seconds.perMinute + second
     }
 
     /// Parses the TSMC2014 layout `Tue Apr 03 18:00:09 +0000 2012`.
@@ -187,6 +187,6 @@ struct ByteScanner {
         }
         if index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 { return nil }
         guard hours <= 18, minutes < 60 else { return nil }
-        return sign * (hours * 3_600 + minutes * 60)
+        return sign * (hours * Seconds.perHour + minutes * Seconds.perMinute)
     }
 }

@@ -43,7 +43,7 @@ public struct NextVisitBooster: Sendable, Equatable {
         let longitude = query.position?.longitude ?? last.map { catalogue.longitudes[$0] } ?? 0
         let hour = SolarTime.hour(at: query.time, longitude: longitude)
         let weekend: Float = SolarTime.isWeekend(at: query.time, longitude: longitude) ? 1 : 0
-        let hoursSince = query.history.timestamps.last.map { log1p(Double(max(query.time - $0, 0)) / 3_600) } ?? -1
+        let hoursSince = query.history.timestamps.last.map { log1p(Double(max(query.time - $0, 0)) / Double(Seconds.perHour)) } ?? -1
         let sessionVisits = Double(query.history.stores.endIndex - query.sessionStart)
         return [Float(hour), weekend, Float(hoursSince), Float(sessionVisits), Float(log1p(Double(query.history.count)))]
     }

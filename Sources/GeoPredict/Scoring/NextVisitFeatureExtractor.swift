@@ -159,6 +159,7 @@ public struct NextVisitFeatureExtractor: Sendable {
         var excessSoFar: Int64 = 0
 
         // One pass over the history.
+        let day = Double(Seconds.perDay)
         var touchedCategories: [Int32] = []
         scratch.accumulators.withUnsafeMutableBufferPointer { acc in
             for index in stores.indices {
@@ -176,9 +177,9 @@ public struct NextVisitFeatureExtractor: Sendable {
                 let age = Double(max(queryTime - activityTime, 0))
                 acc[base + Column.count.rawValue] += 1
                 // Terms below e⁻⁴⁰ (4·10⁻¹⁸) cannot move a log(1 + sum): skip their exp.
-                if age < 40 * 86_400 { acc[base + Column.recencyDay.rawValue] += exp(-age / 86_400) }
-                if age < 280 * 86_400 { acc[base + Column.recencyWeek.rawValue] += exp(-age / (7 * 86_400)) }
-                acc[base + Column.recencyMonth.rawValue] += exp(-age / (30 * 86_400))
+                if age < 40 * day { acc[base + Column.recencyDay.rawValue] += exp(-age / day) }
+                if age < 280 * day { acc[base + Column.recencyWeek.rawValue] += exp(-age / (7 * day)) }
+                acc[base + Column.recencyMonth.rawValue] += exp(-age / (30 * day))
                 if acc[base + Column.count.rawValue] == 1 || Double(activityTime) > acc[base + Column.lastTime.rawValue] {
                     acc[base + Column.lastTime.rawValue] = Double(activityTime)
                 }
@@ -283,7 +284,7 @@ public struct NextVisitFeatureExtractor: Sendable {
                         set(.recencyWeek, Self.log1pOrZero(value(.recencyWeek)))
                         set(.recencyMonth, Self.log1pOrZero(value(.recencyMonth)))
                         set(.visited, 1)
-                        set(.hoursSinceVisit, log1p(max(Double(queryTime) - value(.lastTime), 0) / 3_600))
+                        set(.hoursSinceVisit, log1p(max(Double(queryTime) - value(.lastTime), 0) / Double(Seconds.perHour)))
                         set(.userHour, Self.log1pOrZero(value(.kernel)))
                         set(.userHourShare, log((value(.kernel) + uniformKernelMean) / (count + 1)))
                         set(.userWeekPart, Self.log1pOrZero(value(.weekPart)))

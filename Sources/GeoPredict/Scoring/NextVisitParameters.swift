@@ -3,7 +3,7 @@
 /// principled values each, not by a search.
 public struct NextVisitParameters: Sendable, Equatable, Hashable {
     /// Consecutive visits more than this apart start a new session (GETNext's trajectories use 24 h).
-    public var sessionGapSeconds: Int64 = 86_400
+    public var sessionGapSeconds: Int64 = Seconds.perDay
     /// Candidates: the user's most recently visited distinct stores (bounds the work for heavy users).
     public var visitedCandidates = 200
     /// Candidates: the most frequent successors of the last store (everyone's transitions).
@@ -22,7 +22,7 @@ public struct NextVisitParameters: Sendable, Equatable, Hashable {
     /// last one to the query) counts for at most this long, so weeks without check-ins (a holiday, or
     /// check-ins the history does not hold) do not make the user's habits look stale (0: wall-clock
     /// time). A week: the pauses of users who check in weekly still count in full.
-    public var recencyGapCapSeconds: Int64 = 7 * 86_400
+    public var recencyGapCapSeconds: Int64 = Seconds.perWeek
     /// Pseudo-visits that pull a store's hour profile towards its category's.
     public var storeHourPrior = 10.0
     /// Fitting instances: sessions whose target lies in the last this-many days of the training data.

@@ -83,7 +83,7 @@ public struct NextVisitTrainer {
         } catch {
             throw .communication("\(error)")
         }
-        let fitFrom = dataEnd - Int64(parameters.fitWindowDays) * 86_400
+        let fitFrom = dataEnd - Int64(parameters.fitWindowDays) * Seconds.perDay
         progress("statistics: \(statistics.totalVisits) visits, \(statistics.transitionTargets.count) transitions "
             + "(\(roundedString(timings.statistics)) s)")
 

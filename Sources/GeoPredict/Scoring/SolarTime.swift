@@ -12,7 +12,7 @@ import Darwin
 public enum SolarTime {
     /// Seconds to add to UTC at `longitude` (degrees east).
     @inlinable
-    public static func offsetSeconds(longitude: Double) -> Double { longitude / 15 * 3_600 }
+    public static func offsetSeconds(longitude: Double) -> Double { longitude / 15 * Double(Seconds.perHour) }
 
     /// The hour of the day in `[0, 24)` at `longitude` at `timestamp` (Unix seconds).
     @inlinable
@@ -20,9 +20,9 @@ public enum SolarTime {
         // Whole days in integers first (exact), then the fraction: no fmod on the hot path.
         let shift = offsetSeconds(longitude: longitude)
         let whole = shift.rounded(.down)
-        var seconds = (timestamp + Int64(whole)) % 86_400
-        if seconds < 0 { seconds += 86_400 }
-        let hour = (Double(seconds) + (shift - whole)) / 3_600
+        var seconds = (timestamp + Int64(whole)) % Seconds.perDay
+        if seconds < 0 { seconds += Seconds.perDay }
+        let hour = (Double(seconds) + (shift - whole)) / Double(Seconds.perHour)
         return hour < 24 ? hour : hour - 24
     }
 
@@ -36,7 +36,7 @@ public enum SolarTime {
     @inlinable
     public static func isWeekend(at timestamp: Int64, longitude: Double) -> Bool {
         let local = timestamp + Int64(offsetSeconds(longitude: longitude).rounded(.down))
-        let day = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
+        let day = local >= 0 ? local / Seconds.perDay : (local - (Seconds.perDay - 1)) / Seconds.perDay
         // 1970-01-01 was a Thursday: day 0 → weekday index 3 with Monday = 0.
         let weekday = ((day + 3) % 7 + 7) % 7
         return weekday >= 5

@@ -177,16 +177,16 @@ public struct SyntheticCity: Sendable {
         let count = max(1, Int((configuration.meanVisitsPerUser * activity).rounded()))
         let preferredHour = [9.0, 12.5, 18.5, 20.5][Int(random.next() % 4)] + random.nextGaussian()
         let weekendLover = random.nextUnit() < 0.3
-        let start = configuration.endUnixSeconds - Int64(configuration.days) * 86_400
+        let start = configuration.endUnixSeconds - Int64(configuration.days) * Seconds.perDay
         var times = (0..<count).map { _ -> Int64 in
             var day = Int64(random.next() % UInt64(configuration.days))
             // Weekend lovers move most weekday visits to the nearest weekend day.
-            let weekday = (day + (start / 86_400) + 4) % 7  // 0 = Sunday
+            let weekday = (day + (start / Seconds.perDay) + 4) % 7  // 0 = Sunday
             if weekendLover, (1...5).contains(weekday), random.nextUnit() < 0.6 {
                 day = min(Int64(configuration.days - 1), day + (6 - weekday))
             }
             let hour = min(23.5, max(7, preferredHour + 1.5 * random.nextGaussian()))
-            return start + day * 86_400 + Int64(hour * 3_600)
+            return start + day * Seconds.perDay + Int64(hour * Double(Seconds.perHour))
         }
         times.sort()
         var visits = [(store: Int32, timestamp: Int64)]()

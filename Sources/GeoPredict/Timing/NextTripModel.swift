@@ -8,9 +8,9 @@ import MPI
 /// The settings of the next-trip timing. Defaults as in `benchmarks/research/timing.py`.
 public struct NextTripParameters: Sendable, Equatable, Hashable {
     /// "Soon" means within this many seconds (24 h).
-    public var horizonSeconds: Int64 = 86_400
+    public var horizonSeconds: Int64 = Seconds.perDay
     /// The window describes the next trip given that it comes within this many seconds (7 days).
-    public var windowHorizonSeconds: Int64 = 7 * 86_400
+    public var windowHorizonSeconds: Int64 = Seconds.perWeek
     /// Waiting times are binned on a log scale from ``shortestWaitSeconds`` to the window horizon.
     public var binCount = 40
     public var shortestWaitSeconds = 60.0

@@ -61,8 +61,8 @@ public struct StayPointParameters: Sendable, Equatable, Hashable {
     public var includeLast: Bool
 
     public init(
-        distanceThresholdMeters: Double = 100, timeThresholdSeconds: Int64 = 5 * 60,
-        gapThresholdSeconds: Int64 = 15 * 60, includeLast: Bool = false
+        distanceThresholdMeters: Double = 100, timeThresholdSeconds: Int64 = 5 * Seconds.perMinute,
+        gapThresholdSeconds: Int64 = 15 * Seconds.perMinute, includeLast: Bool = false
     ) {
         self.distanceThresholdMeters = distanceThresholdMeters
         self.timeThresholdSeconds = timeThresholdSeconds

@@ -17,7 +17,7 @@ public enum RequestLimits {
     /// 1990-01-01T00:00:00Z: nothing older is a plausible location event.
     public static let earliestUnixSeconds: Int64 = 631_152_000
     /// How far past the server's clock a timestamp may be (clock skew between devices).
-    public static let futureToleranceSeconds: Int64 = 86_400
+    public static let futureToleranceSeconds: Int64 = Seconds.perDay
 }
 
 /// A refused field of a request: the field as the `.proto` names it, and why.
