@@ -40,6 +40,7 @@ static inline MPI_Status *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Request cmpi_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Errhandler cmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline MPI_Info cmpi_info_null(void) { return MPI_INFO_NULL; }
+static inline int cmpi_any_source(void) { return MPI_ANY_SOURCE; }
 
 // Integer constants that are macros rather than enumerators
 static inline int cmpi_undefined(void) { return MPI_UNDEFINED; }

@@ -83,6 +83,8 @@ public final class GeoPredictApplication {
         service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)
         try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(
             node: node, health: service.health, metrics: service.metricsFactory)))
+        // The front door sends each user's requests to the rank whose shard holds the user.
+        service.ownKeys { [shards] userID in shards.owner(of: userID) }
         try service.serveFiles(GeoPredictConsole.files)
         summary = "\(world.size) ranks, \(dataset.userCount) users, \(dataset.catalogue.count) stores, "
             + "\(dataset.visitCount) visits, model \(node.status.servingVersion) (\(first.origin)), "

@@ -4,8 +4,8 @@ import GeoPredictProtos
 import MPI
 import MPIPlug
 
-/// `geopredict.v1.GeoPredictService` on MPIPlug: every method runs on all ranks; the rank that owns a
-/// user answers for that user, and rank 0 collects the answers.
+/// `geopredict.v1.GeoPredictService` on MPIPlug: ingest, predictions and user look-ups run on the rank
+/// that owns the user alone (keyed routes); training and its status run on every rank in a round.
 final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     private let node: GeoPredictNode
     /// Rank 0's `/healthz`: told when an owner could not write its log (ingest degraded) and when a
@@ -21,10 +21,10 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     }
 
     func ingestEvents(
-        _ requests: [Geopredict_V1_IngestEventsRequest], context: RoundContext
+        _ requests: [Geopredict_V1_IngestEventsRequest], context: KeyedContext
     ) throws -> [RouteResult<Geopredict_V1_IngestEventsResponse>] {
-        // Every rank checks every event with the round's clock, so all ranks agree on which are good;
-        // each stores its own users' good events.
+        // The front door sent this rank only its own users' events (each request is one owner's part
+        // of a client's request); they are checked with the door's clock.
         var responses = [Geopredict_V1_IngestEventsResponse]()
         var mine = [GeoPredictNode.OwnedEvent]()
         for (position, request) in requests.enumerated() {
@@ -36,33 +36,32 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
                     response.errors.append(error)
                 case .accepted(let kind):
                     response.accepted += 1
-                    if node.owns(event.userID) {
-                        mine.append(.init(request: position, index: index, event: event, kind: kind))
-                    }
+                    mine.append(.init(request: position, index: index, event: event, kind: kind))
                 }
             }
             response.rejected = UInt32(response.errors.count)
             responses.append(response)
         }
-        // Durable on its owner before rank 0 acknowledges an event. Only the owner knows which of its
-        // events it could not store (a failed write, a limit), so each rank tells rank 0 its own:
-        // those events alone are reported, and other requests of the round are not touched.
-        let refused = try refusedOnEveryRank(node.ingest(mine), context: context)
-        guard context.rank == 0 else { return [] }
-        refusalMetrics?.record(refused)
-        if let health { IngestHealth.update(health, refused: refused, goodEvents: responses.reduce(0) { $0 + Int($1.accepted) }) }
-        guard !refused.isEmpty else { return responses.map { .success($0) } }
-        let byRequest = Dictionary(grouping: refused, by: \.request)
+        if let stranger = mine.first(where: { !node.owns($0.event.userID) }) {
+            // The door and this rank disagree on who owns a user: storing it here would hide it from its owner.
+            context.logger.error("received another rank's user", metadata: ["user": "\(stranger.event.userID.prefix(64))"])
+            return requests.map { _ in .failure(.internalError) }
+        }
+        // Durable on this rank before the door acknowledges an event. Events this rank could not store
+        // (a failed write, a limit) are reported as such, and no other rank's are touched.
+        let refused = Dictionary(grouping: node.ingest(mine), by: \.request)
         return responses.enumerated().map { position, response in
-            response.withRefusals((byRequest[position] ?? []).map { ($0.index, $0.reason) })
+            response.withRefusals((refused[position] ?? []).map { ($0.index, $0.reason) })
         }
     }
 
-    /// On rank 0, every rank's refused events; elsewhere, none. Collective: one gather.
-    private func refusedOnEveryRank(_ refused: [RefusedEvent], context: RoundContext) throws -> [RefusedEvent] {
-        let encoded = context.rank == 0 ? [] : RefusedEvent.encode(refused)
-        guard let gathered = try context.communicator.gatherVarying(encoded, root: 0) else { return [] }
-        return refused + (1..<context.size).flatMap { RefusedEvent.decode(gathered[$0]) }
+    func mergeIngestEvents(
+        _ parts: [KeyedPart<Geopredict_V1_IngestEventsResponse>]
+    ) -> RouteResult<Geopredict_V1_IngestEventsResponse> {
+        let merged = IngestMerge(parts)
+        refusalMetrics?.record(merged.refused)
+        if let health { IngestHealth.update(health, refused: merged.refused, goodEvents: merged.goodEvents) }
+        return merged.result
     }
 
     private enum EventOutcome {
@@ -85,37 +84,37 @@ final class GeoPredictHandler: Geopredict_V1_GeoPredictServiceHandler {
     }
 
     func predictNextVisits(
-        _ requests: [Geopredict_V1_PredictNextVisitsRequest], context: RoundContext
+        _ requests: [Geopredict_V1_PredictNextVisitsRequest], context: KeyedContext
     ) throws -> [RouteResult<Geopredict_V1_PredictNextVisitsResponse>] {
-        var answers = [(index: Int, result: RouteResult<Geopredict_V1_PredictNextVisitsResponse>)]()
-        for (index, request) in requests.enumerated() where node.owns(request.userID) {
-            // Rank 0 validated the request with its own clock; check the time again with the round's.
-            if let problem = request.problem(nowUnixSeconds: context.nowUnixSeconds) {
-                answers.append((index, .failure(problem.error)))
-                continue
-            }
-            answers.append((index, .success(node.predict(request, nowUnixSeconds: context.nowUnixSeconds))))
+        requests.map { request in
+            guard node.owns(request.userID) else { return .failure(notOwned(request.userID, context: context)) }
+            // The door validated the request with its own clock; check the time again with the one it sent.
+            if let problem = request.problem(nowUnixSeconds: context.nowUnixSeconds) { return .failure(problem.error) }
+            return .success(node.predict(request, nowUnixSeconds: context.nowUnixSeconds))
         }
-        return try context.collectResults(answers, requestCount: requests.count)
     }
 
     func getUser(
-        _ requests: [Geopredict_V1_GetUserRequest], context: RoundContext
+        _ requests: [Geopredict_V1_GetUserRequest], context: KeyedContext
     ) throws -> [RouteResult<Geopredict_V1_GetUserResponse>] {
-        var answers = [(index: Int, result: RouteResult<Geopredict_V1_GetUserResponse>)]()
-        for (index, request) in requests.enumerated() where node.owns(request.userID) {
+        requests.map { request in
+            guard node.owns(request.userID) else { return .failure(notOwned(request.userID, context: context)) }
             guard let summary = node.histories.summary(of: request.userID) else {
-                answers.append((index, .failure(ConnectError(.notFound, "user_id: no user \(request.userID.prefix(64))"))))
-                continue
+                return .failure(ConnectError(.notFound, "user_id: no user \(request.userID.prefix(64))"))
             }
-            answers.append((index, .success(.with {
+            return .success(.with {
                 $0.userID = request.userID
                 $0.eventCount = UInt64(summary.events)
                 $0.visitCount = UInt64(summary.visits)
                 $0.lastEventUnixSeconds = summary.lastEventUnixSeconds
-            })))
+            })
         }
-        return try context.collectResults(answers, requestCount: requests.count)
+    }
+
+    /// A request the door sent to the wrong rank: a bug (the door and the ranks disagree on ownership).
+    private func notOwned(_ userID: String, context: KeyedContext) -> ConnectError {
+        context.logger.error("received another rank's user", metadata: ["user": "\(userID.prefix(64))"])
+        return .internalError
     }
 
     func train(

@@ -26,13 +26,47 @@ public struct Backoff: Sendable, Equatable {
 
     /// Calls `isDone` until it returns `true`, spinning first and then sleeping with doubling pauses.
     public func wait<E: Error>(until isDone: () throws(E) -> Bool) throws(E) {
-        for _ in 0..<spins {
-            if try isDone() { return }
+        var pacer = makePacer()
+        while try !isDone() { pacer.pause() }
+    }
+
+    /// The pauses of a wait that may find work many times (a loop serving messages): ``Pacer/pause()``
+    /// after a look that found nothing, ``Pacer/reset()`` after one that found work, so that a busy
+    /// loop stays fast and an idle one sleeps.
+    public func makePacer() -> Pacer { Pacer(self) }
+
+    /// One wait's place in the ``Backoff`` schedule: spins, then sleeps that double up to the cap.
+    public struct Pacer: Sendable {
+        private let backoff: Backoff
+        private var spinsLeft: Int
+        private var sleepMicroseconds: Int
+
+        init(_ backoff: Backoff) {
+            self.backoff = backoff
+            spinsLeft = backoff.spins
+            sleepMicroseconds = backoff.initialSleepMicroseconds
         }
-        var sleep = initialSleepMicroseconds
-        while try !isDone() {
-            Self.sleep(microseconds: sleep)
-            sleep = min(sleep * 2, maximumSleepMicroseconds)
+
+        /// Starts the schedule again: the next pauses are spins.
+        public mutating func reset() { self = Pacer(backoff) }
+
+        /// The next pause, and moves along the schedule: zero while spinning.
+        public mutating func nextPause() -> Duration {
+            if spinsLeft > 0 {
+                spinsLeft -= 1
+                return .zero
+            }
+            let pause = sleepMicroseconds
+            sleepMicroseconds = min(sleepMicroseconds * 2, backoff.maximumSleepMicroseconds)
+            return .microseconds(pause)
+        }
+
+        /// Sleeps for ``nextPause()`` (not at all while spinning).
+        public mutating func pause() {
+            let pause = nextPause()
+            guard pause > .zero else { return }
+            let (seconds, attoseconds) = pause.components
+            Backoff.sleep(microseconds: Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000))
         }
     }
 

@@ -64,6 +64,9 @@ final class ClusterStatusHandler: Mpiplug_V1_ClusterServiceHandler {
             $0.roundBytes = snapshot.roundBytes
             $0.answerBytes = snapshot.answerBytes
             $0.gatherSeconds = snapshot.gatherSeconds
+            $0.keyedRequests = snapshot.keyedRequests
+            $0.keyedBytes = snapshot.keyedBytes
+            $0.keyedSeconds = snapshot.keyedSeconds
         }
     }
 }

@@ -30,6 +30,8 @@ struct FrontDoor: HTTPResponder {
     /// Files served without a token or a round, by path (a console).
     let files: [String: StaticFile]
     let rankCount: Int
+    /// Which rank owns a keyed request's key.
+    let ownership: KeyOwnership
     /// The client connections, watched so that a call whose client hung up is never run.
     let connections = ClientConnections()
     let logger: Logger
@@ -116,9 +118,13 @@ struct FrontDoor: HTTPResponder {
         let headers = request.headers
         let deadline = try Self.deadline(headers[.connectTimeoutMilliseconds]) ?? .now + defaultTimeout
         let (format, body) = isGet ? try Self.getMessage(request.uri, limit: maximumBodyBytes) : try await postBody(request)
-        let encoded = try codec.decode(body, format)
+        let kind: Job.Kind
+        switch try codec.decode(body, format, ownership) {
+        case .whole(let encoded): kind = .request(path: path, body: encoded)
+        case .keyed(let parts): kind = .keyed(path: path, parts: parts)
+        }
         let connection = await connections.connection(of: channel)
-        return (format, await submit(.request(path: path, body: encoded), deadline: deadline, connection: connection))
+        return (format, await submit(kind, deadline: deadline, connection: connection))
     }
 
     /// Queues a job and waits for its round (or its deadline, or a broken job).

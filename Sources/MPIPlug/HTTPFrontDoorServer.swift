@@ -141,10 +141,10 @@ final class Watchdog: Sendable {
     func stop() { task.withLock { $0?.cancel() } }
 
     private func check() {
-        if let age = health.currentRoundAge, age > roundTimeout, exitTime.withLock({ $0 == nil }) {
+        if let age = health.longestWaitForARank, age > roundTimeout, exitTime.withLock({ $0 == nil }) {
             logger.critical(
-                "a round has run for \(age), past the round timeout of \(roundTimeout): a rank stopped responding; exiting with status \(Self.unresponsiveRankExitStatus) so that the job is restarted")
-            health.markBroken("a round did not finish within \(roundTimeout)")
+                "a rank has been waited for \(age) (a round or a keyed request), past the round timeout of \(roundTimeout): a rank stopped responding; exiting with status \(Self.unresponsiveRankExitStatus) so that the job is restarted")
+            health.markBroken("a rank did not answer within \(roundTimeout)")
             abandonAll(ConnectError(.unavailable, "the service is unavailable: a rank stopped responding"))
             exitTime.withLock { $0 = .now + .seconds(1) }
         }

@@ -60,6 +60,8 @@ public final class MPIPlugService {
         self.logger = logger
         executor = RoundExecutor(
             communicator: communicator, logger: logger, statistics: statistics, readiness: try communicator.duplicate())
+        keyedCommunicator = try communicator.duplicate()
+        keyOwnership = .hashing(rankCount: communicator.size, door: communicator.rank)
         let queue = self.queue
         let routes = RouteList()
         let cluster = ClusterStatusHandler(
@@ -75,6 +77,25 @@ public final class MPIPlugService {
     }
 
     private let routeList: RouteList
+    /// The keyed routes' point-to-point messages: a communicator of their own, so that they never
+    /// match a round's collectives.
+    private let keyedCommunicator: Communicator
+    /// Which rank owns a keyed request (``ownKeys(by:)``).
+    private var keyOwnership: KeyOwnership
+
+    /// Sets which rank owns a keyed route's key (`(mpiplug.v1.owner_key)`): the rank that holds the
+    /// key's data, by the same rule the handlers use. Without it, an FNV-1a hash of the key modulo
+    /// the ranks. Call it on every rank before ``serve(onReady:)``.
+    public func ownKeys(by owner: @escaping @Sendable (String) -> Int) {
+        keyOwnership = KeyOwnership(rankCount: communicator.size, door: communicator.rank, ownerOfKey: owner)
+    }
+
+    private func makeKeyedTraffic(health: ServiceHealth?) -> KeyedTraffic {
+        KeyedTraffic(
+            communicator: keyedCommunicator, routes: executor.keyedRoutes, logger: logger, statistics: statistics,
+            health: health, maximumBatchSize: configuration.maximumBatchSize,
+            maximumMessageBytes: configuration.maximumRoundBytes, maximumBacklog: configuration.maximumQueuedRequests)
+    }
 
     /// Adds routes (usually `<Service>.routes(handler)`). Every rank registers the same routes in the
     /// same order, before ``serve(onReady:)``.
@@ -112,7 +133,7 @@ public final class MPIPlugService {
         if communicator.rank != 0 {
             // mpirun forwards SIGTERM to every rank; only rank 0 decides when to stop.
             signal(SIGTERM, SIG_IGN)
-            try RoundFollower(executor: executor, channel: channel).run()
+            try RoundFollower(executor: executor, channel: channel, keyed: makeKeyedTraffic(health: nil)).run()
             return
         }
         try serveFrontDoor(channel: channel, onReady: onReady)
@@ -145,7 +166,7 @@ public final class MPIPlugService {
             token: configuration.bearerToken.map(BearerToken.init),
             compressionThresholdBytes: configuration.responseCompressionThresholdBytes,
             crossOrigin: CrossOriginPolicy(origins: configuration.corsOrigins, allowsAuthorization: configuration.bearerToken != nil),
-            files: staticFiles, rankCount: communicator.size, logger: logger
+            files: staticFiles, rankCount: communicator.size, ownership: keyOwnership, logger: logger
         )
     }
 
@@ -168,7 +189,7 @@ public final class MPIPlugService {
     private func lead(channel: RoundChannel, metrics: PlugMetrics, finishingBackgroundJobs: Bool) throws {
         var leader = RoundLeader(
             executor: executor, channel: channel, queue: queue, health: health, metrics: metrics,
-            maximumBatchSize: configuration.maximumBatchSize, maximumRoundBytes: configuration.maximumRoundBytes
+            keyed: makeKeyedTraffic(health: health), maximumBatchSize: configuration.maximumBatchSize, maximumRoundBytes: configuration.maximumRoundBytes
         )
         do {
             try leader.run(finishingBackgroundJobs: finishingBackgroundJobs)

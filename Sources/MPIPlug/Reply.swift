@@ -97,6 +97,9 @@ struct Job: Sendable {
     enum Kind: Sendable {
         /// A request for `path`, already decoded, validated and re-encoded as binary protobuf.
         case request(path: String, body: [UInt8])
+        /// A request for a keyed route's `path`, split by owner (one part when it goes whole); each part
+        /// travels only to its owner.
+        case keyed(path: String, parts: [KeyedJobPart])
         /// A liveness check: a barrier over every rank.
         case ping
     }
@@ -113,11 +116,19 @@ struct Job: Sendable {
     var roundBytes: Int {
         switch kind {
         case .request(let path, let body): return body.count + path.utf8.count + Self.framingBytes
+        case .keyed(let path, let parts):
+            return parts.reduce(path.utf8.count + Self.framingBytes) { $0 + $1.body.count + Self.framingBytes }
         case .ping: return 0
         }
     }
 
     static let framingBytes = 40
+
+    /// Whether the job goes to owners by point-to-point messages rather than in a round.
+    var isKeyed: Bool {
+        if case .keyed = kind { return true }
+        return false
+    }
 }
 
 /// The queue between rank 0's HTTP threads and its MPI thread.

@@ -27,12 +27,12 @@ struct RoundChannel {
     }
 
     /// Other ranks: waits (sleeping) for the next round and returns it, calling `whileWaiting` at
-    /// every test.
-    func receive(whileWaiting: () throws(MPIError) -> Void = {}) throws(MPIError) -> [UInt8] {
+    /// every test; when it reports work done, the next tests come quickly again.
+    func receive(whileWaiting: () throws(MPIError) -> Bool = { false }) throws(MPIError) -> [UInt8] {
         let pending = try communicator.startBroadcast([UInt8](repeating: 0, count: Self.headerSize), root: 0)
-        try idleBackoff.wait { () throws(MPIError) -> Bool in
-            try whileWaiting()
-            return try pending.test()
+        var pacer = idleBackoff.makePacer()
+        while try !pending.test() {
+            if try whileWaiting() { pacer.reset() } else { pacer.pause() }
         }
         let header = pending.values
         let length = readLength(header)

@@ -69,7 +69,7 @@ public final class RoundContext {
         for source in 1..<size {
             let answers = try Mpiplug_V1_Answers(serializedBytes: Array(gathered[source]))
             for answer in answers.answers where Int(answer.index) < requestCount {
-                results[Int(answer.index)] = decode(answer, as: Response.self)
+                results[Int(answer.index)] = answer.result(as: Response.self)
             }
         }
         return results.enumerated().map { index, result in
@@ -84,23 +84,25 @@ public final class RoundContext {
         _ local: [(index: Int, result: RouteResult<Response>)]
     ) throws -> [UInt8] {
         var answers = Mpiplug_V1_Answers()
-        answers.answers.reserveCapacity(local.count)
-        for (index, result) in local {
-            var answer = Mpiplug_V1_Answer()
-            answer.index = UInt32(index)
-            switch result {
-            case .success(let response):
-                answer.response = try response.serializedBytes()
-            case .failure(let error):
-                answer.error = Mpiplug_V1_AnswerError(error)
-            }
-            answers.answers.append(answer)
-        }
+        answers.answers = try local.map { try Mpiplug_V1_Answer(index: $0.index, result: $0.result.map { $0 as any Message }) }
         return try answers.serializedBytes()
     }
+}
 
-    private func decode<Response: Message>(_ answer: Mpiplug_V1_Answer, as type: Response.Type) -> RouteResult<Response> {
-        switch answer.result {
+extension Mpiplug_V1_Answer {
+    /// The answer to the request at `index` of a batch, as a rank sends it to the front door.
+    init(index: Int, result: RouteResult<any Message>) throws {
+        self.init()
+        self.index = UInt32(index)
+        switch result {
+        case .success(let response): self.response = try response.serializedBytes()
+        case .failure(let error): self.error = Mpiplug_V1_AnswerError(error)
+        }
+    }
+
+    /// The answer as the front door gives it: `internal` when it is empty or does not decode.
+    func result<Response: Message>(as type: Response.Type) -> RouteResult<Response> {
+        switch result {
         case .response(let bytes):
             guard let response = try? Response(serializedBytes: bytes) else { return .failure(.internalError) }
             return .success(response)

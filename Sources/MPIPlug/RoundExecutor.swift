@@ -38,6 +38,14 @@ final class RoundExecutor {
 
     var codecs: [String: RouteCodec] { routes.mapValues(\.codec) }
 
+    /// The keyed routes' handlers, by path.
+    var keyedRoutes: [String: KeyedHandling] {
+        routes.compactMapValues { route in
+            guard case .keyed(let handling) = route.kind else { return nil }
+            return handling
+        }
+    }
+
     /// Runs every batch of a work round. On rank 0 returns, per batch, one outcome per request.
     func run(_ round: Mpiplug_V1_Round) throws(MPIError) -> [[Outcome]] {
         let context = RoundContext(
@@ -63,8 +71,12 @@ final class RoundExecutor {
             // Rank 0 only queues known routes; every rank has the same table, so no rank gets here.
             return Array(repeating: .failure(ConnectError(.unimplemented, "no route \(batch.path)")), count: batch.requests.count)
         }
+        guard case .collective(let execute) = route.kind else {
+            // The front door sends a keyed route's requests to their owners, never in a round.
+            return Array(repeating: .failure(ConnectError(.internal, "\(batch.path) is keyed")), count: batch.requests.count)
+        }
         do {
-            return try route.execute(batch.requests.map { Array($0) }, context)
+            return try execute(batch.requests.map { Array($0) }, context)
         } catch let error as MPIError {
             throw error
         } catch {

@@ -4,8 +4,9 @@ import MPI
 import MPIPlugProtos
 import SwiftProtobuf
 
-/// Rank 0's MPI thread: takes what the front door queued, broadcasts it as one round, runs it like
-/// every other rank, and answers the waiting requests.
+/// Rank 0's MPI thread: takes what the front door queued; sends keyed requests to their owners, and
+/// broadcasts the others as one round, which it runs like every other rank; and answers the waiting
+/// requests.
 struct RoundLeader {
     let executor: RoundExecutor
     let channel: RoundChannel
@@ -15,6 +16,8 @@ struct RoundLeader {
     let maximumBatchSize: Int
     /// The most bytes one serialised round may have (``MPIPlugConfiguration/maximumRoundBytes``).
     let maximumRoundBytes: Int
+    /// Keyed jobs: sent to their owners, answered when the owners reply.
+    let keyed: KeyedTraffic
     private var nextRoundID: UInt64 = 1
 
     /// What a round adds to its jobs' ``Job/roundBytes``: its id, time, kind and flags, framed.
@@ -22,8 +25,9 @@ struct RoundLeader {
 
     init(
         executor: RoundExecutor, channel: RoundChannel, queue: RoundQueue, health: ServiceHealth,
-        metrics: PlugMetrics, maximumBatchSize: Int, maximumRoundBytes: Int = .max
+        metrics: PlugMetrics, keyed: KeyedTraffic, maximumBatchSize: Int, maximumRoundBytes: Int = .max
     ) {
+        self.keyed = keyed
         self.executor = executor
         self.channel = channel
         self.queue = queue
@@ -35,23 +39,17 @@ struct RoundLeader {
         executor.background.announce = { [queue] in queue.wakeForBackgroundStep() }
     }
 
-    /// Serves rounds until the queue is closed and empty, then tells every rank to stop.
+    /// Serves rounds and keyed requests until the queue is closed and empty and every keyed request
+    /// is answered, then tells every rank to stop.
     ///
     /// - Parameter finishingBackgroundJobs: after the queue closed, go on running the steps of a
     ///   background job still going until it ends.
     mutating func run(finishingBackgroundJobs: Bool = false) throws(MPIError) {
-        // While the other ranks' background jobs catch up with a step, check every millisecond.
-        var timeout: Duration { executor.background.isWaitingForReadiness ? .milliseconds(1) : .milliseconds(250) }
-        while true {
-            guard let jobs = queue.take(limit: maximumBatchSize, byteBudget: jobByteBudget, timeout: timeout) else {
-                guard finishingBackgroundJobs, executor.background.job != nil else { break }
-                if try executor.background.pollReadiness() { try runRound([], backgroundStep: true) } else { Thread.sleep(forTimeInterval: 0.001) }
-                continue
-            }
-            metrics.queueDepth.record(queue.depth)
-            let backgroundStep = try executor.background.pollReadiness()
-            guard !jobs.isEmpty || backgroundStep else { continue }
-            try runRound(jobs, backgroundStep: backgroundStep)
+        do {
+            try serve(finishingBackgroundJobs: finishingBackgroundJobs)
+        } catch {
+            keyed.abandonAll(ConnectError(.unavailable, "a rank failed while serving the request"))
+            throw error
         }
         var shutdown = Mpiplug_V1_Round()
         shutdown.id = nextRoundID
@@ -62,11 +60,45 @@ struct RoundLeader {
         try channel.send(bytes)
     }
 
+    private mutating func serve(finishingBackgroundJobs: Bool) throws(MPIError) {
+        // While keyed requests wait for their owners, look for answers often (the pacer's spins, then
+        // sleeps up to a millisecond); while the other ranks' background jobs catch up with a step,
+        // every millisecond; otherwise sleep until work comes.
+        var pacer = Self.keyedPacing.makePacer()
+        while true {
+            let timeout: Duration =
+                keyed.isWaiting ? pacer.nextPause()
+                : executor.background.isWaitingForReadiness ? .milliseconds(1) : .milliseconds(250)
+            guard let jobs = queue.take(limit: maximumBatchSize, byteBudget: jobByteBudget, timeout: timeout) else {
+                if keyed.isWaiting {
+                    if try keyed.poll() { pacer.reset() }
+                    continue
+                }
+                guard finishingBackgroundJobs, executor.background.job != nil else { return }
+                if try executor.background.pollReadiness() { try runRound([], backgroundStep: true) } else { Thread.sleep(forTimeInterval: 0.001) }
+                continue
+            }
+            if !jobs.isEmpty {
+                metrics.queueDepth.record(queue.depth)
+                pacer.reset()
+            }
+            let live = dropExpired(jobs)
+            keyed.dispatch(live.filter(\.isKeyed))
+            let roundJobs = live.filter { !$0.isKeyed }
+            let backgroundStep = try executor.background.pollReadiness()
+            if !roundJobs.isEmpty || backgroundStep { try runRound(roundJobs, backgroundStep: backgroundStep) }
+            if try keyed.poll() { pacer.reset() }
+        }
+    }
+
+    /// How often the door looks for owners' answers while it waits for them.
+    private static let keyedPacing = Backoff(spins: 16, initialSleepMicroseconds: 10, maximumSleepMicroseconds: 1_000)
+
     /// The bytes the jobs of one round may add up to (``Job/roundBytes``).
     private var jobByteBudget: Int { max(0, maximumRoundBytes - Self.roundOverheadBytes) }
 
     private mutating func runRound(_ jobs: [Job], backgroundStep: Bool) throws(MPIError) {
-        let live = refuseOversized(dropExpired(jobs))
+        let live = refuseOversized(jobs)
         guard !live.isEmpty || backgroundStep else { return }
         var round = Mpiplug_V1_Round()
         round.id = nextRoundID
@@ -75,7 +107,7 @@ struct RoundLeader {
         var batchIndex = [String: Int]()
         for job in live {
             guard case .request(let path, let body) = job.kind else {
-                positions.append(nil)
+                positions.append(nil)  // a ping (keyed jobs never come here)
                 continue
             }
             let batch = batchIndex[path] ?? {
@@ -173,15 +205,22 @@ struct RoundLeader {
     }
 }
 
-/// The MPI thread of every rank but 0: waits (sleeping) for rounds and runs them until told to stop.
+/// The MPI thread of every rank but 0: waits (sleeping) for rounds and runs them until told to stop,
+/// answering keyed requests for its users meanwhile.
 struct RoundFollower {
     let executor: RoundExecutor
     let channel: RoundChannel
+    /// Keyed requests for this rank's users, answered between rounds.
+    let keyed: KeyedTraffic
 
     func run() throws(MPIError) {
         while true {
-            // Between rounds, enter and drive the readiness barrier of this rank's background job.
-            let bytes = try channel.receive { () throws(MPIError) in _ = try executor.background.pollReadiness() }
+            // Between rounds, answer keyed requests, and enter and drive the readiness barrier of this
+            // rank's background job.
+            let bytes = try channel.receive { () throws(MPIError) -> Bool in
+                _ = try executor.background.pollReadiness()
+                return try keyed.poll()
+            }
             guard let round = try? Mpiplug_V1_Round(serializedBytes: bytes) else {
                 // Rank 0 serialised it; a failure means memory corruption or a version mix-up.
                 executor.logger.critical("received an undecodable round; stopping")

@@ -15,6 +15,11 @@ final class RoundStatistics: Sendable {
         /// Answers this rank contributed to rank 0's gathers, in bytes, and the time inside them.
         var answerBytes: UInt64 = 0
         var gatherSeconds: Double = 0
+        /// Keyed requests this rank ran as their owner, the bytes of the messages that brought them
+        /// (zero for its own door's), and the seconds spent running them.
+        var keyedRequests: UInt64 = 0
+        var keyedBytes: UInt64 = 0
+        var keyedSeconds: Double = 0
         /// Rounds by size: bucket i counts sizes in (2^(i-1), 2^i]; bucket 0 counts size 1.
         var histogram = [UInt64](repeating: 0, count: 16)
     }
@@ -45,6 +50,15 @@ final class RoundStatistics: Sendable {
         state.withLock { state in
             state.answerBytes += UInt64(bytes)
             state.gatherSeconds += seconds
+        }
+    }
+
+    /// Counts keyed requests run on their owner: how many, the bytes that brought them, and the time.
+    func recordKeyed(requests: Int, bytes: Int, seconds: Double) {
+        state.withLock { state in
+            state.keyedRequests += UInt64(requests)
+            state.keyedBytes += UInt64(bytes)
+            state.keyedSeconds += seconds
         }
     }
 

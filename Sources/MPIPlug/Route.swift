@@ -1,4 +1,6 @@
+import Logging
 import MPI
+import MPIPlugProtos
 import SwiftProtobuf
 
 /// The result of one request in a batch: a response, or the Connect error to answer with.
@@ -34,17 +36,29 @@ public protocol ValidatableRequest {
     func validate() throws(ConnectError)
 }
 
-/// One method bound to its SPMD handler: how rank 0 reads and writes its bodies, and what every rank
-/// runs in a round. Generated from the `.proto` by `protoc-gen-mpiplug` (`<Service>.routes(_:)`).
+/// One method bound to its handler: how the front door reads and writes its bodies, and what ranks
+/// run. Generated from the `.proto` by `protoc-gen-mpiplug` (`<Service>.routes(_:)`).
+///
+/// A route is one of two kinds. A *collective* route runs on every rank in a round, with the same
+/// requests in the same order, and may use collectives. A *keyed* route (`(mpiplug.v1.owner_key)` on
+/// the method) runs only on the rank that owns each request, reached by point-to-point messages, and
+/// must not use collectives.
 public struct Route {
     /// The method this route serves.
     public let descriptor: RouteDescriptor
-    /// Decoding, validation and encoding; used on rank 0's HTTP threads.
+    /// Decoding, validation, splitting by owner and encoding; used on the front door's HTTP threads.
     let codec: RouteCodec
-    /// Runs the handler on a batch of binary requests; used on the MPI thread of every rank.
-    let execute: ([[UInt8]], RoundContext) throws -> [RouteResult<any Message>]
+    /// What ranks run.
+    let kind: Kind
 
-    /// Binds `handler` to `descriptor`.
+    enum Kind {
+        /// Runs the handler on every rank with a round's batch of binary requests; rank 0 gets one
+        /// result per request, other ranks none.
+        case collective(([[UInt8]], RoundContext) throws -> [RouteResult<any Message>])
+        case keyed(KeyedHandling)
+    }
+
+    /// Binds `handler` to `descriptor` as a collective route.
     ///
     /// - Parameter handler: runs on every rank with the round's requests, in order. On rank 0 it must
     ///   return one result per request; on other ranks its return value is ignored.
@@ -56,41 +70,115 @@ public struct Route {
     ) {
         self.descriptor = descriptor
         self.codec = RouteCodec(request: Request.self, allowsGet: descriptor.hasNoSideEffects)
-        self.execute = { encodedRequests, context in
-            // Rank 0 decoded and validated these bytes before broadcasting them, so they decode the
-            // same way on every rank; a failure here would be a bug, reported per request.
-            var requests = [Request]()
-            requests.reserveCapacity(encodedRequests.count)
-            for bytes in encodedRequests {
-                requests.append((try? Request(serializedBytes: bytes)) ?? Request())
-            }
+        self.kind = .collective { encodedRequests, context in
+            let requests = decodeValidated(encodedRequests, as: Request.self)
             let results = try handler(requests, context)
             guard context.rank == 0 else { return [] }
-            guard results.count == requests.count else {
-                context.logger.error(
-                    "route returned the wrong number of results",
-                    metadata: ["route": "\(descriptor)", "requests": "\(requests.count)", "results": "\(results.count)"]
-                )
-                return Array(repeating: .failure(.internalError), count: requests.count)
-            }
-            return results.map { result in result.map { $0 as any Message } }
+            return checkedCount(results, requestCount: requests.count, route: descriptor, logger: context.logger)
         }
     }
+
+    /// Binds `handler` to `descriptor` as a keyed route: each request runs only on the rank that owns
+    /// it by `ownerKey`.
+    ///
+    /// - Parameters:
+    ///   - merge: for a split key (`"events[].user_id"`), puts the owners' answers to one request's
+    ///     parts back together, on the front door; ignored otherwise.
+    ///   - handler: runs on the owner with requests it owns, and returns one result per request. It must
+    ///     not use collectives.
+    public init<Request: Message, Response: Message>(
+        keyed descriptor: RouteDescriptor,
+        request: Request.Type,
+        response: Response.Type,
+        ownerKey: OwnerKey<Request>,
+        merge: (([KeyedPart<Response>]) -> RouteResult<Response>)? = nil,
+        handler: @escaping ([Request], KeyedContext) throws -> [RouteResult<Response>]
+    ) {
+        self.descriptor = descriptor
+        self.codec = RouteCodec(request: Request.self, allowsGet: descriptor.hasNoSideEffects, ownerKey: ownerKey)
+        self.kind = .keyed(KeyedHandling(descriptor: descriptor, merge: ownerKey.isSplit ? merge : nil, handler: handler))
+    }
+
+    /// Whether the route is keyed.
+    var isKeyed: Bool {
+        if case .keyed = kind { return true }
+        return false
+    }
+}
+
+/// A keyed route's handler, type-erased for the MPI thread: run it on the owner, read an owner's
+/// answer on the door, and merge a split request's answers.
+struct KeyedHandling {
+    typealias Merge = ([(positions: [Int], result: RouteResult<any Message>)]) -> RouteResult<any Message>
+
+    let execute: ([[UInt8]], KeyedContext) throws -> [RouteResult<any Message>]
+    let decodeAnswer: (Mpiplug_V1_Answer) -> RouteResult<any Message>
+    /// nil when requests go whole: the one part's answer is the answer.
+    let merge: Merge?
+
+    init<Request: Message, Response: Message>(
+        descriptor: RouteDescriptor,
+        merge: (([KeyedPart<Response>]) -> RouteResult<Response>)?,
+        handler: @escaping ([Request], KeyedContext) throws -> [RouteResult<Response>]
+    ) {
+        execute = { encodedRequests, context in
+            let requests = decodeValidated(encodedRequests, as: Request.self)
+            let results = try handler(requests, context)
+            return checkedCount(results, requestCount: requests.count, route: descriptor, logger: context.logger)
+        }
+        decodeAnswer = { answer in answer.result(as: Response.self).map { $0 as any Message } }
+        self.merge = merge.map { merge in
+            { parts in
+                let typed = parts.map { part in
+                    KeyedPart(positions: part.positions, result: part.result.flatMap { message in
+                        (message as? Response).map { .success($0) } ?? .failure(.internalError)
+                    })
+                }
+                return merge(typed).map { $0 as any Message }
+            }
+        }
+    }
+}
+
+/// Requests the front door decoded and validated, decoded again where they run. They decode the same
+/// way, so a failure here would be a bug; it gives an empty request, which the handler answers.
+private func decodeValidated<Request: Message>(_ encodedRequests: [[UInt8]], as type: Request.Type) -> [Request] {
+    var requests = [Request]()
+    requests.reserveCapacity(encodedRequests.count)
+    for bytes in encodedRequests {
+        requests.append((try? Request(serializedBytes: bytes)) ?? Request())
+    }
+    return requests
+}
+
+/// A handler's results type-erased, or `internal` for every request when it returned the wrong number.
+private func checkedCount<Response: Message>(
+    _ results: [RouteResult<Response>], requestCount: Int, route: RouteDescriptor, logger: Logger
+) -> [RouteResult<any Message>] {
+    guard results.count == requestCount else {
+        logger.error(
+            "route returned the wrong number of results",
+            metadata: ["route": "\(route)", "requests": "\(requestCount)", "results": "\(results.count)"]
+        )
+        return Array(repeating: .failure(.internalError), count: requestCount)
+    }
+    return results.map { result in result.map { $0 as any Message } }
 }
 
 /// How a route's bodies are read and written: Sendable, so the HTTP threads can use it while the
 /// handler itself stays on the MPI thread.
 struct RouteCodec: Sendable {
     /// Checks the counts of a body in `format` (``CountLimitedRequest``), decodes it, validates it,
-    /// and returns its binary encoding for the broadcast, without unknown fields.
-    let decode: @Sendable ([UInt8], BodyFormat) throws(ConnectError) -> [UInt8]
+    /// and returns its binary encoding for the ranks, without unknown fields: whole for a collective
+    /// route, split by owner for a keyed one.
+    let decode: @Sendable ([UInt8], BodyFormat, KeyOwnership) throws(ConnectError) -> DecodedRequest
     /// Whether `GET` is allowed besides `POST` (``RouteDescriptor/hasNoSideEffects``).
     let allowsGet: Bool
 
-    init<Request: Message>(request: Request.Type, allowsGet: Bool = false) {
+    init<Request: Message>(request: Request.Type, allowsGet: Bool = false, ownerKey: OwnerKey<Request>? = nil) {
         self.allowsGet = allowsGet
         let limits = (Request.self as? any CountLimitedRequest.Type)?.repeatedFieldLimits ?? []
-        decode = { body, format throws(ConnectError) in
+        decode = { body, format, ownership throws(ConnectError) in
             // Before the decode: its cost grows with the element count, the scan's only with the bytes.
             try RepeatedFieldCounter.check(body, format: format, limits: limits)
             let request: Request
@@ -105,12 +193,21 @@ struct RouteCodec: Sendable {
             if let validatable = request as? any ValidatableRequest { try validatable.validate() }
             // Re-encoded even when it came as binary: the unknown fields it carried were dropped in the
             // decode, and must not travel to the other ranks or into a write-ahead log.
-            do {
-                return try request.serializedBytes()
-            } catch {
-                throw .invalidArgument("the request cannot be encoded: \(describe(error))")
+            guard let ownerKey else { return .whole(try encode(request)) }
+            var parts = [KeyedJobPart]()
+            for (owner, part, positions) in ownerKey.split(request, ownership) {
+                parts.append(KeyedJobPart(owner: owner, body: try encode(part), positions: positions))
             }
+            return .keyed(parts)
         }
+    }
+}
+
+private func encode(_ request: some Message) throws(ConnectError) -> [UInt8] {
+    do {
+        return try request.serializedBytes()
+    } catch {
+        throw .invalidArgument("the request cannot be encoded: \(describe(error))")
     }
 }
 

@@ -21,6 +21,11 @@ public final class ServiceHealth: Sendable {
     /// Parts of the service that work less than fully, by name, with the reason.
     private let degradedParts = Mutex<[String: String]>([:])
     private let heartbeatInFlight = Mutex(false)
+    /// The keyed messages the front door has sent and not had answered, by id: when each went and whom
+    /// it will answer.
+    private let keyedInFlight = Mutex<[UInt64: (sent: ContinuousClock.Instant, replies: [Reply])]>([:])
+    /// When an owner last answered a keyed message: a sign of life that makes heartbeats unnecessary.
+    private let lastKeyedAnswer = Mutex<ContinuousClock.Instant?>(nil)
 
     /// Without traffic, `/healthz` asks for one ping round (a barrier over every rank) at most this
     /// often, whatever the probe rate, so that a hung rank is noticed but probes cannot load the job.
@@ -67,11 +72,33 @@ public final class ServiceHealth: Sendable {
     /// How long the running round has taken so far, or nil between rounds.
     var currentRoundAge: Duration? { running.withLock { $0.map { .now - $0.started } } }
 
-    /// Answers the requests of the running round with `error` (they stay unanswered otherwise when a
-    /// round never finishes).
+    /// Answers the requests of the running round and of the keyed messages in flight with `error`
+    /// (they stay unanswered otherwise when a rank never answers).
     func abandonRunningRound(_ error: ConnectError) {
-        let replies = running.withLock { $0?.replies ?? [] }
+        let replies = running.withLock { $0?.replies ?? [] } + keyedInFlight.withLock { $0.values.flatMap(\.replies) }
         for reply in replies { reply.resume(.failure(error)) }
+    }
+
+    /// A keyed message went to its owner, to answer `replies`.
+    func keyedMessageSent(id: UInt64, replies: [Reply]) { keyedInFlight.withLock { $0[id] = (.now, replies) } }
+
+    /// The owner answered keyed message `id`.
+    func keyedMessageAnswered(id: UInt64) {
+        keyedInFlight.withLock { _ = $0.removeValue(forKey: id) }
+        lastKeyedAnswer.withLock { $0 = .now }
+    }
+
+    /// How long the oldest keyed message in flight has waited for its owner, or nil when none is.
+    var oldestKeyedMessageAge: Duration? {
+        keyedInFlight.withLock { $0.values.map(\.sent).min() }.map { .now - $0 }
+    }
+
+    /// How long the oldest wait for a rank has lasted: the running round or the oldest keyed message.
+    var longestWaitForARank: Duration? {
+        switch (currentRoundAge, oldestKeyedMessageAge) {
+        case (let round?, let keyed?): return max(round, keyed)
+        case (let round, let keyed): return round ?? keyed
+        }
     }
 }
 
@@ -94,7 +121,12 @@ extension ServiceHealth {
     /// True when no round has ended for ``heartbeatInterval`` and no heartbeat is running: the caller
     /// then sends one ping round and calls ``heartbeatEnded()`` when it is answered.
     func claimHeartbeat() -> Bool {
-        let due = lastRoundEnd.withLock { $0.map { .now - $0 >= Self.heartbeatInterval } ?? true }
+        // Keyed answers prove that their owners are alive; a heartbeat is due when neither rounds nor
+        // keyed answers have been seen for the interval (and before the first round, which proves
+        // every rank started).
+        let round = lastRoundEnd.withLock { $0 }
+        let keyed = lastKeyedAnswer.withLock { $0 }
+        let due = round.map { round in .now - max(round, keyed ?? round) >= Self.heartbeatInterval } ?? true
         guard due, currentRoundAge == nil else { return false }
         return heartbeatInFlight.withLock { inFlight in
             if inFlight { return false }
@@ -123,12 +155,12 @@ extension ServiceHealth {
     /// What `/healthz` answers, from state alone (no round per probe).
     func report(rankCount: Int) -> HealthReport {
         let state = current
-        let roundAge = currentRoundAge
+        let roundAge = longestWaitForARank
         let sinceLastRound = lastRoundEnd.withLock { $0.map { ContinuousClock.now - $0 } }
         var problems = [String]()
         if sinceLastRound == nil { problems.append("no round has completed yet: not every rank has answered") }
         if let roundAge, roundAge > Self.stalledRoundAge {
-            problems.append("a round has run for \(Int(roundAge.seconds)) s")
+            problems.append("a rank has been waited for \(Int(roundAge.seconds)) s")
         }
         switch state {
         case .serving: break

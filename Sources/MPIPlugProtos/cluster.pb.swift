@@ -73,6 +73,16 @@ public nonisolated struct Mpiplug_V1_RankStatus: Sendable {
   /// Of busy_seconds: seconds inside those gathers, waiting for slower ranks included.
   public var gatherSeconds: Double = 0
 
+  /// Keyed requests (a method with (mpiplug.v1.owner_key)) this rank ran as their owner: only the
+  /// owner of a keyed request receives it.
+  public var keyedRequests: UInt64 = 0
+
+  /// Bytes of the point-to-point messages that brought them (zero for its own front door's).
+  public var keyedBytes: UInt64 = 0
+
+  /// Seconds spent running them.
+  public var keyedSeconds: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -172,7 +182,7 @@ nonisolated extension Mpiplug_V1_GetClusterStatusRequest: SwiftProtobuf.Message,
 
 nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RankStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}host\0\u{3}process_id\0\u{3}resident_memory_bytes\0\u{3}peak_resident_memory_bytes\0\u{3}rounds_served\0\u{3}requests_handled\0\u{3}busy_seconds\0\u{3}round_bytes\0\u{3}answer_bytes\0\u{3}gather_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}host\0\u{3}process_id\0\u{3}resident_memory_bytes\0\u{3}peak_resident_memory_bytes\0\u{3}rounds_served\0\u{3}requests_handled\0\u{3}busy_seconds\0\u{3}round_bytes\0\u{3}answer_bytes\0\u{3}gather_seconds\0\u{3}keyed_requests\0\u{3}keyed_bytes\0\u{3}keyed_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -191,6 +201,9 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.roundBytes) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.answerBytes) }()
       case 11: try { try decoder.decodeSingularDoubleField(value: &self.gatherSeconds) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.keyedRequests) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.keyedBytes) }()
+      case 14: try { try decoder.decodeSingularDoubleField(value: &self.keyedSeconds) }()
       default: break
       }
     }
@@ -230,6 +243,15 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
     if self.gatherSeconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.gatherSeconds, fieldNumber: 11)
     }
+    if self.keyedRequests != 0 {
+      try visitor.visitSingularUInt64Field(value: self.keyedRequests, fieldNumber: 12)
+    }
+    if self.keyedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.keyedBytes, fieldNumber: 13)
+    }
+    if self.keyedSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.keyedSeconds, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -245,6 +267,9 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
     if lhs.roundBytes != rhs.roundBytes {return false}
     if lhs.answerBytes != rhs.answerBytes {return false}
     if lhs.gatherSeconds != rhs.gatherSeconds {return false}
+    if lhs.keyedRequests != rhs.keyedRequests {return false}
+    if lhs.keyedBytes != rhs.keyedBytes {return false}
+    if lhs.keyedSeconds != rhs.keyedSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

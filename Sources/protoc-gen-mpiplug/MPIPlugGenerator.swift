@@ -6,8 +6,10 @@ import SwiftProtobufPluginLibrary
 ///
 /// For `service GeoPredictService` in package `geopredict.v1` it writes
 /// `<file>.mpiplug.swift` with
-/// - `protocol Geopredict_V1_GeoPredictServiceHandler`: one SPMD method per RPC, which every rank runs
-///   on the whole batch of a round;
+/// - `protocol Geopredict_V1_GeoPredictServiceHandler`: one method per RPC: collective (every rank
+///   runs it on the whole batch of a round) or, with `option (mpiplug.v1.owner_key) = "user_id"`,
+///   keyed (only the owner of each request runs it; `"events[].user_id"` splits a request by owner
+///   and adds a merge method);
 /// - `enum Geopredict_V1_GeoPredictService`: the service name, one `RouteDescriptor` per method and
 ///   `routes(_:)`, which binds a handler to the paths `/geopredict.v1.GeoPredictService/<Method>`.
 ///
@@ -59,12 +61,15 @@ struct GeneratorOptions {
 enum GeneratorError: Error, CustomStringConvertible {
     case invalidOption(String)
     case streamingMethod(String)
+    case invalidOwnerKey(String, String, String)
 
     var description: String {
         switch self {
         case .invalidOption(let message): return "protoc-gen-mpiplug: \(message)"
         case .streamingMethod(let method):
             return "protoc-gen-mpiplug: \(method) streams; MPIPlug serves Connect unary methods only"
+        case .invalidOwnerKey(let method, let key, let reason):
+            return "protoc-gen-mpiplug: \(method): (mpiplug.v1.owner_key) = \"\(key)\": \(reason)"
         }
     }
 }

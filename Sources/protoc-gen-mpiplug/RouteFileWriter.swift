@@ -1,3 +1,4 @@
+import SwiftProtobuf
 import SwiftProtobufPluginLibrary
 
 /// Writes the Swift route table for every service in one `.proto` file.
@@ -37,24 +38,37 @@ struct RouteFileWriter {
             throw GeneratorError.streamingMethod(method.fullName)
         }
 
+        let keys = try Dictionary(uniqueKeysWithValues: service.methods.map { ($0.name, try OwnerKeyPath(of: $0, namer: namer)) })
         printer.print(service.protoSourceComments(), newlines: false)
         printer.print(
             "///",
-            "/// SPMD: every rank runs each method on the whole batch of a round, with the same requests in the",
-            "/// same order. Only rank 0's results are answered; a handler moves them there (for example with",
-            "/// `RoundContext.collectResults`). Return a failure per request for bad input; throw only for",
-            "/// errors that every rank meets alike.",
+            "/// Collective methods (`RoundContext`) run on every rank with the whole batch of a round, the same",
+            "/// requests in the same order; only rank 0's results are answered, so a handler moves them there",
+            "/// (for example with `RoundContext.collectResults`), and throws only for errors every rank meets",
+            "/// alike. Keyed methods (`KeyedContext`, from the `(mpiplug.v1.owner_key)` option) run only on the",
+            "/// rank that owns each request, with no collectives. Return a failure per request for bad input.",
             "\(visibility) protocol \(handler): AnyObject {"
         )
         printer.withIndentation { printer in
             for method in service.methods {
+                let key = keys[method.name] ?? nil
                 printer.print(method.protoSourceComments(), newlines: false)
+                if let key { printer.print("///", "/// Keyed by `\(key.source)`: runs on the owner of each request alone.") }
                 printer.print(
                     "func \(methodName(method))(",
                     "    _ requests: [\(typeName(method.inputType))],",
-                    "    context: RoundContext",
+                    "    context: \(key == nil ? "RoundContext" : "KeyedContext")",
                     ") throws -> [RouteResult<\(typeName(method.outputType))>]"
                 )
+                if let key, key.isSplit {
+                    printer.print(
+                        "/// Puts together the owners' answers to one `\(method.name)` request split by `\(key.source)`;",
+                        "/// runs on the front door.",
+                        "func merge\(method.name)(",
+                        "    _ parts: [KeyedPart<\(typeName(method.outputType))>]",
+                        ") -> RouteResult<\(typeName(method.outputType))>"
+                    )
+                }
             }
         }
         printer.print("}", "")
@@ -85,29 +99,45 @@ struct RouteFileWriter {
             }
             printer.print(
                 "",
-                "/// One route per method, each running `handler` on every rank.",
+                "/// One route per method, bound to `handler`.",
                 "\(visibility) static func routes(_ handler: some \(handler)) -> [Route] {"
             )
             printer.withIndentation { printer in
                 printer.print("[")
                 printer.withIndentation { printer in
-                    for method in service.methods {
-                        printer.print(
-                            "Route(",
-                            "    \(methodName(method)),",
-                            "    request: \(typeName(method.inputType)).self,",
-                            "    response: \(typeName(method.outputType)).self",
-                            ") { requests, context in",
-                            "    try handler.\(methodName(method))(requests, context: context)",
-                            "},"
-                        )
-                    }
+                    for method in service.methods { renderRoute(method, key: keys[method.name] ?? nil, into: &printer) }
                 }
                 printer.print("]")
             }
             printer.print("}")
         }
         printer.print("}")
+    }
+
+    private func renderRoute(_ method: MethodDescriptor, key: OwnerKeyPath?, into printer: inout CodePrinter) {
+        let name = methodName(method)
+        printer.print("Route(")
+        printer.withIndentation { printer in
+            printer.print(
+                key == nil ? "\(name)," : "keyed: \(name),",
+                "request: \(typeName(method.inputType)).self,",
+                key == nil ? "response: \(typeName(method.outputType)).self" : "response: \(typeName(method.outputType)).self,"
+            )
+            switch key {
+            case nil: break
+            case .field(let field, _)?: printer.print("ownerKey: .field(\\.\(field))")
+            case .elements(let elements, let field, _)?:
+                printer.print(
+                    "ownerKey: .elements(\\.\(elements), key: \\.\(field)),",
+                    "merge: { parts in handler.merge\(method.name)(parts) }"
+                )
+            }
+        }
+        printer.print(
+            ") { requests, context in",
+            "    try handler.\(name)(requests, context: context)",
+            "},"
+        )
     }
 
     /// The Swift type prefix swift-protobuf uses for the file (`Geopredict_V1_` for `geopredict.v1`):
@@ -127,4 +157,67 @@ struct RouteFileWriter {
         guard let first = method.name.first else { return method.name }
         return first.lowercased() + method.name.dropFirst()
     }
+}
+
+/// A method's `(mpiplug.v1.owner_key)`, checked against its request message.
+enum OwnerKeyPath {
+    /// `"user_id"`: a string field of the request (its Swift name).
+    case field(String, source: String)
+    /// `"events[].user_id"`: a string field of the elements of a repeated message field.
+    case elements(String, field: String, source: String)
+
+    /// The option as written.
+    var source: String {
+        switch self {
+        case .field(_, let source), .elements(_, _, let source): return source
+        }
+    }
+
+    var isSplit: Bool {
+        if case .elements = self { return true }
+        return false
+    }
+
+    /// The method's key, or nil when it has none (a collective method).
+    init?(of method: MethodDescriptor, namer: SwiftProtobufNamer) throws {
+        guard let source = try ownerKeyOption(of: method) else { return nil }
+        let fail = { (reason: String) in GeneratorError.invalidOwnerKey(method.fullName, source, reason) }
+        let components = source.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        func swiftName(_ field: FieldDescriptor) -> String {
+            namer.messagePropertyNames(field: field, prefixed: "", includeHasAndClear: false).name
+        }
+        func stringField(_ name: String, in message: Descriptor) throws -> FieldDescriptor {
+            guard let field = message.fields.first(where: { $0.name == name }) else {
+                throw fail("\(message.fullName) has no field \(name)")
+            }
+            guard field.type == .string, !field.isRepeated else { throw fail("\(name) must be a singular string field") }
+            return field
+        }
+        switch components.count {
+        case 1:
+            self = .field(swiftName(try stringField(source, in: method.inputType)), source: source)
+        case 2 where components[0].hasSuffix("[]"):
+            let name = String(components[0].dropLast(2))
+            guard let elements = method.inputType.fields.first(where: { $0.name == name }) else {
+                throw fail("\(method.inputType.fullName) has no field \(name)")
+            }
+            guard elements.isRepeated, elements.type == .message, let element = elements.messageType, !elements.isMap else {
+                throw fail("\(name) must be a repeated message field")
+            }
+            self = .elements(swiftName(elements), field: swiftName(try stringField(components[1], in: element)), source: source)
+        default:
+            throw fail("write a string field (\"user_id\") or one of a repeated field's elements (\"events[].user_id\")")
+        }
+    }
+}
+
+/// `(mpiplug.v1.owner_key)`'s field number (proto/mpiplug/v1/options.proto).
+private let ownerKeyExtension = MessageExtension<OptionalExtensionField<ProtobufString>, Google_Protobuf_MethodOptions>(
+    _protobuf_fieldNumber: 50117, fieldName: "mpiplug.v1.owner_key")
+
+/// The method's owner key option; protoc passes it as an extension the descriptor keeps unparsed.
+private func ownerKeyOption(of method: MethodDescriptor) throws -> String? {
+    let bytes: [UInt8] = try method.options.serializedBytes()
+    let options = try Google_Protobuf_MethodOptions(serializedBytes: bytes, extensions: SimpleExtensionMap([ownerKeyExtension]))
+    return options.getExtensionValue(ext: ownerKeyExtension)
 }

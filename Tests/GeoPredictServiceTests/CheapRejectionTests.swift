@@ -24,7 +24,7 @@ struct CheapRejectionTests {
     private static func refusal(_ body: [UInt8], _ format: BodyFormat) -> ConnectError? {
         let codec = RouteCodec(request: Geopredict_V1_IngestEventsRequest.self)
         do {
-            _ = try codec.decode(body, format)
+            _ = try codec.decode(body, format, .hashing(rankCount: 1, door: 0))
             return nil
         } catch {
             return error

@@ -86,13 +86,27 @@ struct SafeRetryTests {
         #expect((try? limited.get())?.errors.map(\.code) == ["resource_exhausted"])
     }
 
-    @Test func refusalsSurviveTheirEncodingForTheGather() {
-        let refused = [
-            RefusedEvent(request: 0, index: 9_999, reason: .unavailable),
-            RefusedEvent(request: 511, index: 0, reason: .tooManyEvents),
+    @Test func aSplitIngestIsMergedAtItsEventsPlacesAndAFailedOwnerTouchesOnlyItsEvents() throws {
+        // Owner A got events 0, 2, 3 and refused its second (request 2) for a full disk; owner B got 1
+        // and 4 and rejected its second as invalid; owner C (events 5, 6) could not be reached.
+        var ownerA = Self.accepting(3).withRefusals([(1, .unavailable)])
+        let ownerB: RouteResult<Geopredict_V1_IngestEventsResponse> = .success(Self.accepting(2, rejecting: [1]))
+        let parts = [
+            KeyedPart(positions: [0, 2, 3], result: ownerA),
+            KeyedPart(positions: [1, 4], result: ownerB),
+            KeyedPart(positions: [5, 6], result: .failure(ConnectError(.deadlineExceeded, "rank 2 did not answer"))),
         ]
-        #expect(RefusedEvent.decode(RefusedEvent.encode(refused)) == refused)
-        #expect(RefusedEvent.decode([1, 2]).isEmpty, "a short tail is not a refusal")
+        let merged = IngestMerge(parts)
+        let response = try merged.result.get()
+        #expect(response.accepted == 3)
+        #expect(response.errors.map(\.index) == [2, 4, 5, 6])
+        #expect(response.errors.map(\.code) == ["unavailable", "invalid_argument", "deadline_exceeded", "deadline_exceeded"])
+        #expect(response.rejected == 4)
+        #expect(merged.refused == [RefusedEvent(request: 0, index: 2, reason: .unavailable)])
+        #expect(merged.goodEvents == 4)
+        ownerA = .failure(ConnectError(.unavailable, "no event could be stored durably; retry the request"))
+        let allFailed = IngestMerge([KeyedPart(positions: [0], result: ownerA), KeyedPart(positions: [1], result: ownerA)])
+        #expect(throws: ConnectError.self) { try allFailed.result.get() }
     }
 
     // MARK: In one process, through the front door

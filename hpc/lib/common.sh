@@ -10,6 +10,7 @@ GEOPREDICT_PACKAGES=(
     libopenmpi-dev openmpi-bin          # MPI: headers, libmpi, mpirun
     libopenblas-dev liblapacke-dev      # BLAS/LAPACK for ALS
     libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libcurl4-openssl-dev  # protoc, the C client
+    libprotobuf-dev                     # protoc's google/protobuf/*.proto (MPIPlug's options import descriptor.proto)
     pkg-config xz-utils curl python3-venv zlib1g-dev   # zlib: gzip request bodies (CZlib)
     libxgboost-dev                      # the boosted ranker (--ranker xgboost), loaded at run time
 )
@@ -46,6 +47,7 @@ declare -gA GEOPREDICT_REQUIREMENTS=(
     [libprotobuf-c-dev]="pc:libprotobuf-c|protobuf-c-devel|Spack: protobuf-c"
     [protobuf-c-compiler]="cmd:protoc-c|protobuf-c-compiler|Spack: protobuf-c"
     [protobuf-compiler]="cmd:protoc|protobuf-compiler|module load protobuf (Spack: protobuf)"
+    [libprotobuf-dev]="pc:protobuf|protobuf-devel|module load protobuf (Spack: protobuf)"
     [libcurl4-openssl-dev]="pc:libcurl|libcurl-devel|Spack: curl"
     [zlib1g-dev]="pc:zlib|zlib-devel|Spack: zlib"
     [libxgboost-dev]="pc:xgboost|xgboost-devel|Spack: xgboost"
@@ -259,7 +261,7 @@ run_spmd() {
 # environment gets what was added.
 TEST_VENV="${GEOPREDICT_ROOT}/.build-venv"
 ensure_test_venv() {
-    ensure_packages python3-venv protobuf-compiler
+    ensure_packages python3-venv protobuf-compiler libprotobuf-dev
     if [ ! -x "$TEST_VENV/bin/python" ] || [ ! -f "$TEST_VENV/.installed-v2" ]; then
         log "creating the Python test environment in $TEST_VENV"
         python3 -m venv "$TEST_VENV"

@@ -64,7 +64,7 @@ check "/metrics counts the events the full disk refused ($refused)" \
     awk -v line="$refused" 'BEGIN { n = split(line, parts, " "); exit !(n == 2 && parts[2] + 0 >= 10000) }'
 health=$(curl -s "$url/healthz")
 check "/healthz is still ready and says ingest is degraded ($(head -c 200 <<<"$health"))" \
-    grep -qi "degraded" <<<"$health"
+    grep -qE '"ready":true.*"ingest degraded: ' <<<"$health"
 
 rm -f "$state/filler"
 acknowledged=0

@@ -16,7 +16,7 @@ if [ "${SCAFFOLD_TEST:-}" = skip ]; then
     echo "SKIPPED scaffold test (SCAFFOLD_TEST=skip)"
     exit 0
 fi
-ensure_packages protobuf-compiler curl
+ensure_packages protobuf-compiler libprotobuf-dev curl
 [ -x "$bin/mpiplug" ] || { echo "error: $bin/mpiplug is missing" >&2; exit 1; }
 
 workdir=$(mktemp -d /tmp/scaffold-test.XXXXXX)

@@ -6,29 +6,41 @@ import MPIPlug
 
 /// Predicts which store a user visits next, and roughly when.
 ///
-/// SPMD: every rank runs each method on the whole batch of a round, with the same requests in the
-/// same order. Only rank 0's results are answered; a handler moves them there (for example with
-/// `RoundContext.collectResults`). Return a failure per request for bad input; throw only for
-/// errors that every rank meets alike.
+/// Collective methods (`RoundContext`) run on every rank with the whole batch of a round, the same
+/// requests in the same order; only rank 0's results are answered, so a handler moves them there
+/// (for example with `RoundContext.collectResults`), and throws only for errors every rank meets
+/// alike. Keyed methods (`KeyedContext`, from the `(mpiplug.v1.owner_key)` option) run only on the
+/// rank that owns each request, with no collectives. Return a failure per request for bad input.
 public protocol Geopredict_V1_GeoPredictServiceHandler: AnyObject {
     /// Stores location events durably. Each event goes to the rank that owns its user, which appends it
     /// to its write-ahead log and syncs it to disk before the call is answered: an accepted event
     /// survives a crash of the whole job. Good events are kept even when others in the batch are bad.
+    ///
+    /// Keyed by `events[].user_id`: runs on the owner of each request alone.
     func ingestEvents(
         _ requests: [Geopredict_V1_IngestEventsRequest],
-        context: RoundContext
+        context: KeyedContext
     ) throws -> [RouteResult<Geopredict_V1_IngestEventsResponse>]
+    /// Puts together the owners' answers to one `IngestEvents` request split by `events[].user_id`;
+    /// runs on the front door.
+    func mergeIngestEvents(
+        _ parts: [KeyedPart<Geopredict_V1_IngestEventsResponse>]
+    ) -> RouteResult<Geopredict_V1_IngestEventsResponse>
     /// Ranks the stores the user is likely to visit next and estimates when the next trip happens.
     /// Reflects every event accepted before the call. A user never seen gets cold-start predictions
     /// (popular stores near the given position, or popular stores overall), not an error.
+    ///
+    /// Keyed by `user_id`: runs on the owner of each request alone.
     func predictNextVisits(
         _ requests: [Geopredict_V1_PredictNextVisitsRequest],
-        context: RoundContext
+        context: KeyedContext
     ) throws -> [RouteResult<Geopredict_V1_PredictNextVisitsResponse>]
     /// What the service holds about one user. An unknown user is not_found.
+    ///
+    /// Keyed by `user_id`: runs on the owner of each request alone.
     func getUser(
         _ requests: [Geopredict_V1_GetUserRequest],
-        context: RoundContext
+        context: KeyedContext
     ) throws -> [RouteResult<Geopredict_V1_GetUserResponse>]
     /// Starts training a new model over all ranks from every event stored so far, and answers at once
     /// with the version it will produce. The run goes on beside serving: other calls are answered
@@ -62,27 +74,31 @@ public enum Geopredict_V1_GeoPredictService {
     /// `POST` or `GET /geopredict.v1.GeoPredictService/GetTrainingStatus` (no side effects)
     public static let getTrainingStatus = RouteDescriptor(service: name, method: "GetTrainingStatus", hasNoSideEffects: true)
 
-    /// One route per method, each running `handler` on every rank.
+    /// One route per method, bound to `handler`.
     public static func routes(_ handler: some Geopredict_V1_GeoPredictServiceHandler) -> [Route] {
         [
             Route(
-                ingestEvents,
+                keyed: ingestEvents,
                 request: Geopredict_V1_IngestEventsRequest.self,
-                response: Geopredict_V1_IngestEventsResponse.self
+                response: Geopredict_V1_IngestEventsResponse.self,
+                ownerKey: .elements(\.events, key: \.userID),
+                merge: { parts in handler.mergeIngestEvents(parts) }
             ) { requests, context in
                 try handler.ingestEvents(requests, context: context)
             },
             Route(
-                predictNextVisits,
+                keyed: predictNextVisits,
                 request: Geopredict_V1_PredictNextVisitsRequest.self,
-                response: Geopredict_V1_PredictNextVisitsResponse.self
+                response: Geopredict_V1_PredictNextVisitsResponse.self,
+                ownerKey: .field(\.userID)
             ) { requests, context in
                 try handler.predictNextVisits(requests, context: context)
             },
             Route(
-                getUser,
+                keyed: getUser,
                 request: Geopredict_V1_GetUserRequest.self,
-                response: Geopredict_V1_GetUserResponse.self
+                response: Geopredict_V1_GetUserResponse.self,
+                ownerKey: .field(\.userID)
             ) { requests, context in
                 try handler.getUser(requests, context: context)
             },

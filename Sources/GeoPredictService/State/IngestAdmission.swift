@@ -2,8 +2,9 @@ import CoreMetrics
 import GeoPredictProtos
 import MPIPlug
 
-/// Why a good event was not stored by its owner rank. Only the owner knows, so each rank sends rank 0
-/// its own refusals and rank 0 reports them per event (``Geopredict_V1_IngestEventsResponse/withRefusals(_:)``).
+/// Why a good event was not stored by its owner rank. Only the owner knows: it reports them per event
+/// (``Geopredict_V1_IngestEventsResponse/withRefusals(_:)``), and the door reads them back from its
+/// answer (``IngestMerge``).
 enum EventRefusal: Int32, Sendable, CaseIterable {
     /// The owner could not write its log durably (disk full, I/O error): send the event again later.
     case unavailable = 1
@@ -41,20 +42,6 @@ struct RefusedEvent: Equatable, Sendable {
     var request: Int
     var index: Int
     var reason: EventRefusal
-
-    /// Three 32-bit words per event, for the gather to rank 0 (a round holds at most 512 requests of
-    /// at most 10,000 events).
-    static func encode(_ refused: [RefusedEvent]) -> [Int32] {
-        refused.flatMap { [Int32($0.request), Int32($0.index), $0.reason.rawValue] }
-    }
-
-    static func decode(_ words: some Collection<Int32>) -> [RefusedEvent] {
-        let words = Array(words)
-        return stride(from: 0, to: words.count - 2, by: 3).compactMap { start in
-            guard let reason = EventRefusal(rawValue: words[start + 2]) else { return nil }
-            return RefusedEvent(request: Int(words[start]), index: Int(words[start + 1]), reason: reason)
-        }
-    }
 }
 
 /// The per-rank bounds on what ingest may add, so that a flood of new users or of one user's events
@@ -136,4 +123,88 @@ struct IngestRefusalMetrics {
             counters[reason]?.increment(by: events.count)
         }
     }
+}
+
+/// One client's `IngestEvents` answer put together from its owners' answers to their parts, on the
+/// front door: counts added, each event's error at its place in the client's request, and the
+/// refusals among them (for `/healthz` and `/metrics`).
+struct IngestMerge {
+    private(set) var result: RouteResult<Geopredict_V1_IngestEventsResponse>
+    /// The good events an owner did not store, by index in the client's request.
+    private(set) var refused: [RefusedEvent] = []
+    /// Good events: stored, or refused by their owner.
+    private(set) var goodEvents = 0
+
+    init(_ parts: [KeyedPart<Geopredict_V1_IngestEventsResponse>]) {
+        // A request whose every part failed fails whole, with the first part's error: a client that
+        // reads only the status then retries the request (its event ids make the retry safe).
+        if let failure = Self.failureOfEveryPart(parts) {
+            // Owners that could not write their logs refused all their good events (how many of
+            // them were good is not known here: every event of the part counts).
+            for part in parts {
+                guard case .failure(let error) = part.result, error.code == .unavailable else { continue }
+                refused += part.positions.map { RefusedEvent(request: 0, index: $0, reason: .unavailable) }
+            }
+            goodEvents = refused.count
+            result = .failure(failure)
+            return
+        }
+        var merged = Geopredict_V1_IngestEventsResponse()
+        for part in parts {
+            switch part.result {
+            case .success(let response):
+                merged.accepted += response.accepted
+                for var error in response.errors {
+                    guard let position = part.positions.element(at: Int(error.index)) else { continue }
+                    error.index = UInt32(position)
+                    if let reason = EventRefusal(error) { refused.append(RefusedEvent(request: 0, index: position, reason: reason)) }
+                    merged.errors.append(error)
+                }
+            case .failure(let error):
+                // The owner could not answer (it failed or the door could not reach it): its events
+                // alone are reported, with its error; the others' stand.
+                for position in part.positions {
+                    if error.code == .unavailable { refused.append(RefusedEvent(request: 0, index: position, reason: .unavailable)) }
+                    merged.errors.append(.with {
+                        $0.index = UInt32(position)
+                        $0.code = error.code.rawValue
+                        $0.message = "not stored: \(error.message)"
+                    })
+                }
+            }
+        }
+        merged.errors.sort { $0.index < $1.index }
+        merged.rejected = UInt32(merged.errors.count)
+        goodEvents = Int(merged.accepted) + refused.count
+        if merged.accepted == 0, refused.contains(where: { $0.reason == .unavailable }) {
+            result = .failure(ConnectError(.unavailable, "no event could be stored durably; retry the request"))
+        } else {
+            result = .success(merged)
+        }
+    }
+
+    private static func failureOfEveryPart(_ parts: [KeyedPart<Geopredict_V1_IngestEventsResponse>]) -> ConnectError? {
+        var first: ConnectError?
+        for part in parts {
+            guard case .failure(let error) = part.result else { return nil }
+            first = first ?? error
+        }
+        return first
+    }
+}
+
+extension EventRefusal {
+    /// The refusal an owner wrote as `error` (``Geopredict_V1_IngestEventsResponse/withRefusals(_:)``),
+    /// or nil for an event that was not good (a validation error).
+    init?(_ error: Geopredict_V1_EventError) {
+        guard let refusal = Self.allCases.first(where: { $0.code.rawValue == error.code && $0.message == error.message }) else {
+            return nil
+        }
+        self = refusal
+    }
+}
+
+extension Array {
+    /// The element at `index`, or nil outside the array.
+    fileprivate func element(at index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

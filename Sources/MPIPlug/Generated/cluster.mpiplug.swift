@@ -5,10 +5,11 @@ import MPIPlugProtos
 
 /// Answers questions about the MPI job behind the front door. Served by every MPIPlug service.
 ///
-/// SPMD: every rank runs each method on the whole batch of a round, with the same requests in the
-/// same order. Only rank 0's results are answered; a handler moves them there (for example with
-/// `RoundContext.collectResults`). Return a failure per request for bad input; throw only for
-/// errors that every rank meets alike.
+/// Collective methods (`RoundContext`) run on every rank with the whole batch of a round, the same
+/// requests in the same order; only rank 0's results are answered, so a handler moves them there
+/// (for example with `RoundContext.collectResults`), and throws only for errors every rank meets
+/// alike. Keyed methods (`KeyedContext`, from the `(mpiplug.v1.owner_key)` option) run only on the
+/// rank that owns each request, with no collectives. Return a failure per request for bad input.
 public protocol Mpiplug_V1_ClusterServiceHandler: AnyObject {
     /// Every rank reports its host, memory and work; rank 0 adds its queue and batching figures.
     /// Runs as a round on all ranks, so a successful answer also proves that every rank is responsive.
@@ -26,7 +27,7 @@ public enum Mpiplug_V1_ClusterService {
     /// `POST /mpiplug.v1.ClusterService/GetClusterStatus`
     public static let getClusterStatus = RouteDescriptor(service: name, method: "GetClusterStatus")
 
-    /// One route per method, each running `handler` on every rank.
+    /// One route per method, bound to `handler`.
     public static func routes(_ handler: some Mpiplug_V1_ClusterServiceHandler) -> [Route] {
         [
             Route(

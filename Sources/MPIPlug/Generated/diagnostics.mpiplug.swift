@@ -5,10 +5,11 @@ import MPIPlugProtos
 
 /// Checks the whole path from HTTP to every rank and back. Used by tests, benchmarks and operators.
 ///
-/// SPMD: every rank runs each method on the whole batch of a round, with the same requests in the
-/// same order. Only rank 0's results are answered; a handler moves them there (for example with
-/// `RoundContext.collectResults`). Return a failure per request for bad input; throw only for
-/// errors that every rank meets alike.
+/// Collective methods (`RoundContext`) run on every rank with the whole batch of a round, the same
+/// requests in the same order; only rank 0's results are answered, so a handler moves them there
+/// (for example with `RoundContext.collectResults`), and throws only for errors every rank meets
+/// alike. Keyed methods (`KeyedContext`, from the `(mpiplug.v1.owner_key)` option) run only on the
+/// rank that owns each request, with no collectives. Return a failure per request for bad input.
 public protocol Mpiplug_V1_DiagnosticsServiceHandler: AnyObject {
     /// Echoes the message; every rank adds `value + rank` with an allreduce, so the answer proves that
     /// all ranks took part: checksum = rank_count * value + rank_count * (rank_count - 1) / 2.
@@ -26,7 +27,7 @@ public enum Mpiplug_V1_DiagnosticsService {
     /// `POST /mpiplug.v1.DiagnosticsService/Echo`
     public static let echo = RouteDescriptor(service: name, method: "Echo")
 
-    /// One route per method, each running `handler` on every rank.
+    /// One route per method, bound to `handler`.
     public static func routes(_ handler: some Mpiplug_V1_DiagnosticsServiceHandler) -> [Route] {
         [
             Route(
