@@ -8,17 +8,21 @@ final class ClusterStatusHandler: Mpiplug_V1_ClusterServiceHandler {
     private let host: String
     private let started = ContinuousClock.now
     private let threadLevel: String
-    /// Rank 0 only: the queue and the routes (other ranks have no front door).
+    /// Rank 0 only: the queue and the routes.
     private let frontDoorView: @Sendable () -> (queueDepth: Int, routes: [String])
+    /// Every rank: its own front door, if it runs one.
+    private let ownDoor: @Sendable () -> FrontDoorStatusReport?
 
     init(
         statistics: RoundStatistics, host: String, threadLevel: String,
-        frontDoorView: @escaping @Sendable () -> (queueDepth: Int, routes: [String])
+        frontDoorView: @escaping @Sendable () -> (queueDepth: Int, routes: [String]),
+        ownDoor: @escaping @Sendable () -> FrontDoorStatusReport? = { nil }
     ) {
         self.statistics = statistics
         self.host = host
         self.threadLevel = threadLevel
         self.frontDoorView = frontDoorView
+        self.ownDoor = ownDoor
     }
 
     func getClusterStatus(
@@ -45,6 +49,7 @@ final class ClusterStatusHandler: Mpiplug_V1_ClusterServiceHandler {
         response.uptimeSeconds = (ContinuousClock.now - started).seconds
         response.threadLevel = threadLevel
         response.routes = view.routes
+        response.frontDoors = response.ranks.filter(\.hasFrontDoor).map(\.frontDoor)
         return Array(repeating: .success(response), count: requests.count)
     }
 
@@ -67,8 +72,26 @@ final class ClusterStatusHandler: Mpiplug_V1_ClusterServiceHandler {
             $0.keyedRequests = snapshot.keyedRequests
             $0.keyedBytes = snapshot.keyedBytes
             $0.keyedSeconds = snapshot.keyedSeconds
+            if let door = ownDoor() {
+                $0.frontDoor = .with { status in
+                    status.rank = Int32(door.address.rank)
+                    status.host = door.address.host
+                    status.port = Int32(door.address.port)
+                    status.requestsAccepted = door.accepted
+                    status.queueDepth = UInt32(clamping: door.depth)
+                }
+            }
         }
     }
+}
+
+/// A front door's figures for `GetClusterStatus`.
+struct FrontDoorStatusReport: Sendable {
+    let address: FrontDoorAddress
+    /// Calls its queue has admitted since start.
+    let accepted: UInt64
+    /// Calls waiting in its queue now.
+    let depth: Int
 }
 
 /// `mpiplug.v1.DiagnosticsService`: a trivial route that still involves every rank.

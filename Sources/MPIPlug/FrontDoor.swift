@@ -32,6 +32,8 @@ struct FrontDoor: HTTPResponder {
     let rankCount: Int
     /// Which rank owns a keyed request's key.
     let ownership: KeyOwnership
+    /// Every front door of the job (listed by `/healthz`).
+    var frontDoors: [FrontDoorAddress] = []
     /// The client connections, watched so that a call whose client hung up is never run.
     let connections = ClientConnections()
     let logger: Logger
@@ -244,7 +246,7 @@ struct FrontDoor: HTTPResponder {
         }
         // Only until the job's first round: "ready" then means every rank answered.
         await health.waitForFirstRound()
-        let report = health.report(rankCount: rankCount)
+        let report = health.report(rankCount: rankCount, frontDoors: frontDoors)
         let ok = request.uri.queryParameters["probe"] == "live" ? report.live : report.ready
         return Response(
             status: ok ? .ok : .serviceUnavailable,

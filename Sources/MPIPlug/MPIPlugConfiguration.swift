@@ -6,6 +6,11 @@ public struct MPIPlugConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// The port rank 0 listens on; 0 picks a free one (see ``MPIPlugService/serve(onReady:)``).
     public var port: Int = 8080
+    /// Which ranks run an HTTP front door. One (rank 0) by default; more doors put behind a load
+    /// balancer multiply the HTTP capacity, since each one routes keyed requests straight to their
+    /// owners and forwards the other calls to rank 0. Doors sharing a host listen on ``port`` + 0,
+    /// 1, 2, … in rank order.
+    public var frontDoors: FrontDoorCount = .count(1)
     /// The largest request body accepted, before and after gzip decompression, in bytes.
     public var maximumBodyBytes: Int = 4 * 1024 * 1024
     /// The most requests one round carries. Rounds take whatever is queued up to this.
@@ -87,6 +92,7 @@ public struct MPIPlugConfiguration: Sendable {
     /// (``MPIPlugService`` checks this too).
     public func validate() throws(MPIPlugError) {
         guard (0...65_535).contains(port) else { throw .invalidConfiguration("port \(port) is outside 0...65535") }
+        if case .count(let count) = frontDoors, count < 1 { throw .invalidConfiguration("there must be at least one front door") }
         guard maximumBodyBytes > 0 else { throw .invalidConfiguration("the body limit must be positive") }
         guard maximumBatchSize > 0 else { throw .invalidConfiguration("the batch size must be positive") }
         guard maximumRoundBytes > RoundLeader.roundOverheadBytes + Job.framingBytes,

@@ -10,12 +10,15 @@ import NIOCore
 import Prometheus
 import Synchronization
 
-/// An MPI job served as a microservice: rank 0 answers HTTP, and every route runs on all ranks.
+/// An MPI job served as a microservice: rank 0 (and, with ``MPIPlugConfiguration/frontDoors``, more
+/// ranks) answers HTTP; collective routes run on all ranks, keyed routes on the rank that owns each
+/// request.
 ///
 /// Every rank builds the service, registers the same routes in the same order, and calls
 /// ``serve(onReady:)``. Rank 0 then runs the HTTP front door (Hummingbird) on other threads while its
 /// own thread — the only one that calls MPI — turns queued requests into rounds; the other ranks wait
-/// for rounds, sleeping between them.
+/// for rounds, sleeping between them, and answer keyed requests for their users. A door on another
+/// rank sends keyed calls to their owners itself and forwards the rest to rank 0.
 ///
 /// ```swift
 /// MPI.run { environment in
@@ -64,12 +67,16 @@ public final class MPIPlugService {
         keyOwnership = .hashing(rankCount: communicator.size, door: communicator.rank)
         let queue = self.queue
         let routes = RouteList()
+        let door = DoorRecord()
+        hostName = (try? environment.processorName) ?? ProcessInfo.processInfo.hostName
         let cluster = ClusterStatusHandler(
             statistics: statistics,
-            host: (try? environment.processorName) ?? ProcessInfo.processInfo.hostName,
+            host: hostName,
             threadLevel: environment.providedThreadLevel.description,
-            frontDoorView: { (queue.depth, routes.paths) }
+            frontDoorView: { (queue.depth, routes.paths) },
+            ownDoor: { door.address.map { FrontDoorStatusReport(address: $0, accepted: queue.accepted, depth: queue.depth) } }
         )
+        doorRecord = door
         try executor.register(Mpiplug_V1_ClusterService.routes(cluster))
         try executor.register(Mpiplug_V1_DiagnosticsService.routes(DiagnosticsHandler()))
         routeList = routes
@@ -77,6 +84,12 @@ public final class MPIPlugService {
     }
 
     private let routeList: RouteList
+    /// This rank's MPI processor name (front doors are placed by host).
+    private let hostName: String
+    /// This rank's front door, once ``serve(onReady:)`` has placed the doors.
+    private let doorRecord: DoorRecord
+    /// Every front door of the job, once ``serve(onReady:)`` has placed them.
+    private var frontDoors: [FrontDoorAddress] = []
     /// The keyed routes' point-to-point messages: a communicator of their own, so that they never
     /// match a round's collectives.
     private let keyedCommunicator: Communicator
@@ -90,11 +103,18 @@ public final class MPIPlugService {
         keyOwnership = KeyOwnership(rankCount: communicator.size, door: communicator.rank, ownerOfKey: owner)
     }
 
+    /// This rank's point-to-point traffic; `health` is its door's (nil without a door). On rank 0,
+    /// calls other doors forward go into the round queue.
     private func makeKeyedTraffic(health: ServiceHealth?) -> KeyedTraffic {
-        KeyedTraffic(
+        let queue = self.queue
+        let intake: (@Sendable (Job) -> ConnectError?)? = communicator.rank == 0 ? { @Sendable job in queue.submit(job) } : nil
+        return KeyedTraffic(
             communicator: keyedCommunicator, routes: executor.keyedRoutes, logger: logger, statistics: statistics,
             health: health, maximumBatchSize: configuration.maximumBatchSize,
-            maximumMessageBytes: configuration.maximumRoundBytes, maximumBacklog: configuration.maximumQueuedRequests)
+            maximumMessageBytes: configuration.maximumRoundBytes, maximumBacklog: configuration.maximumQueuedRequests,
+            forwardedAnswerDecoders: executor.answerDecoders,
+            roundIntake: intake,
+            wake: { queue.wake() })
     }
 
     /// Adds routes (usually `<Service>.routes(handler)`). Every rank registers the same routes in the
@@ -130,13 +150,58 @@ public final class MPIPlugService {
     /// - Parameter onReady: called on rank 0 once the port is open, with the address served.
     public func serve(onReady: @escaping @Sendable (ServiceAddress) -> Void = { _ in }) throws {
         let channel = RoundChannel(communicator: communicator, idleBackoff: configuration.idleBackoff)
-        if communicator.rank != 0 {
-            // mpirun forwards SIGTERM to every rank; only rank 0 decides when to stop.
-            signal(SIGTERM, SIG_IGN)
-            try RoundFollower(executor: executor, channel: channel, keyed: makeKeyedTraffic(health: nil)).run()
+        frontDoors = try FrontDoorPlacement.place(
+            on: communicator, host: hostName, doors: configuration.frontDoors, basePort: configuration.port)
+        // Every rank has the same placement, so every rank refuses alike (no rank waits for the others).
+        if let door = frontDoors.first(where: { $0.port > 65_535 }) {
+            throw MPIPlugError.invalidConfiguration("front door \(door.rank) would listen on port \(door.port), above 65535")
+        }
+        let ownDoor = frontDoors.first { $0.rank == communicator.rank }
+        doorRecord.address = ownDoor
+        if communicator.rank == 0 {
+            try serveFrontDoor(channel: channel, onReady: onReady)
             return
         }
-        try serveFrontDoor(channel: channel, onReady: onReady)
+        // mpirun forwards SIGTERM to every rank; only rank 0 decides when to stop (a door's HTTP server
+        // may still see it and stop taking calls early).
+        signal(SIGTERM, SIG_IGN)
+        if let ownDoor {
+            try serveOtherFrontDoor(ownDoor, channel: channel)
+        } else {
+            try RoundFollower(executor: executor, channel: channel, keyed: makeKeyedTraffic(health: nil)).run()
+        }
+    }
+
+    /// A front door on a rank other than 0: HTTP on its port, keyed calls straight to their owners,
+    /// the rest forwarded to rank 0; otherwise the rank follows rounds like any other. It stops when
+    /// rank 0 ends the job (a SIGTERM that reaches it only stops its HTTP server early).
+    private func serveOtherFrontDoor(_ door: FrontDoorAddress, channel: RoundChannel) throws {
+        var doorConfiguration = configuration
+        doorConfiguration.port = door.port
+        let frontDoor = makeFrontDoor()
+        let logger = self.logger
+        let server = try HTTPFrontDoorServer(frontDoor: frontDoor, configuration: doorConfiguration, logger: logger) { address in
+            logger.info("front door serving", metadata: ["url": "\(address.url)"])
+        }
+        let watchdog = Watchdog(health: health, queue: queue, configuration: configuration, logger: logger)
+        server.start { [queue, server] in
+            queue.close(reason: ConnectError(.unavailable, "the service is shutting down"))
+            if let failure = server.failure {
+                // Rank 0 cannot know; a job with a door missing behind its load balancer should end
+                // with the reason rather than serve on short-handed (mpirun ends the other ranks).
+                logger.critical("the front door on rank \(door.rank) could not serve; ending the job", metadata: ["error": "\(failure)"])
+                fflush(nil)
+                _exit(1)
+            }
+        }
+        watchdog.start()
+        defer { watchdog.stop() }
+        let follower = RoundFollower(
+            executor: executor, channel: channel, keyed: makeKeyedTraffic(health: health),
+            door: FollowerDoor(
+                queue: queue, health: health, metrics: frontDoor.metrics, maximumBatchSize: configuration.maximumBatchSize,
+                maximumMessageBytes: configuration.maximumRoundBytes))
+        try follower.run()
     }
 
     private func serveFrontDoor(channel: RoundChannel, onReady: @escaping @Sendable (ServiceAddress) -> Void) throws {
@@ -166,7 +231,7 @@ public final class MPIPlugService {
             token: configuration.bearerToken.map(BearerToken.init),
             compressionThresholdBytes: configuration.responseCompressionThresholdBytes,
             crossOrigin: CrossOriginPolicy(origins: configuration.corsOrigins, allowsAuthorization: configuration.bearerToken != nil),
-            files: staticFiles, rankCount: communicator.size, ownership: keyOwnership, logger: logger
+            files: staticFiles, rankCount: communicator.size, ownership: keyOwnership, frontDoors: frontDoors, logger: logger
         )
     }
 
@@ -189,7 +254,8 @@ public final class MPIPlugService {
     private func lead(channel: RoundChannel, metrics: PlugMetrics, finishingBackgroundJobs: Bool) throws {
         var leader = RoundLeader(
             executor: executor, channel: channel, queue: queue, health: health, metrics: metrics,
-            keyed: makeKeyedTraffic(health: health), maximumBatchSize: configuration.maximumBatchSize, maximumRoundBytes: configuration.maximumRoundBytes
+            keyed: makeKeyedTraffic(health: health), maximumBatchSize: configuration.maximumBatchSize, maximumRoundBytes: configuration.maximumRoundBytes,
+            hasOtherDoors: frontDoors.count > 1
         )
         do {
             try leader.run(finishingBackgroundJobs: finishingBackgroundJobs)
@@ -215,6 +281,16 @@ public struct ServiceAddress: Sendable, CustomStringConvertible {
     /// `http://host:port`.
     public var url: String { "\(usesTLS ? "https" : "http")://\(host):\(port)" }
     public var description: String { url }
+}
+
+/// This rank's front door, readable from any thread (for `GetClusterStatus`).
+final class DoorRecord: Sendable {
+    private let storage = Mutex<FrontDoorAddress?>(nil)
+
+    var address: FrontDoorAddress? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
 }
 
 /// The registered route paths, readable from any thread (for `GetClusterStatus`).

@@ -13,11 +13,20 @@ typealias Outcome = RouteResult<any Message>
 /// door giving up on a broken job — and later answers are dropped, so a continuation is resumed
 /// exactly once.
 final class Reply: Sendable {
-    private let state: Mutex<(continuation: CheckedContinuation<Outcome, Never>?, timer: DeadlineTimer?)>
+    /// Takes the answer: resumes an HTTP request's continuation, or (for a call another front door
+    /// forwarded to rank 0) records it for the message back.
+    typealias Answer = @Sendable (Outcome) -> Void
+
+    private let state: Mutex<(continuation: Answer?, timer: DeadlineTimer?)>
     private let abandoned = Atomic(false)
 
     init(_ continuation: CheckedContinuation<Outcome, Never>) {
-        state = Mutex((continuation, nil))
+        state = Mutex(({ continuation.resume(returning: $0) }, nil))
+    }
+
+    /// A reply whose answer goes to `answer`, called once, on whichever thread answers.
+    init(answer: @escaping Answer) {
+        state = Mutex((answer, nil))
     }
 
     /// Whether an answer has already been given.
@@ -30,7 +39,7 @@ final class Reply: Sendable {
             return state
         }
         timer?.cancel()
-        continuation?.resume(returning: outcome)
+        continuation?(outcome)
     }
 
     /// Whether ``abandon()`` answered it: its client hung up before it was answered otherwise.
@@ -38,7 +47,7 @@ final class Reply: Sendable {
 
     /// Answers `canceled` for a client that hung up, unless answered before.
     func abandon() {
-        let continuation = state.withLock { state -> CheckedContinuation<Outcome, Never>? in
+        let continuation = state.withLock { state -> Answer? in
             // Marked under the lock, so whoever sees the reply answered also sees why.
             if state.continuation != nil { abandoned.store(true, ordering: .relaxed) }
             defer { state.continuation = nil }
@@ -50,7 +59,7 @@ final class Reply: Sendable {
             return state.timer
         }
         timer?.cancel()
-        continuation.resume(returning: .failure(ConnectError(.canceled, "the client closed the connection")))
+        continuation(.failure(ConnectError(.canceled, "the client closed the connection")))
     }
 
     /// Answers `deadline_exceeded` at `deadline` unless answered before.
@@ -156,9 +165,11 @@ final class RoundQueue: @unchecked Sendable {
     private var head = 0
     private var queuedBytes = 0
     private var closedReason: ConnectError?
-    /// Set when rank 0's background job has queued a collective: wakes the MPI thread to check
-    /// whether every rank is ready for the step.
-    private var backgroundWakeUp = false
+    /// Set by ``wake()``: the MPI thread has something to do besides jobs (a background job queued a
+    /// collective; a forwarded call was answered and its message back waits to be sent).
+    private var wakeUp = false
+    /// Jobs ever admitted (for `GetClusterStatus`'s per-door figures).
+    private var acceptedJobs: UInt64 = 0
 
     init(maximumJobs: Int = .max, maximumBytes: Int = .max) {
         self.maximumJobs = maximumJobs
@@ -186,6 +197,7 @@ final class RoundQueue: @unchecked Sendable {
         }
         jobs.append(job)
         queuedBytes += job.roundBytes
+        acceptedJobs += 1
         condition.signal()
         return nil
     }
@@ -203,6 +215,13 @@ final class RoundQueue: @unchecked Sendable {
         return jobs.count - head
     }
 
+    /// The jobs admitted since the queue was made.
+    var accepted: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return acceptedJobs
+    }
+
     /// The slots the queue holds, waiting or not yet compacted away (for tests of its memory).
     var storedSlots: Int {
         condition.lock()
@@ -210,23 +229,23 @@ final class RoundQueue: @unchecked Sendable {
         return jobs.count
     }
 
-    /// Wakes the MPI thread (from ``take(limit:byteBudget:timeout:)``) for a background step.
-    func wakeForBackgroundStep() {
+    /// Wakes the MPI thread from ``take(limit:byteBudget:timeout:)`` (which returns no jobs for it).
+    func wake() {
         condition.lock()
-        backgroundWakeUp = true
+        wakeUp = true
         condition.signal()
         condition.unlock()
     }
 
-    /// Waits up to `timeout` for work (or a background wake-up) and takes, in arrival order, up to
+    /// Waits up to `timeout` for work (or a ``wake()``) and takes, in arrival order, up to
     /// `limit` jobs whose ``Job/roundBytes`` sum to at most `byteBudget` (the first job is taken
     /// whatever its size: the round refuses it if it can never fit). An empty array on timeout or
     /// for a wake-up alone; `nil` once the queue is closed and empty.
     func take(limit: Int, byteBudget: Int = .max, timeout: Duration) -> [Job]? {
         condition.lock()
         defer { condition.unlock() }
-        defer { backgroundWakeUp = false }
-        if jobs.count == head && !backgroundWakeUp {
+        defer { wakeUp = false }
+        if jobs.count == head && !wakeUp {
             if closedReason != nil { return nil }
             let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
             _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))

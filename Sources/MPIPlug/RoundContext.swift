@@ -115,12 +115,14 @@ extension Mpiplug_V1_Answer {
 }
 
 extension Mpiplug_V1_AnswerError {
-    /// `error` as another rank sends it to rank 0: code, message and details (not the HTTP status
-    /// override or Retry-After, which only rank 0's front door sets).
+    /// `error` as another rank sends it to a front door: code, message, details, and the HTTP status
+    /// override and Retry-After (which rank 0 sets on a call another door forwarded to it).
     init(_ error: ConnectError) {
         self.init()
         code = error.code.rawValue
         message = error.message
+        httpStatus = UInt32(clamping: error.httpStatusOverride ?? 0)
+        retryAfterSeconds = UInt32(clamping: error.retryAfterSeconds ?? 0)
         details = error.details.map { detail in
             .with {
                 $0.type = detail.typeName
@@ -134,6 +136,7 @@ extension Mpiplug_V1_AnswerError {
     var connectError: ConnectError {
         ConnectError(
             ConnectCode(rawValue: code) ?? .unknown, message,
+            httpStatus: httpStatus == 0 ? nil : Int(httpStatus), retryAfterSeconds: retryAfterSeconds == 0 ? nil : Int(retryAfterSeconds),
             details: details.map { ConnectErrorDetail(typeName: $0.type, value: Array($0.value), debugJSON: $0.debugJson.isEmpty ? nil : $0.debugJson) }
         )
     }

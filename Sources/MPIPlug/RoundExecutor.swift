@@ -38,6 +38,9 @@ final class RoundExecutor {
 
     var codecs: [String: RouteCodec] { routes.mapValues(\.codec) }
 
+    /// How to read another rank's answers to each route's calls, by path.
+    var answerDecoders: [String: AnswerDecoder] { routes.mapValues(\.decodeAnswer) }
+
     /// The keyed routes' handlers, by path.
     var keyedRoutes: [String: KeyedHandling] {
         routes.compactMapValues { route in

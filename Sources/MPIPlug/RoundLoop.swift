@@ -18,6 +18,9 @@ struct RoundLeader {
     let maximumRoundBytes: Int
     /// Keyed jobs: sent to their owners, answered when the owners reply.
     let keyed: KeyedTraffic
+    /// Whether other ranks run front doors too: their keyed requests for rank 0's users and their
+    /// forwarded calls arrive by message, so rank 0 must look for messages often even when idle.
+    let hasOtherDoors: Bool
     private var nextRoundID: UInt64 = 1
 
     /// What a round adds to its jobs' ``Job/roundBytes``: its id, time, kind and flags, framed.
@@ -25,9 +28,11 @@ struct RoundLeader {
 
     init(
         executor: RoundExecutor, channel: RoundChannel, queue: RoundQueue, health: ServiceHealth,
-        metrics: PlugMetrics, keyed: KeyedTraffic, maximumBatchSize: Int, maximumRoundBytes: Int = .max
+        metrics: PlugMetrics, keyed: KeyedTraffic, maximumBatchSize: Int, maximumRoundBytes: Int = .max,
+        hasOtherDoors: Bool = false
     ) {
         self.keyed = keyed
+        self.hasOtherDoors = hasOtherDoors
         self.executor = executor
         self.channel = channel
         self.queue = queue
@@ -36,7 +41,7 @@ struct RoundLeader {
         self.maximumBatchSize = maximumBatchSize
         self.maximumRoundBytes = maximumRoundBytes
         // This rank's background thread asks for its steps through the queue, like any request.
-        executor.background.announce = { [queue] in queue.wakeForBackgroundStep() }
+        executor.background.announce = { [queue] in queue.wake() }
     }
 
     /// Serves rounds and keyed requests until the queue is closed and empty and every keyed request
@@ -61,13 +66,13 @@ struct RoundLeader {
     }
 
     private mutating func serve(finishingBackgroundJobs: Bool) throws(MPIError) {
-        // While keyed requests wait for their owners, look for answers often (the pacer's spins, then
-        // sleeps up to a millisecond); while the other ranks' background jobs catch up with a step,
-        // every millisecond; otherwise sleep until work comes.
+        // While keyed requests wait for their owners (or other doors may send messages), look for
+        // messages often (the pacer's spins, then sleeps up to a millisecond); while the other ranks'
+        // background jobs catch up with a step, every millisecond; otherwise sleep until work comes.
         var pacer = Self.keyedPacing.makePacer()
         while true {
             let timeout: Duration =
-                keyed.isWaiting ? pacer.nextPause()
+                keyed.isWaiting || hasOtherDoors ? pacer.nextPause()
                 : executor.background.isWaitingForReadiness ? .milliseconds(1) : .milliseconds(250)
             guard let jobs = queue.take(limit: maximumBatchSize, byteBudget: jobByteBudget, timeout: timeout) else {
                 if keyed.isWaiting {
@@ -82,7 +87,7 @@ struct RoundLeader {
                 metrics.queueDepth.record(queue.depth)
                 pacer.reset()
             }
-            let live = dropExpired(jobs)
+            let live = answerExpired(jobs, metrics: metrics)
             keyed.dispatch(live.filter(\.isKeyed))
             let roundJobs = live.filter { !$0.isKeyed }
             let backgroundStep = try executor.background.pollReadiness()
@@ -155,22 +160,6 @@ struct RoundLeader {
         metrics.recordRound(requests: live.count, seconds: (ContinuousClock.now - started).seconds)
     }
 
-    /// Answers jobs whose client already gave up, and returns the rest.
-    private func dropExpired(_ jobs: [Job]) -> [Job] {
-        let now = ContinuousClock.now
-        return jobs.filter { job in
-            if job.reply.isAnswered {
-                if job.reply.wasAbandoned { metrics.recordShed(reason: .clientGone) }
-                return false
-            }
-            if let deadline = job.deadline, deadline <= now {
-                job.reply.resume(.failure(ConnectError(.deadlineExceeded, "the deadline passed while the request was queued")))
-                return false
-            }
-            return true
-        }
-    }
-
     /// Answers `resource_exhausted` to jobs that can never fit in a round, and returns the rest.
     private func refuseOversized(_ jobs: [Job]) -> [Job] {
         jobs.filter { job in
@@ -205,27 +194,54 @@ struct RoundLeader {
     }
 }
 
+/// Answers the jobs whose client already gave up or whose deadline passed, and returns the rest.
+func answerExpired(_ jobs: [Job], metrics: PlugMetrics) -> [Job] {
+    let now = ContinuousClock.now
+    return jobs.filter { job in
+        if job.reply.isAnswered {
+            if job.reply.wasAbandoned { metrics.recordShed(reason: .clientGone) }
+            return false
+        }
+        if let deadline = job.deadline, deadline <= now {
+            job.reply.resume(.failure(ConnectError(.deadlineExceeded, "the deadline passed while the request was queued")))
+            return false
+        }
+        return true
+    }
+}
+
 /// The MPI thread of every rank but 0: waits (sleeping) for rounds and runs them until told to stop,
-/// answering keyed requests for its users meanwhile.
+/// answering keyed requests for its users meanwhile, and serving its own front door if it has one.
 struct RoundFollower {
     let executor: RoundExecutor
     let channel: RoundChannel
-    /// Keyed requests for this rank's users, answered between rounds.
+    /// Keyed requests for this rank's users, answered between rounds (and its door's, sent).
     let keyed: KeyedTraffic
+    /// This rank's front door, when it runs one (``MPIPlugConfiguration/frontDoors``).
+    var door: FollowerDoor?
 
     func run() throws(MPIError) {
+        defer {
+            if let door {
+                door.stop()
+                keyed.abandonAll(ConnectError(.unavailable, "the service is shutting down"))
+            }
+        }
         while true {
             // Between rounds, answer keyed requests, and enter and drive the readiness barrier of this
-            // rank's background job.
+            // rank's background job; take what this rank's door queued.
             let bytes = try channel.receive { () throws(MPIError) -> Bool in
                 _ = try executor.background.pollReadiness()
-                return try keyed.poll()
+                let tookJobs = door?.takeQueued(into: keyed) ?? false
+                return try keyed.poll() || tookJobs
             }
             guard let round = try? Mpiplug_V1_Round(serializedBytes: bytes) else {
                 // Rank 0 serialised it; a failure means memory corruption or a version mix-up.
                 executor.logger.critical("received an undecodable round; stopping")
                 throw MPIError.invalidArgument(function: "RoundFollower", message: "undecodable round")
             }
+            door?.health.roundStarted(replies: [])
+            defer { door?.health.roundEnded() }
             switch round.kind {
             case .shutdown: return
             case .ping: try executor.communicator.barrier()
@@ -235,5 +251,35 @@ struct RoundFollower {
             case .unspecified, .UNRECOGNIZED: continue
             }
         }
+    }
+}
+
+/// The front door of a rank other than 0, as its MPI thread sees it: the queue its HTTP threads fill.
+/// Keyed calls go to their owners like rank 0's; the others are forwarded to rank 0, the only rank
+/// that starts rounds.
+struct FollowerDoor {
+    let queue: RoundQueue
+    let health: ServiceHealth
+    let metrics: PlugMetrics
+    let maximumBatchSize: Int
+    let maximumMessageBytes: Int
+
+    /// Takes what waits in the queue, without waiting, and sends it on. Returns whether there was any.
+    func takeQueued(into keyed: KeyedTraffic) -> Bool {
+        guard let jobs = queue.take(limit: maximumBatchSize, byteBudget: maximumMessageBytes, timeout: .zero), !jobs.isEmpty else {
+            return false
+        }
+        metrics.queueDepth.record(queue.depth)
+        let live = answerExpired(jobs, metrics: metrics)
+        keyed.dispatch(live.filter(\.isKeyed))
+        keyed.forward(live.filter { !$0.isKeyed })
+        return true
+    }
+
+    /// The job is ending: refuses new calls and answers the waiting ones.
+    func stop() {
+        let stopping = ConnectError(.unavailable, "the service is shutting down")
+        health.startDraining()
+        for job in queue.closeAndDrain(reason: stopping) { job.reply.resume(.failure(stopping)) }
     }
 }

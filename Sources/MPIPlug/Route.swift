@@ -50,6 +50,9 @@ public struct Route {
     let codec: RouteCodec
     /// What ranks run.
     let kind: Kind
+    /// Reads another rank's answer into the response type (a front door other than rank 0 reads rank
+    /// 0's answers to the calls it forwarded with it).
+    let decodeAnswer: AnswerDecoder
 
     enum Kind {
         /// Runs the handler on every rank with a round's batch of binary requests; rank 0 gets one
@@ -70,6 +73,7 @@ public struct Route {
     ) {
         self.descriptor = descriptor
         self.codec = RouteCodec(request: Request.self, allowsGet: descriptor.hasNoSideEffects)
+        self.decodeAnswer = Self.answerDecoder(Response.self)
         self.kind = .collective { encodedRequests, context in
             let requests = decodeValidated(encodedRequests, as: Request.self)
             let results = try handler(requests, context)
@@ -96,7 +100,12 @@ public struct Route {
     ) {
         self.descriptor = descriptor
         self.codec = RouteCodec(request: Request.self, allowsGet: descriptor.hasNoSideEffects, ownerKey: ownerKey)
+        self.decodeAnswer = Self.answerDecoder(Response.self)
         self.kind = .keyed(KeyedHandling(descriptor: descriptor, merge: ownerKey.isSplit ? merge : nil, handler: handler))
+    }
+
+    static func answerDecoder<Response: Message>(_ type: Response.Type) -> AnswerDecoder {
+        { answer in answer.result(as: Response.self).map { $0 as any Message } }
     }
 
     /// Whether the route is keyed.
@@ -112,7 +121,7 @@ struct KeyedHandling {
     typealias Merge = ([(positions: [Int], result: RouteResult<any Message>)]) -> RouteResult<any Message>
 
     let execute: ([[UInt8]], KeyedContext) throws -> [RouteResult<any Message>]
-    let decodeAnswer: (Mpiplug_V1_Answer) -> RouteResult<any Message>
+    let decodeAnswer: AnswerDecoder
     /// nil when requests go whole: the one part's answer is the answer.
     let merge: Merge?
 
@@ -126,7 +135,7 @@ struct KeyedHandling {
             let results = try handler(requests, context)
             return checkedCount(results, requestCount: requests.count, route: descriptor, logger: context.logger)
         }
-        decodeAnswer = { answer in answer.result(as: Response.self).map { $0 as any Message } }
+        decodeAnswer = Route.answerDecoder(Response.self)
         self.merge = merge.map { merge in
             { parts in
                 let typed = parts.map { part in

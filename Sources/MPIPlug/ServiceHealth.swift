@@ -153,7 +153,7 @@ extension ServiceHealth {
     }
 
     /// What `/healthz` answers, from state alone (no round per probe).
-    func report(rankCount: Int) -> HealthReport {
+    func report(rankCount: Int, frontDoors: [FrontDoorAddress] = []) -> HealthReport {
         let state = current
         let roundAge = longestWaitForARank
         let sinceLastRound = lastRoundEnd.withLock { $0.map { ContinuousClock.now - $0 } }
@@ -171,7 +171,8 @@ extension ServiceHealth {
         if case .broken = state { live = false } else { live = true }
         return HealthReport(
             live: live, ready: problems.isEmpty, draining: state == .draining, problems: problems,
-            degraded: degradedReasons, rankCount: rankCount, secondsSinceLastRound: sinceLastRound?.seconds
+            degraded: degradedReasons, rankCount: rankCount, secondsSinceLastRound: sinceLastRound?.seconds,
+            frontDoors: frontDoors
         )
     }
 }
@@ -191,6 +192,8 @@ struct HealthReport: Equatable {
     var rankCount: Int
     /// Since the last round ended (a round proves every rank answered); nil before the first.
     var secondsSinceLastRound: Double?
+    /// The job's front doors (empty when not known, as in-process).
+    var frontDoors: [FrontDoorAddress] = []
 
     /// `serving`, `degraded`, `draining` or `unavailable`.
     var status: String {
@@ -209,9 +212,12 @@ struct HealthReport: Equatable {
 
     var json: String {
         let strings = { (values: [String]) in "[" + values.map(JSONString.quote).joined(separator: ",") + "]" }
+        let doors = frontDoors.map { door in
+            "{\"rank\":\(door.rank),\"host\":\(JSONString.quote(door.host)),\"port\":\(door.port)}"
+        }.joined(separator: ",")
         let lastRound = secondsSinceLastRound.map { String(format: "%.3f", $0) } ?? "null"
         return "{\"status\":\"\(status)\",\"live\":\(live),\"ready\":\(ready),\"detail\":\(JSONString.quote(detail)),"
             + "\"problems\":\(strings(problems)),\"degraded\":\(strings(degraded)),\"ranks\":\(rankCount),"
-            + "\"secondsSinceLastRound\":\(lastRound)}"
+            + "\"secondsSinceLastRound\":\(lastRound),\"frontDoors\":[\(doors)]}"
     }
 }

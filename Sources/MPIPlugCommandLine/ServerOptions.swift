@@ -8,6 +8,11 @@ import MPIPlug
 public struct ServerOptions: ParsableArguments {
     @Option(help: "Address to listen on.") public var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port).") public var port = 8080
+    @Option(help: ArgumentHelp(
+        "Ranks that run an HTTP front door: a number N, or per-host (default 1, rank 0).",
+        discussion: "N doors are spread over the hosts (the first rank of each host, then the second, ...); doors on one host listen on --port, --port + 1, ... in rank order. Put them behind a load balancer.",
+        valueName: "N|per-host"))
+    public var frontDoors = "1"
     @Option(help: "Largest request body in bytes.") public var maxBodyBytes = 4 * 1024 * 1024
     @Option(help: "Most requests per round.") public var maxBatch = 512
     @Option(help: ArgumentHelp(
@@ -60,6 +65,10 @@ public struct ServerOptions: ParsableArguments {
         var configuration = MPIPlugConfiguration()
         configuration.host = host
         configuration.port = port
+        guard let doors = FrontDoorCount(argument: frontDoors) else {
+            throw ValidationError("--front-doors must be a positive number or per-host, not \(frontDoors)")
+        }
+        configuration.frontDoors = doors
         configuration.maximumBodyBytes = maxBodyBytes
         configuration.maximumBatchSize = maxBatch
         guard roundTimeout > 0, roundTimeout <= 1_000_000 else {

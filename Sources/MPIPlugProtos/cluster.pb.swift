@@ -34,54 +34,134 @@ public nonisolated struct Mpiplug_V1_GetClusterStatusRequest: Sendable {
 }
 
 /// One rank's view of itself.
-public nonisolated struct Mpiplug_V1_RankStatus: Sendable {
+public nonisolated struct Mpiplug_V1_RankStatus: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The rank in the service communicator, 0 ..< rank_count.
-  public var rank: Int32 = 0
+  public var rank: Int32 {
+    get {_storage._rank}
+    set {_uniqueStorage()._rank = newValue}
+  }
 
   /// The host (MPI processor name) the rank runs on.
-  public var host: String = String()
+  public var host: String {
+    get {_storage._host}
+    set {_uniqueStorage()._host = newValue}
+  }
 
   /// The operating-system process id on that host.
-  public var processID: Int64 = 0
+  public var processID: Int64 {
+    get {_storage._processID}
+    set {_uniqueStorage()._processID = newValue}
+  }
 
   /// Resident memory now, in bytes (VmRSS).
-  public var residentMemoryBytes: UInt64 = 0
+  public var residentMemoryBytes: UInt64 {
+    get {_storage._residentMemoryBytes}
+    set {_uniqueStorage()._residentMemoryBytes = newValue}
+  }
 
   /// Peak resident memory since start, in bytes (VmHWM).
-  public var peakResidentMemoryBytes: UInt64 = 0
+  public var peakResidentMemoryBytes: UInt64 {
+    get {_storage._peakResidentMemoryBytes}
+    set {_uniqueStorage()._peakResidentMemoryBytes = newValue}
+  }
 
   /// Rounds this rank has taken part in.
-  public var roundsServed: UInt64 = 0
+  public var roundsServed: UInt64 {
+    get {_storage._roundsServed}
+    set {_uniqueStorage()._roundsServed = newValue}
+  }
 
   /// Requests this rank has handled inside those rounds.
-  public var requestsHandled: UInt64 = 0
+  public var requestsHandled: UInt64 {
+    get {_storage._requestsHandled}
+    set {_uniqueStorage()._requestsHandled = newValue}
+  }
 
   /// Seconds this rank has spent inside route handlers (answer gathers included).
-  public var busySeconds: Double = 0
+  public var busySeconds: Double {
+    get {_storage._busySeconds}
+    set {_uniqueStorage()._busySeconds = newValue}
+  }
 
   /// Bytes of serialised rounds this rank has broadcast (rank 0) or received (other ranks).
-  public var roundBytes: UInt64 = 0
+  public var roundBytes: UInt64 {
+    get {_storage._roundBytes}
+    set {_uniqueStorage()._roundBytes = newValue}
+  }
 
   /// Bytes of answers this rank has contributed to the per-batch gathers on rank 0
   /// (RoundContext.collectResults).
-  public var answerBytes: UInt64 = 0
+  public var answerBytes: UInt64 {
+    get {_storage._answerBytes}
+    set {_uniqueStorage()._answerBytes = newValue}
+  }
 
   /// Of busy_seconds: seconds inside those gathers, waiting for slower ranks included.
-  public var gatherSeconds: Double = 0
+  public var gatherSeconds: Double {
+    get {_storage._gatherSeconds}
+    set {_uniqueStorage()._gatherSeconds = newValue}
+  }
 
   /// Keyed requests (a method with (mpiplug.v1.owner_key)) this rank ran as their owner: only the
   /// owner of a keyed request receives it.
-  public var keyedRequests: UInt64 = 0
+  public var keyedRequests: UInt64 {
+    get {_storage._keyedRequests}
+    set {_uniqueStorage()._keyedRequests = newValue}
+  }
 
   /// Bytes of the point-to-point messages that brought them (zero for its own front door's).
-  public var keyedBytes: UInt64 = 0
+  public var keyedBytes: UInt64 {
+    get {_storage._keyedBytes}
+    set {_uniqueStorage()._keyedBytes = newValue}
+  }
 
   /// Seconds spent running them.
-  public var keyedSeconds: Double = 0
+  public var keyedSeconds: Double {
+    get {_storage._keyedSeconds}
+    set {_uniqueStorage()._keyedSeconds = newValue}
+  }
+
+  /// The rank's HTTP front door, when it runs one (--front-doors).
+  public var frontDoor: Mpiplug_V1_FrontDoorStatus {
+    get {_storage._frontDoor ?? Mpiplug_V1_FrontDoorStatus()}
+    set {_uniqueStorage()._frontDoor = newValue}
+  }
+  /// Returns true if `frontDoor` has been explicitly set.
+  public var hasFrontDoor: Bool {_storage._frontDoor != nil}
+  /// Clears the value of `frontDoor`. Subsequent reads from it will return its default value.
+  public mutating func clearFrontDoor() {_uniqueStorage()._frontDoor = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// One HTTP front door: where it listens and what it has taken in.
+public nonisolated struct Mpiplug_V1_FrontDoorStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The rank that runs it.
+  public var rank: Int32 = 0
+
+  /// The host the rank runs on (MPI processor name).
+  public var host: String = String()
+
+  /// The port it listens on.
+  public var port: Int32 = 0
+
+  /// Calls it has accepted into its queue since start (keyed ones included).
+  public var requestsAccepted: UInt64 = 0
+
+  /// Calls waiting in its queue when this answer was made.
+  public var queueDepth: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -128,7 +208,8 @@ public nonisolated struct Mpiplug_V1_GetClusterStatusResponse: Sendable {
   /// Rounds run since start.
   public var roundsServed: UInt64 = 0
 
-  /// Requests waiting on rank 0 for the next round when this answer was made.
+  /// Requests waiting on rank 0 for the next round when this answer was made (each door's own queue is
+  /// in front_doors).
   public var queueDepth: UInt32 = 0
 
   /// How big rounds have been.
@@ -149,6 +230,9 @@ public nonisolated struct Mpiplug_V1_GetClusterStatusResponse: Sendable {
 
   /// Routes served, as "/package.Service/Method".
   public var routes: [String] = []
+
+  /// Every front door of the job, in rank order (the same as each rank's front_door).
+  public var frontDoors: [Mpiplug_V1_FrontDoorStatus] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -182,7 +266,175 @@ nonisolated extension Mpiplug_V1_GetClusterStatusRequest: SwiftProtobuf.Message,
 
 nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RankStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}host\0\u{3}process_id\0\u{3}resident_memory_bytes\0\u{3}peak_resident_memory_bytes\0\u{3}rounds_served\0\u{3}requests_handled\0\u{3}busy_seconds\0\u{3}round_bytes\0\u{3}answer_bytes\0\u{3}gather_seconds\0\u{3}keyed_requests\0\u{3}keyed_bytes\0\u{3}keyed_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}host\0\u{3}process_id\0\u{3}resident_memory_bytes\0\u{3}peak_resident_memory_bytes\0\u{3}rounds_served\0\u{3}requests_handled\0\u{3}busy_seconds\0\u{3}round_bytes\0\u{3}answer_bytes\0\u{3}gather_seconds\0\u{3}keyed_requests\0\u{3}keyed_bytes\0\u{3}keyed_seconds\0\u{3}front_door\0")
+
+  fileprivate class _StorageClass {
+    var _rank: Int32 = 0
+    var _host: String = String()
+    var _processID: Int64 = 0
+    var _residentMemoryBytes: UInt64 = 0
+    var _peakResidentMemoryBytes: UInt64 = 0
+    var _roundsServed: UInt64 = 0
+    var _requestsHandled: UInt64 = 0
+    var _busySeconds: Double = 0
+    var _roundBytes: UInt64 = 0
+    var _answerBytes: UInt64 = 0
+    var _gatherSeconds: Double = 0
+    var _keyedRequests: UInt64 = 0
+    var _keyedBytes: UInt64 = 0
+    var _keyedSeconds: Double = 0
+    var _frontDoor: Mpiplug_V1_FrontDoorStatus? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _rank = source._rank
+      _host = source._host
+      _processID = source._processID
+      _residentMemoryBytes = source._residentMemoryBytes
+      _peakResidentMemoryBytes = source._peakResidentMemoryBytes
+      _roundsServed = source._roundsServed
+      _requestsHandled = source._requestsHandled
+      _busySeconds = source._busySeconds
+      _roundBytes = source._roundBytes
+      _answerBytes = source._answerBytes
+      _gatherSeconds = source._gatherSeconds
+      _keyedRequests = source._keyedRequests
+      _keyedBytes = source._keyedBytes
+      _keyedSeconds = source._keyedSeconds
+      _frontDoor = source._frontDoor
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt32Field(value: &_storage._rank) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._host) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._processID) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._residentMemoryBytes) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._peakResidentMemoryBytes) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._roundsServed) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._requestsHandled) }()
+        case 8: try { try decoder.decodeSingularDoubleField(value: &_storage._busySeconds) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._roundBytes) }()
+        case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._answerBytes) }()
+        case 11: try { try decoder.decodeSingularDoubleField(value: &_storage._gatherSeconds) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._keyedRequests) }()
+        case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._keyedBytes) }()
+        case 14: try { try decoder.decodeSingularDoubleField(value: &_storage._keyedSeconds) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._frontDoor) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._rank != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._rank, fieldNumber: 1)
+      }
+      if !_storage._host.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._host, fieldNumber: 2)
+      }
+      if _storage._processID != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._processID, fieldNumber: 3)
+      }
+      if _storage._residentMemoryBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._residentMemoryBytes, fieldNumber: 4)
+      }
+      if _storage._peakResidentMemoryBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._peakResidentMemoryBytes, fieldNumber: 5)
+      }
+      if _storage._roundsServed != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._roundsServed, fieldNumber: 6)
+      }
+      if _storage._requestsHandled != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._requestsHandled, fieldNumber: 7)
+      }
+      if _storage._busySeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._busySeconds, fieldNumber: 8)
+      }
+      if _storage._roundBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._roundBytes, fieldNumber: 9)
+      }
+      if _storage._answerBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._answerBytes, fieldNumber: 10)
+      }
+      if _storage._gatherSeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._gatherSeconds, fieldNumber: 11)
+      }
+      if _storage._keyedRequests != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._keyedRequests, fieldNumber: 12)
+      }
+      if _storage._keyedBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._keyedBytes, fieldNumber: 13)
+      }
+      if _storage._keyedSeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._keyedSeconds, fieldNumber: 14)
+      }
+      try { if let v = _storage._frontDoor {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mpiplug_V1_RankStatus, rhs: Mpiplug_V1_RankStatus) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._rank != rhs_storage._rank {return false}
+        if _storage._host != rhs_storage._host {return false}
+        if _storage._processID != rhs_storage._processID {return false}
+        if _storage._residentMemoryBytes != rhs_storage._residentMemoryBytes {return false}
+        if _storage._peakResidentMemoryBytes != rhs_storage._peakResidentMemoryBytes {return false}
+        if _storage._roundsServed != rhs_storage._roundsServed {return false}
+        if _storage._requestsHandled != rhs_storage._requestsHandled {return false}
+        if _storage._busySeconds != rhs_storage._busySeconds {return false}
+        if _storage._roundBytes != rhs_storage._roundBytes {return false}
+        if _storage._answerBytes != rhs_storage._answerBytes {return false}
+        if _storage._gatherSeconds != rhs_storage._gatherSeconds {return false}
+        if _storage._keyedRequests != rhs_storage._keyedRequests {return false}
+        if _storage._keyedBytes != rhs_storage._keyedBytes {return false}
+        if _storage._keyedSeconds != rhs_storage._keyedSeconds {return false}
+        if _storage._frontDoor != rhs_storage._frontDoor {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mpiplug_V1_FrontDoorStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FrontDoorStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}host\0\u{1}port\0\u{3}requests_accepted\0\u{3}queue_depth\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -192,18 +444,9 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt32Field(value: &self.rank) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.host) }()
-      case 3: try { try decoder.decodeSingularInt64Field(value: &self.processID) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.residentMemoryBytes) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.peakResidentMemoryBytes) }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.roundsServed) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.requestsHandled) }()
-      case 8: try { try decoder.decodeSingularDoubleField(value: &self.busySeconds) }()
-      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.roundBytes) }()
-      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.answerBytes) }()
-      case 11: try { try decoder.decodeSingularDoubleField(value: &self.gatherSeconds) }()
-      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.keyedRequests) }()
-      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.keyedBytes) }()
-      case 14: try { try decoder.decodeSingularDoubleField(value: &self.keyedSeconds) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.port) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.requestsAccepted) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.queueDepth) }()
       default: break
       }
     }
@@ -216,60 +459,24 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
     if !self.host.isEmpty {
       try visitor.visitSingularStringField(value: self.host, fieldNumber: 2)
     }
-    if self.processID != 0 {
-      try visitor.visitSingularInt64Field(value: self.processID, fieldNumber: 3)
+    if self.port != 0 {
+      try visitor.visitSingularInt32Field(value: self.port, fieldNumber: 3)
     }
-    if self.residentMemoryBytes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.residentMemoryBytes, fieldNumber: 4)
+    if self.requestsAccepted != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestsAccepted, fieldNumber: 4)
     }
-    if self.peakResidentMemoryBytes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.peakResidentMemoryBytes, fieldNumber: 5)
-    }
-    if self.roundsServed != 0 {
-      try visitor.visitSingularUInt64Field(value: self.roundsServed, fieldNumber: 6)
-    }
-    if self.requestsHandled != 0 {
-      try visitor.visitSingularUInt64Field(value: self.requestsHandled, fieldNumber: 7)
-    }
-    if self.busySeconds.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.busySeconds, fieldNumber: 8)
-    }
-    if self.roundBytes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.roundBytes, fieldNumber: 9)
-    }
-    if self.answerBytes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.answerBytes, fieldNumber: 10)
-    }
-    if self.gatherSeconds.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.gatherSeconds, fieldNumber: 11)
-    }
-    if self.keyedRequests != 0 {
-      try visitor.visitSingularUInt64Field(value: self.keyedRequests, fieldNumber: 12)
-    }
-    if self.keyedBytes != 0 {
-      try visitor.visitSingularUInt64Field(value: self.keyedBytes, fieldNumber: 13)
-    }
-    if self.keyedSeconds.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.keyedSeconds, fieldNumber: 14)
+    if self.queueDepth != 0 {
+      try visitor.visitSingularUInt32Field(value: self.queueDepth, fieldNumber: 5)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Mpiplug_V1_RankStatus, rhs: Mpiplug_V1_RankStatus) -> Bool {
+  public static func ==(lhs: Mpiplug_V1_FrontDoorStatus, rhs: Mpiplug_V1_FrontDoorStatus) -> Bool {
     if lhs.rank != rhs.rank {return false}
     if lhs.host != rhs.host {return false}
-    if lhs.processID != rhs.processID {return false}
-    if lhs.residentMemoryBytes != rhs.residentMemoryBytes {return false}
-    if lhs.peakResidentMemoryBytes != rhs.peakResidentMemoryBytes {return false}
-    if lhs.roundsServed != rhs.roundsServed {return false}
-    if lhs.requestsHandled != rhs.requestsHandled {return false}
-    if lhs.busySeconds != rhs.busySeconds {return false}
-    if lhs.roundBytes != rhs.roundBytes {return false}
-    if lhs.answerBytes != rhs.answerBytes {return false}
-    if lhs.gatherSeconds != rhs.gatherSeconds {return false}
-    if lhs.keyedRequests != rhs.keyedRequests {return false}
-    if lhs.keyedBytes != rhs.keyedBytes {return false}
-    if lhs.keyedSeconds != rhs.keyedSeconds {return false}
+    if lhs.port != rhs.port {return false}
+    if lhs.requestsAccepted != rhs.requestsAccepted {return false}
+    if lhs.queueDepth != rhs.queueDepth {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -327,7 +534,7 @@ nonisolated extension Mpiplug_V1_BatchSizeSummary: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Mpiplug_V1_GetClusterStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetClusterStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rank_count\0\u{1}ranks\0\u{3}rounds_served\0\u{3}queue_depth\0\u{3}batch_sizes\0\u{3}uptime_seconds\0\u{3}thread_level\0\u{1}routes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rank_count\0\u{1}ranks\0\u{3}rounds_served\0\u{3}queue_depth\0\u{3}batch_sizes\0\u{3}uptime_seconds\0\u{3}thread_level\0\u{1}routes\0\u{3}front_doors\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -343,6 +550,7 @@ nonisolated extension Mpiplug_V1_GetClusterStatusResponse: SwiftProtobuf.Message
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.uptimeSeconds) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.threadLevel) }()
       case 8: try { try decoder.decodeRepeatedStringField(value: &self.routes) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.frontDoors) }()
       default: break
       }
     }
@@ -377,6 +585,9 @@ nonisolated extension Mpiplug_V1_GetClusterStatusResponse: SwiftProtobuf.Message
     if !self.routes.isEmpty {
       try visitor.visitRepeatedStringField(value: self.routes, fieldNumber: 8)
     }
+    if !self.frontDoors.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.frontDoors, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -389,6 +600,7 @@ nonisolated extension Mpiplug_V1_GetClusterStatusResponse: SwiftProtobuf.Message
     if lhs.uptimeSeconds != rhs.uptimeSeconds {return false}
     if lhs.threadLevel != rhs.threadLevel {return false}
     if lhs.routes != rhs.routes {return false}
+    if lhs.frontDoors != rhs.frontDoors {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

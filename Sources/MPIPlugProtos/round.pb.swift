@@ -190,6 +190,12 @@ public nonisolated struct Mpiplug_V1_AnswerError: Sendable {
   /// The error's details, as the client will get them (a field error found on the user's owner).
   public var details: [Mpiplug_V1_AnswerErrorDetail] = []
 
+  /// The HTTP status when it is not the code's own (413 for a body over a limit); 0 for the code's.
+  public var httpStatus: UInt32 = 0
+
+  /// Seconds a client is told to wait before retrying (Retry-After); 0 for none.
+  public var retryAfterSeconds: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -232,6 +238,15 @@ public nonisolated struct Mpiplug_V1_KeyedRequests: Sendable {
 
   /// Each request's binary protobuf encoding, already validated by the door.
   public var requests: [Data] = []
+
+  /// Set by a front door other than rank 0 forwarding a call of a collective route (or a ping, with
+  /// an empty path) to rank 0: rank 0 queues the requests for a round, as if they had come to its own
+  /// door, and answers when the round has run them.
+  public var forwarded: Bool = false
+
+  /// How long the client still waits, in milliseconds (0: no deadline); the requests are answered
+  /// deadline_exceeded once it has passed.
+  public var timeoutMilliseconds: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -446,7 +461,7 @@ nonisolated extension Mpiplug_V1_Answer: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Mpiplug_V1_AnswerError: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AnswerError"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{1}details\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{1}details\0\u{3}http_status\0\u{3}retry_after_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -457,6 +472,8 @@ nonisolated extension Mpiplug_V1_AnswerError: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeSingularStringField(value: &self.code) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.details) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.httpStatus) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.retryAfterSeconds) }()
       default: break
       }
     }
@@ -472,6 +489,12 @@ nonisolated extension Mpiplug_V1_AnswerError: SwiftProtobuf.Message, SwiftProtob
     if !self.details.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.details, fieldNumber: 3)
     }
+    if self.httpStatus != 0 {
+      try visitor.visitSingularUInt32Field(value: self.httpStatus, fieldNumber: 4)
+    }
+    if self.retryAfterSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.retryAfterSeconds, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -479,6 +502,8 @@ nonisolated extension Mpiplug_V1_AnswerError: SwiftProtobuf.Message, SwiftProtob
     if lhs.code != rhs.code {return false}
     if lhs.message != rhs.message {return false}
     if lhs.details != rhs.details {return false}
+    if lhs.httpStatus != rhs.httpStatus {return false}
+    if lhs.retryAfterSeconds != rhs.retryAfterSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -526,7 +551,7 @@ nonisolated extension Mpiplug_V1_AnswerErrorDetail: SwiftProtobuf.Message, Swift
 
 nonisolated extension Mpiplug_V1_KeyedRequests: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".KeyedRequests"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}path\0\u{3}issued_unix_milliseconds\0\u{1}requests\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}path\0\u{3}issued_unix_milliseconds\0\u{1}requests\0\u{1}forwarded\0\u{3}timeout_milliseconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -538,6 +563,8 @@ nonisolated extension Mpiplug_V1_KeyedRequests: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularStringField(value: &self.path) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.issuedUnixMilliseconds) }()
       case 4: try { try decoder.decodeRepeatedBytesField(value: &self.requests) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.forwarded) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMilliseconds) }()
       default: break
       }
     }
@@ -556,6 +583,12 @@ nonisolated extension Mpiplug_V1_KeyedRequests: SwiftProtobuf.Message, SwiftProt
     if !self.requests.isEmpty {
       try visitor.visitRepeatedBytesField(value: self.requests, fieldNumber: 4)
     }
+    if self.forwarded != false {
+      try visitor.visitSingularBoolField(value: self.forwarded, fieldNumber: 5)
+    }
+    if self.timeoutMilliseconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.timeoutMilliseconds, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -564,6 +597,8 @@ nonisolated extension Mpiplug_V1_KeyedRequests: SwiftProtobuf.Message, SwiftProt
     if lhs.path != rhs.path {return false}
     if lhs.issuedUnixMilliseconds != rhs.issuedUnixMilliseconds {return false}
     if lhs.requests != rhs.requests {return false}
+    if lhs.forwarded != rhs.forwarded {return false}
+    if lhs.timeoutMilliseconds != rhs.timeoutMilliseconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -59,6 +59,7 @@ declare -gA GEOPREDICT_REQUIREMENTS=(
     [util-linux]="cmd:unshare|util-linux|(a system tool: ask the administrators)"
     [shellcheck]="cmd:shellcheck|ShellCheck|Spack: shellcheck"
     [wrk]="cmd:wrk|wrk|Spack: wrk (on RHEL, wrk is in EPEL)"
+    [haproxy]="cmd:haproxy|haproxy|Spack: haproxy"
     [slurm-wlm]="cmd:slurmctld|slurm-slurmctld slurm-slurmd|(a system service: ask the administrators)"
     [munge]="cmd:munged|munge|(a system service: ask the administrators)"
     # The console's browser test (hpc/tests/console-browser.sh) only: a headless browser and its driver.

@@ -41,6 +41,34 @@ def rank_of(pid):
     return None
 
 
+MASK = (1 << 64) - 1
+
+
+def stable_hash(text):
+    """GeoPredict's StableHash (FNV-1a, then SplitMix64's finaliser), to know each user's owner."""
+    state = 0xcbf29ce484222325
+    for byte in text.encode():
+        state = ((state ^ byte) * 0x100000001b3) & MASK
+    z = (state + 0x9e3779b97f4a7c15) & MASK
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & MASK
+    return z ^ (z >> 31)
+
+
+def owner(user, ranks, partitions=1024):
+    return (stable_hash(user) % partitions) % ranks
+
+
+def users_of(rank, ranks, count, prefix="slow-rank-user"):
+    found, index = [], 0
+    while len(found) < count:
+        user = f"{prefix}-{index}"
+        if owner(user, ranks) == rank:
+            found.append(user)
+        index += 1
+    return found
+
+
 class ServedJob:
     """`LAUNCHER geopredict serve ARGUMENTS` at `ranks` ranks, waited for until it prints 'serving on
     URL'. Its output goes on being drained into `log_path` on a thread, so that a chatty rank can

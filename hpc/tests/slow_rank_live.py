@@ -22,41 +22,13 @@ import time
 
 import requests
 
-from live_checks import Checks, ServedJob, rank_of
+from live_checks import Checks, ServedJob, owner, rank_of, users_of
 
 SERVICE = "/geopredict.v1.GeoPredictService/"
 CLUSTER = "/mpiplug.v1.ClusterService/GetClusterStatus"
 STOPPED_RANK = 2
 STOP_SECONDS = 3.0
 DEADLINE_MS = 1500
-MASK = (1 << 64) - 1
-
-
-def stable_hash(text):
-    """GeoPredict's StableHash (FNV-1a, then SplitMix64's finaliser), to know each user's owner."""
-    state = 0xcbf29ce484222325
-    for byte in text.encode():
-        state = ((state ^ byte) * 0x100000001b3) & MASK
-    z = (state + 0x9e3779b97f4a7c15) & MASK
-    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & MASK
-    return z ^ (z >> 31)
-
-
-def owner(user, ranks, partitions=1024):
-    return (stable_hash(user) % partitions) % ranks
-
-
-def users_of(rank, ranks, count):
-    found, index = [], 0
-    while len(found) < count:
-        user = f"slow-rank-user-{index}"
-        if owner(user, ranks) == rank:
-            found.append(user)
-        index += 1
-    return found
-
-
 def cluster_status(url):
     answer = requests.post(url + CLUSTER, data="{}", headers={"Content-Type": "application/json"}, timeout=60)
     answer.raise_for_status()
