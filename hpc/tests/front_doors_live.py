@@ -30,7 +30,7 @@ import time
 
 import requests
 
-from live_checks import Checks, ServedJob, owner, rank_of
+from live_checks import Checks, ServedJob, end_run, owner, rank_of
 
 SERVICE = "/geopredict.v1.GeoPredictService/"
 CLUSTER = "/mpiplug.v1.ClusterService/GetClusterStatus"
@@ -301,11 +301,7 @@ def run(arguments, checks):
         check_idle_cpu(checks, job)
         check_stop(checks, job, doors)
     finally:
-        if job.process.poll() is None:
-            job.kill()
-        if checks.failed:
-            print(open(log_path).read()[-3000:])
-        shutil.rmtree(work, ignore_errors=True)
+        end_run(checks, job, log_path, work)
 
 
 def main():

@@ -1,6 +1,7 @@
 """What the live test scripts share: a tally of named checks that prints one line per check, how
 to launch and find the ranks of a job under either MPI family, and a served `geopredict` job."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,6 +130,17 @@ class ServedJob:
             except ProcessLookupError:
                 pass
         self.process.wait(timeout=30)
+
+
+
+def end_run(checks, job, log_path, work):
+    """What every live run does last: kill -9 of a job still up, the log's tail when a check failed,
+    and the run's folder removed."""
+    if job.process.poll() is None:
+        job.kill()
+    if checks.failed:
+        print(open(log_path).read()[-3000:])
+    shutil.rmtree(work, ignore_errors=True)
 
 
 class Checks:

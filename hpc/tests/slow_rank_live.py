@@ -13,7 +13,6 @@ Prints one line per check and a summary; exits non-zero on any failure.
 import argparse
 import json
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import time
 
 import requests
 
-from live_checks import Checks, ServedJob, owner, rank_of, users_of
+from live_checks import Checks, ServedJob, end_run, owner, rank_of, users_of
 
 SERVICE = "/geopredict.v1.GeoPredictService/"
 CLUSTER = "/mpiplug.v1.ClusterService/GetClusterStatus"
@@ -163,11 +162,7 @@ def run(arguments, checks):
         checks.check(bytes_received[0] == 0 and all(bytes_received[rank] > 0 for rank in (1, 2)),
                      "owners other than the door received the bytes of their requests alone", bytes_received)
     finally:
-        if job.process.poll() is None:
-            job.kill()
-        if checks.failed:
-            print(open(log_path).read()[-3000:])
-        shutil.rmtree(state, ignore_errors=True)
+        end_run(checks, job, log_path, state)
 
 
 def run_past_timeout(arguments, checks):
@@ -199,11 +194,7 @@ def run_past_timeout(arguments, checks):
                 os.kill(stopped_pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
-        if job.process.poll() is None:
-            job.kill()
-        if checks.failed:
-            print(open(log_path).read()[-3000:])
-        shutil.rmtree(state, ignore_errors=True)
+        end_run(checks, job, log_path, state)
 
 
 def main():
