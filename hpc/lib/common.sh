@@ -256,20 +256,38 @@ run_spmd() {
     echo "$summary  [$(basename "$1")]"
 }
 
+# The versions of every Python package the scripts install (a pip constraints file).
+PYTHON_CONSTRAINTS="${GEOPREDICT_ROOT}/hpc/python-constraints.txt"
+
+# ensure_venv VENV PACKAGE...: creates the Python virtual environment VENV if it is missing and
+# installs the PACKAGEs, names without versions, at the versions pinned in
+# hpc/python-constraints.txt, their dependencies too, and pip and setuptools at theirs (a venv seeds
+# whatever its Python bundles). A package at its pinned version already is left alone (pip needs no
+# network then); one at another version is replaced, so that an existing environment follows the file.
+ensure_venv() {
+    local venv="$1"
+    shift
+    if [ ! -x "$venv/bin/python" ]; then
+        log "creating $venv"
+        python3 -m venv "$venv" || return 1
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -c "$PYTHON_CONSTRAINTS" \
+        pip setuptools "$@"
+}
+
 # A Python virtual environment for the interop tests and clients (connect-python, protobuf,
 # requests, and Selenium for the console's browser test), with Python code generated from proto/
-# into $TEST_VENV/gen. Idempotent; the marker's version goes up with the list, so that an existing
-# environment gets what was added.
+# into $TEST_VENV/gen. Idempotent: pip runs only when the marker is missing, so the marker's
+# version goes up when the list or its part of hpc/python-constraints.txt changes, and an existing
+# environment then gets the change.
 TEST_VENV="${GEOPREDICT_ROOT}/.build-venv"
 ensure_test_venv() {
     ensure_packages python3-venv protobuf-compiler libprotobuf-dev
-    if [ ! -x "$TEST_VENV/bin/python" ] || [ ! -f "$TEST_VENV/.installed-v2" ]; then
-        log "creating the Python test environment in $TEST_VENV"
-        python3 -m venv "$TEST_VENV"
-        "$TEST_VENV/bin/pip" install --quiet --disable-pip-version-check \
-            "connect-python==0.9.0" "protoc-gen-connect-python==0.9.0" "protobuf>=6,<8" "requests>=2.31" \
-            "selenium==4.50.0" || return 1
-        touch "$TEST_VENV/.installed-v2"
+    if [ ! -x "$TEST_VENV/bin/python" ] || [ ! -f "$TEST_VENV/.installed-v3" ]; then
+        log "setting up the Python test environment in $TEST_VENV"
+        ensure_venv "$TEST_VENV" connect-python protoc-gen-connect-python protobuf requests selenium \
+            || return 1
+        touch "$TEST_VENV/.installed-v3"
     fi
     rm -rf "$TEST_VENV/gen" && mkdir -p "$TEST_VENV/gen"
     local protos
