@@ -47,6 +47,11 @@ public final class GeoPredictApplication {
         let logged = try LoggedEvents.read(
             directory: walDirectory, prefix: "events", checkpoint: restored?.metadata.manifest, shards: shards, rank: world.rank)
         checkpoints.replayedLogs = logged.manifest
+        if logged.fold.generation > 0 {
+            let folded = Int(try world.allReduce(Int64(logged.trained.count + logged.recent.count), .sum))
+            say("read fold generation \(logged.fold.generation) of the write-ahead log (written at \(logged.fold.rankCount) ranks, "
+                + "\(logged.fold.segments.recordCounts.count) segments folded) and the segments after it: \(folded) logged events")
+        }
         let log = try WriteAheadLog(directory: walDirectory, prefix: "events")
         // Every region replay passed over, with its reason: none is skipped silently.
         WriteAheadLog.skippedReport(logged.skipped).forEach(say)
@@ -80,6 +85,7 @@ public final class GeoPredictApplication {
             foldInMemoCapacity: options.foldInMemoCapacity, logger: logger
         )
         node.booster = options.booster
+        node.foldedLog = logged.fold
         service = try MPIPlugService(environment: environment, configuration: options.plug, logger: logger)
         try service.register(Geopredict_V1_GeoPredictService.routes(GeoPredictHandler(
             node: node, health: service.health, metrics: service.metricsFactory)))

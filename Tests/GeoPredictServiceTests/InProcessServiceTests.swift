@@ -168,6 +168,102 @@ struct InProcessServiceTests {
         }
     }
 
+    /// After `Train` the log segments its checkpoint covers are folded beside serving and removed;
+    /// a restart then has every event, the same counts, visits and event ids as a restart from the
+    /// same checkpoint and the unfolded segments, and a retried event is still not stored twice.
+    @Test func trainFoldsTheLogAndARestartKeepsEveryEventAndEventID() async throws {
+        let state = Self.temporaryState()
+        let unfolded = Self.temporaryState()
+        defer {
+            try? FileManager.default.removeItem(atPath: state)
+            try? FileManager.default.removeItem(atPath: unfolded)
+        }
+        let wal = "\(state)/wal"
+        let users = (0..<6).map { "fold-user-\($0)" }
+        let now = Int64(Date().timeIntervalSince1970)
+        let first = try Self.application(state: state)
+        let store = first.node.catalogue.ids[2]
+        // Check-ins with ids, out of time order; one in five without an id.
+        let runs = (0..<2).map { run in
+            users.flatMap { user in
+                (0..<5).map { index in
+                    var event = Self.checkIn(user, at: now - 3_600 * Int64((index * 3) % 5) - Int64(run), store: store)
+                    if index != 2 { event.eventID = "\(user)-\(run)-\(index)" }
+                    return event
+                }
+            }
+        }
+        try await first.service.test { client in _ = try await Self.ingest(runs[0], client) }
+        let firstRunSegments = Self.segments(in: wal)
+        #expect(!firstRunSegments.isEmpty)
+
+        let second = try Self.application(state: state)
+        try await second.service.test { client in
+            _ = try await Self.ingest(runs[1], client)
+            // The same folder as it is now, kept aside to be restarted unfolded below.
+            try FileManager.default.copyItem(atPath: wal, toPath: "\(unfolded)-wal")
+            _ = try await client.callSucceeding(
+                API.train, Geopredict_V1_TrainRequest.with { $0.iterations = 2 }, returning: Geopredict_V1_TrainResponse.self)
+            #expect(try await Self.waitForTraining(client).state == .idle)
+            // The fold runs after the checkpoint, on the run's background thread.
+            let deadline = ContinuousClock.now + .seconds(120)
+            let foldFile = "\(wal)/fold-1-0-of-1.gpfold"
+            while !FileManager.default.fileExists(atPath: foldFile) || !Self.segments(in: wal).isDisjoint(with: firstRunSegments),
+                  ContinuousClock.now < deadline {
+                _ = try await client.callSucceeding(
+                    API.getTrainingStatus, Geopredict_V1_GetTrainingStatusRequest(), returning: Geopredict_V1_GetTrainingStatusResponse.self)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        #expect(second.node.foldedLog.generation == 1)
+        #expect(Self.segments(in: wal).isDisjoint(with: firstRunSegments), "the first run's segments are folded and removed")
+        #expect(FileManager.default.fileExists(atPath: "\(wal)/fold-1-0-of-1.gpfold"))
+        // The unfolded twin: the same checkpoint and settings, the segments as they were before the fold.
+        try FileManager.default.copyItem(atPath: state, toPath: unfolded)
+        try FileManager.default.removeItem(atPath: "\(unfolded)/wal")
+        try FileManager.default.moveItem(atPath: "\(unfolded)-wal", toPath: "\(unfolded)/wal")
+
+        let restarted = try Self.application(state: state)
+        let reference = try Self.application(state: unfolded)
+        #expect(restarted.node.foldedLog.generation == 1 && reference.node.foldedLog.generation == 0)
+        #expect(restarted.node.eventIDs.count == reference.node.eventIDs.count)
+        #expect(restarted.node.eventIDs.count == users.count * 2 * 4)
+        for user in users {
+            let summary = try #require(restarted.node.histories.summary(of: user))
+            #expect(summary.events == 10)
+            #expect(summary.visits == 10)
+            #expect(summary.lastEventUnixSeconds == now)
+            #expect(reference.node.histories.summary(of: user)?.events == summary.events)
+            #expect(reference.node.histories.summary(of: user)?.visits == summary.visits)
+            #expect(restarted.node.histories.trainedVisits(of: user) == reference.node.histories.trainedVisits(of: user))
+            #expect(restarted.node.histories.recentVisits(of: user) == reference.node.histories.recentVisits(of: user))
+            for run in runs {
+                for event in run where event.userID == user && event.hasEventID {
+                    #expect(restarted.node.eventIDs.contains(event.eventID, of: user))
+                }
+            }
+        }
+        try await restarted.service.test { client in
+            // Retries of both runs' requests: acknowledged, not stored again.
+            #expect(try await Self.ingest(runs[0] + runs[1], client) == UInt32(users.count * 10))
+            let summary = try await client.callSucceeding(
+                API.getUser, Geopredict_V1_GetUserRequest.with { $0.userID = users[0] }, returning: Geopredict_V1_GetUserResponse.self)
+            // The events without an id are stored again (nothing tells them apart): one per run.
+            #expect(summary.eventCount == 10 + 2)
+        }
+    }
+
+    private static func ingest(_ events: [Geopredict_V1_LocationEvent], _ client: MPIPlugTestClient) async throws -> UInt32 {
+        try await client.callSucceeding(
+            API.ingestEvents, Geopredict_V1_IngestEventsRequest.with { $0.events = events },
+            returning: Geopredict_V1_IngestEventsResponse.self).accepted
+    }
+
+    /// The log segments in a write-ahead log folder.
+    private static func segments(in wal: String) -> Set<String> {
+        Set(((try? FileManager.default.contentsOfDirectory(atPath: wal)) ?? []).filter { $0.hasSuffix(".wal") })
+    }
+
     private static func waitForTraining(_ client: MPIPlugTestClient) async throws -> Geopredict_V1_GetTrainingStatusResponse {
         let deadline = ContinuousClock.now + .seconds(120)
         while true {

@@ -101,6 +101,13 @@ public struct ByteReader {
         }
     }
 
+    /// The next `count` bytes as they are (a view of the reader's bytes, not a copy).
+    public mutating func readBytes(_ count: Int) throws(Error) -> ArraySlice<UInt8> {
+        guard count >= 0, count <= bytes.endIndex - offset else { throw .truncated(offset: offset) }
+        defer { offset += count }
+        return bytes[offset..<(offset + count)]
+    }
+
     public mutating func readString() throws(Error) -> String {
         let start = offset
         let length = try readVarint()

@@ -1,10 +1,12 @@
 import GeoPredict
 import GeoPredictProtos
 
-/// The logged events one rank owns, read at start-up from every rank's write-ahead logs (a restart
-/// may be at another rank count) one file at a time and each file once, so that memory holds one
-/// segment's bytes, this rank's events and a few bytes per record of the others rather than every
-/// rank's whole log.
+/// The logged events one rank owns, read at start-up from the newest fold of the log (``LogFold``:
+/// this rank's file, or every rank's at another rank count) and from every rank's write-ahead log
+/// segments not folded yet (a restart may be at another rank count), one file at a time and each
+/// file once, so that memory holds one segment's bytes, this rank's events and a few bytes per record
+/// of the others rather than every rank's whole log. Folded or not, the events come out in the same
+/// order (segment name, then place in the segment) with the same split.
 struct LoggedEvents {
     /// Events the checkpoint's model was trained on (none without a checkpoint), in log order.
     var trained: [Geopredict_V1_LocationEvent] = []
@@ -16,6 +18,9 @@ struct LoggedEvents {
     var skipped: [WriteAheadLog.FileRecords] = []
     /// Intact records (checksums good) that did not decode as an event: counted, never silently dropped.
     var undecodable = 0
+    /// The folded log generation read (``LogFold``): its events come first in segment order, and its
+    /// folded segments are not read again if they are still there.
+    var fold = LogFold.State()
 
     /// An event this rank owns, with its place in its file (before voids are applied).
     private struct Owned {
@@ -24,8 +29,9 @@ struct LoggedEvents {
         var event: Geopredict_V1_LocationEvent
     }
 
-    /// Reads every `prefix` log in `directory`, keeping the events of users `shards` gives to `rank`,
-    /// split by `checkpoint` (the restored model's manifest; nil: everything is recent).
+    /// Reads the newest complete fold and every `prefix` log in `directory` it does not fold, keeping
+    /// the events of users `shards` gives to `rank`, split by `checkpoint` (the restored model's
+    /// manifest; nil: everything is recent). Throws when a file of the newest fold is unreadable.
     ///
     /// Voids (records of failed appends, named from a later file) are applied once every file is
     /// read: each file's payloads are let go once its own events are decoded, and only the records'
@@ -34,9 +40,15 @@ struct LoggedEvents {
         directory: String, prefix: String, checkpoint: WALManifest?, shards: ShardMap, rank: Int
     ) throws -> LoggedEvents {
         var logged = LoggedEvents()
+        let (fold, folded, undecodable) = try LogFold.readNewest(directory: directory, shards: shards, rank: rank)
+        logged.fold = fold
+        logged.undecodable = undecodable
+        logged.manifest = fold.segments
         var files = [(name: String, parsed: WriteAheadLog.ParsedFile)]()
         var owned = [Owned]()
-        try WriteAheadLog.forEachParsedFile(directory: directory, prefix: prefix) { name, parsed in
+        // A folded segment still there (a crash during the fold) is not read: its events are in the fold file.
+        let unfolded = { (name: String) in fold.segments.recordCounts[name] == nil }
+        try WriteAheadLog.forEachParsedFile(directory: directory, prefix: prefix, where: unfolded) { name, parsed in
             var places = parsed
             for (position, record) in parsed.events.enumerated() {
                 places.events[position].payload = []
@@ -48,7 +60,7 @@ struct LoggedEvents {
             }
             files.append((name, places))
         }
-        let voids = Dictionary(grouping: files.flatMap(\.parsed.voids), by: \.segment)
+        let voids = Dictionary(grouping: files.flatMap(\.parsed.voids) + fold.voids, by: \.segment)
         // Per file, each record's index among those the voids keep (nil: voided).
         var keptIndex = [[Int?]]()
         for (name, parsed) in files {
@@ -63,12 +75,18 @@ struct LoggedEvents {
                 return kept
             })
         }
+        var fromFiles = [LogFold.PlacedEvent]()
+        fromFiles.reserveCapacity(owned.count)
         for item in owned {
             guard let index = keptIndex[item.file][item.position] else { continue }
-            let name = files[item.file].name
-            let covered = (checkpoint ?? WALManifest()).coveredCount(of: name, holding: logged.manifest.recordCounts[name] ?? 0)
-            if index < covered { logged.trained.append(item.event) } else { logged.recent.append(item.event) }
+            fromFiles.append(LogFold.PlacedEvent(segment: files[item.file].name, position: index, event: item.event))
+        }
+        let checkpoint = checkpoint ?? WALManifest()
+        for item in LogFold.mergedInOrder(folded, fromFiles, key: { ($0.segment, $0.position) }) {
+            let covered = checkpoint.coveredCount(of: item.segment, holding: logged.manifest.recordCounts[item.segment] ?? 0)
+            if item.position < covered { logged.trained.append(item.event) } else { logged.recent.append(item.event) }
         }
         return logged
     }
+
 }

@@ -143,6 +143,13 @@ public final class WriteAheadLog {
         Dictionary(segmentRecords.map { ($0.name, $0.records) }, uniquingKeysWith: +)
     }
 
+    /// Per segment this process wrote, in creation order: its acknowledged records and whether
+    /// appends may still go to it (the open one). A closed or sealed segment is never written again,
+    /// so its count is final: what a fold of the log (``LogFold``) needs to know.
+    var segmentStates: [LogFold.SegmentState] {
+        segmentRecords.map { LogFold.SegmentState(name: $0.name, records: $0.records, isOpen: $0.name == segment?.name) }
+    }
+
     /// Appends `records` and returns once they are on disk (one `fdatasync` for the whole batch).
     /// On failure nothing of the batch is acknowledged and nothing of it hides later appends.
     public func append(_ records: [[UInt8]]) throws(Failure) {
@@ -394,9 +401,11 @@ public final class WriteAheadLog {
     /// with `prefix`, in name order, each read and parsed once; voids are not applied (a void sits in
     /// a later file than the records it names), so the caller applies them once all are read. Only
     /// the file being parsed is in memory, plus what `body` keeps.
-    static func forEachParsedFile(directory: String, prefix: String, _ body: (String, ParsedFile) throws -> Void) throws {
+    static func forEachParsedFile(
+        directory: String, prefix: String, where include: (String) -> Bool = { _ in true }, _ body: (String, ParsedFile) throws -> Void
+    ) throws {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-            .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".wal") }
+            .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".wal") && include($0) }
             .sorted()
         for name in names {
             try body(name, parseFile([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))))

@@ -31,6 +31,12 @@ final class GeoPredictNode {
     /// of recent users' fold-ins (made anew with each model).
     private var scratch: NextVisitScratch
     private let foldInMemoCapacity: Int
+    /// The folded log generation (``LogFold``) the next fold builds on: the one read at start, then
+    /// each one written. The same on every rank.
+    var foldedLog = LogFold.State()
+    /// Whether checkpoints fold the log (off once a fold found the state folder not shared by every
+    /// rank: removing segments another node's rank still needs would lose events).
+    var foldsLog = true
 
     init(
         shards: ShardMap, shardRank: Int, catalogue: StoreCatalogue, histories: UserHistories,
@@ -197,8 +203,10 @@ final class GeoPredictNode {
     ) -> Result<String, ConnectError> {
         // A run that has served its model still ends in a step of its own: until then it counts too.
         guard status.state != .running, !context.hasBackgroundJob else {
-            return .failure(ConnectError(
-                .failedPrecondition, "a training run (\(status.runVersion)) is in progress; GetTrainingStatus follows it"))
+            let what = status.state == .running
+                ? "a training run (\(status.runVersion)) is in progress; GetTrainingStatus follows it"
+                : "the last run's checkpoint is being folded into the log; call Train again shortly"
+            return .failure(ConnectError(.failedPrecondition, what))
         }
         let statusBefore = status
         let visits = histories.beginTraining()
@@ -217,6 +225,12 @@ final class GeoPredictNode {
         let isRankZero = context.rank == 0
         // The node lives on the MPI thread; the background thread only hands it to a step, which runs there.
         nonisolated(unsafe) let node = self
+        // What the fold after the run needs to know of the log, taken here on the MPI thread: the
+        // segments this rank wrote so far (the only ones of this run a fold can take: it takes only
+        // what the run covers) and those read at start.
+        let fold = LogFoldJob(
+            directory: log.directory, shards: shards, rank: context.rank, ownSegments: Set(log.segmentStates.map(\.name)),
+            earlierSegments: Set(checkpoints.map { Array($0.replayedLogs.recordCounts.keys) } ?? []), logger: logger)
         let started = context.startBackgroundJob { collectives in
             let outcome: Result<NextVisitModel, any Error>
             do {
@@ -228,9 +242,11 @@ final class GeoPredictNode {
             } catch {
                 outcome = .failure(error)
             }
-            try? collectives.perform { communicator throws(MPIError) in
+            let plan = try? collectives.perform { communicator throws(MPIError) in
                 node.finishTraining(outcome, version: version, coveredRecords: coveredRecords, on: communicator)
             }
+            // The fold's file work stays on this thread; only its agreements run on the MPI thread.
+            if let plan = plan ?? nil { fold.run(plan, node: node, collectives: collectives) }
         }
         guard started else {
             // Another kind of background job holds the slot (the check above saw none): undo.
@@ -243,10 +259,11 @@ final class GeoPredictNode {
     }
 
     /// Serves the run's model (or records its failure) and checkpoints it: the run's last step, on
-    /// the MPI thread of every rank in the same round.
+    /// the MPI thread of every rank in the same round. Returns the log fold the checkpoint allows, the
+    /// same on every rank (nil: none).
     private func finishTraining(
         _ outcome: Result<NextVisitModel, any Error>, version: String, coveredRecords: [String: Int], on communicator: Communicator
-    ) {
+    ) -> LogFold.Plan? {
         switch outcome {
         case .success(let newModel):
             model = newModel
@@ -266,15 +283,49 @@ final class GeoPredictNode {
             let elapsed = ContinuousClock.now - started
             status.finishedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
-        guard status.state == .idle, let checkpoints else { return }
+        guard status.state == .idle, let checkpoints else { return nil }
         do {
-            try checkpoints.save(
+            let manifest = try checkpoints.save(
                 model, version: version, sequence: modelSequence, trainingSeconds: status.finishedSeconds ?? 0, log: log,
                 coveredRecords: coveredRecords, on: communicator
             )
+            return try foldPlan(checkpoint: manifest, replayed: checkpoints.replayedLogs, on: communicator)
         } catch {
             logger.error("could not checkpoint the new model", metadata: ["error": "\(error)"])
+            return nil
         }
+    }
+
+    /// The fold of the log segments the checkpoint just written covers (``LogFold/plan(previous:checkpoint:replayed:segmentsByRank:highestGeneration:)``,
+    /// decided on rank 0 from every rank's segments and broadcast). Collective; cheap: names and counts.
+    ///
+    /// - Parameter checkpoint: rank 0: the manifest written (nil: the checkpoint failed, nothing is folded).
+    private func foldPlan(checkpoint: WALManifest?, replayed: WALManifest, on communicator: Communicator) throws(MPIError) -> LogFold.Plan? {
+        var mine = ByteWriter()
+        for segment in log.segmentStates {
+            mine.write(segment.name)
+            mine.writeVarint(UInt64(segment.records))
+            mine.write(UInt8(segment.isOpen ? 1 : 0))
+        }
+        let gathered = try communicator.gatherVarying(mine.bytes, root: 0)
+        var plan: LogFold.Plan?
+        if communicator.rank == 0, let gathered, let checkpoint, foldsLog {
+            let segmentsByRank = (0..<communicator.size).map { rank in
+                var reader = ByteReader(gathered[rank])
+                var segments = [LogFold.SegmentState]()
+                while !reader.isAtEnd, let name = try? reader.readString(), let records = try? reader.readVarint(),
+                      let open = try? reader.read(UInt8.self) {
+                    segments.append(LogFold.SegmentState(name: name, records: Int(records), isOpen: open != 0))
+                }
+                return segments
+            }
+            let highest = LogFold.list(directory: log.directory).map(\.generation).max() ?? 0
+            plan = LogFold.plan(
+                previous: foldedLog, checkpoint: checkpoint, replayed: replayed, segmentsByRank: segmentsByRank,
+                highestGeneration: highest)
+        }
+        let bytes = try communicator.broadcast(plan?.encoded ?? [], from: 0)
+        return bytes.isEmpty ? nil : LogFold.Plan(decoding: bytes)
     }
 
     /// The trainer for a `Train` request's hyper-parameters (zero fields keep the defaults).

@@ -28,10 +28,13 @@ final class ModelCheckpointing {
     /// its log segments' names and how many of their records the model was trained on (`coveredRecords`,
     /// by default all written so far); rank 0 writes the file. A failure to write is logged, not
     /// thrown: the model serves anyway.
+    ///
+    /// - Returns: on rank 0, the manifest of the checkpoint written (nil if it could not be); nil elsewhere.
+    @discardableResult
     func save(
         _ model: NextVisitModel, version: String, sequence: Int, trainingSeconds: Double, log: WriteAheadLog,
         coveredRecords: [String: Int]? = nil, on communicator: Communicator
-    ) throws(MPIError) {
+    ) throws(MPIError) -> WALManifest? {
         // One entry per log segment this rank wrote (a failed append can seal one and open the next).
         var entry = ByteWriter()
         for (name, count) in (coveredRecords ?? log.coverage).sorted(by: { $0.key < $1.key }) {
@@ -39,7 +42,7 @@ final class ModelCheckpointing {
             entry.writeVarint(UInt64(count))
         }
         let gathered = try communicator.gatherVarying(entry.bytes, root: 0)
-        guard communicator.rank == 0, let gathered else { return }
+        guard communicator.rank == 0, let gathered else { return nil }
         var manifest = replayedLogs
         for rank in 0..<communicator.size {
             var reader = ByteReader(gathered[rank])
@@ -56,8 +59,10 @@ final class ModelCheckpointing {
             let path = try files.save(bytes, version: version)
             let megabytes = String(format: "%.1f", Double(bytes.count) / 1e6)
             logger.info("wrote model checkpoint \(path) (\(megabytes) MB, covers \(manifest.totalRecords) logged events, \(ContinuousClock.now - started))")
+            return manifest
         } catch {
             logger.error("could not write the model checkpoint; a restart will retrain", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 
