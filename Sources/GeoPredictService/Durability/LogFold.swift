@@ -312,9 +312,11 @@ enum LogFold {
             guard parsed.events.count >= covered else {
                 throw Failure.segmentShorterThanCovered(name: name, holding: parsed.events.count, covered: covered)
             }
+            // At one rank every user is this rank's: nothing to decode.
+            let filters = !isOwn && shards.rankCount > 1
             for position in 0..<covered {
                 let payload = parsed.events[position].payload
-                if !isOwn {
+                if filters {
                     guard let event = try? Geopredict_V1_LocationEvent(serializedBytes: payload),
                           shards.owner(of: event.userID) == rank
                     else { continue }
@@ -367,7 +369,7 @@ enum LogFold {
             let path = "\(directory)/\(fileName(generation: previous.generation, rank: fileRank, rankCount: previous.rankCount))"
             let file = try FoldFile.read(path: path)
             for event in file.events {
-                if !sameShards {
+                if !sameShards, shards.rankCount > 1 {
                     guard let decoded = try? Geopredict_V1_LocationEvent(serializedBytes: event.payload),
                           shards.owner(of: decoded.userID) == rank
                     else { continue }
