@@ -45,7 +45,9 @@ struct NewCommand: ParsableCommand {
               cd \(ShellWord.quoted(scaffolder.destination.path))
               hpc/test            # build, swift test, and the live service at 1-3 ranks
               hpc/serve --ranks 2 # then: curl -H 'Content-Type: application/json' -d '{"values": [1, 2, 3]}' \\
-                                  #   http://127.0.0.1:8080\(names.summarizePath)
+                                  #   http://127.0.0.1:8080\(names.summarizePath)      (collective)
+                                  # or -d '{"name": "apples", "amount": 3}' \\
+                                  #   http://127.0.0.1:8080\(names.incrementPath)      (keyed)
             """)
     }
 }

@@ -24,8 +24,9 @@ struct ScaffoldNewTests {
         let expected = [
             ".gitignore", "Package.swift", "README.md", "proto/generate", "proto/geo_stats2/v1/geo_stats2.proto",
             "Sources/GeoStats2Service/GeoStats2Handler.swift", "Sources/GeoStats2Service/GeoStats2Service.swift",
-            "Sources/GeoStats2Service/Summary.swift", "Sources/GeoStats2Service/SummarizeRequest+Validation.swift",
-            "Sources/geo-stats2/GeoStats2Command.swift", "Tests/GeoStats2ServiceTests/SummaryTests.swift",
+            "Sources/GeoStats2Service/Summary.swift", "Sources/GeoStats2Service/Counters.swift",
+            "Sources/GeoStats2Service/Requests+Validation.swift", "Sources/geo-stats2/GeoStats2Command.swift",
+            "Tests/GeoStats2ServiceTests/SummaryTests.swift", "Tests/GeoStats2ServiceTests/CountersTests.swift",
             "hpc/serve", "hpc/test",
         ]
         let written = try FileManager.default.subpathsOfDirectory(atPath: package.path).filter { path in
@@ -56,6 +57,28 @@ struct ScaffoldNewTests {
         #expect(builder.contains("GeoStats2_V1_GeoStats2Service.routes(GeoStats2Handler())"))
         let readme = try read(package, "README.md")
         #expect(readme.contains("/geo_stats2.v1.GeoStats2Service/Summarize"))
+        #expect(readme.contains("/geo_stats2.v1.GeoStats2Service/Increment"))
+    }
+
+    /// The scaffold shows both kinds of route: Summarize collective, Increment keyed by its `name`.
+    @Test func showsACollectiveAndAKeyedRoute() throws {
+        let (package, _) = try scaffold("geo-stats2", extra: ["--mpiplug-path", checkout])
+        let proto = try read(package, "proto/geo_stats2/v1/geo_stats2.proto")
+        #expect(proto.contains("import \"mpiplug/v1/options.proto\";"))
+        #expect(proto.contains("rpc Summarize(SummarizeRequest) returns (SummarizeResponse);"))
+        #expect(proto.contains("rpc Increment(IncrementRequest) returns (IncrementResponse) {"))
+        #expect(proto.contains("option (mpiplug.v1.owner_key) = \"name\";"))
+        #expect(proto.contains("string name = 1;"), "the key must be a string field of the request")
+        let handler = try read(package, "Sources/GeoStats2Service/GeoStats2Handler.swift")
+        #expect(handler.contains("context: RoundContext"))
+        #expect(handler.contains("_ requests: [GeoStats2_V1_IncrementRequest],\n        context: KeyedContext"))
+        let readme = try read(package, "README.md")
+        #expect(readme.contains("## Two kinds of route"))
+        // protoc must find mpiplug/v1/options.proto in the checkout the package depends on.
+        let script = try read(package, "proto/generate")
+        #expect(script.contains("mpiplug_protos=\"$mpiplug_path/proto\""))
+        #expect(script.components(separatedBy: "protoc -I . -I \"$mpiplug_protos\"").count == 3)
+        #expect(FileManager.default.fileExists(atPath: checkout + "/proto/mpiplug/v1/options.proto"))
     }
 
     @Test func dependsOnTheCheckoutByPathWithItsPins() throws {
@@ -123,6 +146,11 @@ struct ScaffoldNewTests {
         let routes = try read(package, "Sources/GenDemoService/Generated/gen_demo.mpiplug.swift")
         #expect(routes.contains("public protocol GenDemo_V1_GenDemoServiceHandler"))
         #expect(routes.contains("\"Summarize\""))
+        // The option reached protoc-gen-mpiplug: Increment is a keyed route owned by its name.
+        #expect(routes.contains("Keyed by `name`"))
+        #expect(routes.contains("keyed: increment,"))
+        #expect(routes.contains("ownerKey: .field(\\.name)"))
+        #expect(routes.contains("context: KeyedContext"))
     }
 
     static var pluginsAvailable: Bool {

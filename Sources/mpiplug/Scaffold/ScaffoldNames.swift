@@ -42,8 +42,12 @@ struct ScaffoldNames: Equatable {
     var routeTable: String { swiftPrefix + protoService }
     var requestType: String { "\(swiftPrefix)SummarizeRequest" }
     var responseType: String { "\(swiftPrefix)SummarizeResponse" }
-    /// `/weather_stats.v1.WeatherStatsService/Summarize`.
+    /// `/weather_stats.v1.WeatherStatsService/Summarize`: the collective route.
     var summarizePath: String { "/\(protoPackage).\(protoService)/Summarize" }
+    var incrementRequestType: String { "\(swiftPrefix)IncrementRequest" }
+    var incrementResponseType: String { "\(swiftPrefix)IncrementResponse" }
+    /// `/weather_stats.v1.WeatherStatsService/Increment`: the keyed route.
+    var incrementPath: String { "/\(protoPackage).\(protoService)/Increment" }
 
     /// The target names the package declares: none may equal a target anywhere in its dependency graph.
     var targetNames: [String] { [executable, module, testModule] }

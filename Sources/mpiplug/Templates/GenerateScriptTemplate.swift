@@ -10,7 +10,11 @@ extension Templates {
             #   proto/generate           regenerate in place
             #   proto/generate --check   regenerate into a scratch folder and fail if anything differs
             #
-            # Needs protoc (Debian: protobuf-compiler). The plugins are $PROTOC_GEN_SWIFT and
+            # The protos may import MPIPlug's options (mpiplug/v1/options.proto, from the MPIPlug checkout's
+            # proto/), which import google/protobuf/descriptor.proto: protoc finds that one among its own
+            # includes (Debian: libprotobuf-dev's /usr/include).
+            #
+            # Needs protoc (Debian: protobuf-compiler libprotobuf-dev). The plugins are $PROTOC_GEN_SWIFT and
             # $PROTOC_GEN_MPIPLUG when set; otherwise they are built once into .build/plugins:
             # protoc-gen-swift from the swift-protobuf this package resolves to, protoc-gen-mpiplug from the
             # MPIPlug checkout ($MPIPLUG_PATH, else the default in Package.swift).
@@ -27,6 +31,13 @@ extension Templates {
 
             mpiplug_path="${MPIPLUG_PATH:-$(sed -n 's/^let defaultMPIPlugPath = "\(.*\)"$/\1/p' Package.swift)}"
             [ -d "$mpiplug_path/Sources/MPIPlug" ] || { echo "error: no MPIPlug checkout at '$mpiplug_path'; set MPIPLUG_PATH" >&2; exit 1; }
+            mpiplug_path=$(cd "$mpiplug_path" && pwd)
+            # protoc runs in proto/ below, so MPIPlug's protos are found by an absolute path.
+            mpiplug_protos="$mpiplug_path/proto"
+            if ! problem=$(protoc -I "$mpiplug_protos" -o /dev/null mpiplug/v1/options.proto 2>&1); then
+                echo "error: protoc cannot read MPIPlug's options (is libprotobuf-dev installed, for google/protobuf/descriptor.proto?): $problem" >&2
+                exit 1
+            fi
 
             plugins="$PWD/.build/plugins"
             if [ -z "${PROTOC_GEN_SWIFT:-}" ]; then
@@ -55,9 +66,9 @@ extension Templates {
             mapfile -t protos < <(cd proto && find . -name '*.proto' | sed 's|^\./||' | sort)
             (
                 cd proto
-                protoc --plugin=protoc-gen-swift="$PROTOC_GEN_SWIFT" \
+                protoc -I . -I "$mpiplug_protos" --plugin=protoc-gen-swift="$PROTOC_GEN_SWIFT" \
                     --swift_out="$output" --swift_opt=Visibility=Public,FileNaming=DropPath "${protos[@]}"
-                protoc --plugin=protoc-gen-mpiplug="$PROTOC_GEN_MPIPLUG" \
+                protoc -I . -I "$mpiplug_protos" --plugin=protoc-gen-mpiplug="$PROTOC_GEN_MPIPLUG" \
                     --mpiplug_out="$output" --mpiplug_opt=Visibility=Public "${protos[@]}"
             )
             # Route files land in a subfolder named after the proto's path; flatten them.

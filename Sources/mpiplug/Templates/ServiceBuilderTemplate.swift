@@ -19,6 +19,9 @@ extension Templates {
                 configuration: MPIPlugConfiguration
             ) throws -> MPIPlugService {
                 let service = try MPIPlugService(environment: environment, configuration: configuration)
+                // Keyed routes (Increment) go to the rank that owns the key: by default an FNV-1a hash of it
+                // modulo the ranks. To keep keys where your data already is, set the rule on every rank:
+                //     service.ownKeys { name in myOwnRule(name) }    // a rank in 0..<environment.world.size
                 try service.register(\#(n.routeTable).routes(\#(n.handler)()))
                 return service
             }

@@ -27,11 +27,13 @@ enum Templates {
             proto(context),
             generateScript(context),
             summary(context),
+            counters(context),
             validation(context),
             handler(context),
             serviceBuilder(context),
             command(context),
             tests(context),
+            counterTests(context),
             serveScript(context),
             testScript(context),
         ]
