@@ -31,24 +31,11 @@ import random
 import re
 import sys
 
-MASK = (1 << 64) - 1
-PARTITIONS = 1024
 FIT = [(1, 1), (2, 1)]
 
-
-def stable_hash(text):
-    """GeoPredict's StableHash (FNV-1a, then SplitMix64's finaliser), as in hpc/tests/slow_rank_live.py."""
-    state = 0xcbf29ce484222325
-    for byte in text.encode():
-        state = ((state ^ byte) * 0x100000001b3) & MASK
-    z = (state + 0x9e3779b97f4a7c15) & MASK
-    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & MASK
-    return z ^ (z >> 31)
-
-
-def owner(user, ranks):
-    return (stable_hash(user) % PARTITIONS) % ranks
+# The owner rule the live tests use (GeoPredict's shard map), one copy for the project.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hpc", "tests"))
+from live_checks import owner  # noqa: E402
 
 
 def write_users(users, sample, out, rank_counts):
