@@ -296,9 +296,11 @@ def run(arguments, checks):
         fresh = [f"door-ingest-{index}" for index in range(9)]
         check_ingest_visible(checks, doors[1], [doors[0], doors[2]], fresh, "door 1")
         check_errors_and_collectives(checks, doors)
+        # Before the balancer (its health checks are calls) and before Train: a run, and the log fold
+        # after it, go on in the background on every rank for a while and are not idle time.
+        check_idle_cpu(checks, job)
         check_balancer(checks, doors, base, work, sample[:12], at)
         check_training(checks, doors)
-        check_idle_cpu(checks, job)
         check_stop(checks, job, doors)
     finally:
         end_run(checks, job, log_path, work)
