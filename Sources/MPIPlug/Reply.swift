@@ -237,6 +237,15 @@ final class RoundQueue: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Waits up to `timeout` for a job (or a ``wake()``, or the queue's closing) without taking it.
+    func waitForWork(timeout: Duration) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard jobs.count == head, !wakeUp, closedReason == nil else { return }
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
+        _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+    }
+
     /// Waits up to `timeout` for work (or a ``wake()``) and takes, in arrival order, up to
     /// `limit` jobs whose ``Job/roundBytes`` sum to at most `byteBudget` (the first job is taken
     /// whatever its size: the round refuses it if it can never fit). An empty array on timeout or

@@ -28,11 +28,24 @@ struct RoundChannel {
 
     /// Other ranks: waits (sleeping) for the next round and returns it, calling `whileWaiting` at
     /// every test; when it reports work done, the next tests come quickly again.
-    func receive(whileWaiting: () throws(MPIError) -> Bool = { false }) throws(MPIError) -> [UInt8] {
+    ///
+    /// - Parameter idle: how to wait, paced by `pacing` (default ``idleBackoff``), between tests: by
+    ///   default a plain sleep; a rank with a front door waits on its queue instead, so that a call
+    ///   arriving ends the wait at once.
+    func receive(
+        pacing: Backoff? = nil, idle: ((Duration) -> Void)? = nil, whileWaiting: () throws(MPIError) -> Bool = { false }
+    ) throws(MPIError) -> [UInt8] {
         let pending = try communicator.startBroadcast([UInt8](repeating: 0, count: Self.headerSize), root: 0)
-        var pacer = idleBackoff.makePacer()
+        var pacer = (pacing ?? idleBackoff).makePacer()
         while try !pending.test() {
-            if try whileWaiting() { pacer.reset() } else { pacer.pause() }
+            if try whileWaiting() {
+                pacer.reset()
+            } else if let idle {
+                let pause = pacer.nextPause()
+                if pause > .zero { idle(pause) }
+            } else {
+                pacer.pause()
+            }
         }
         let header = pending.values
         let length = readLength(header)
