@@ -158,6 +158,31 @@ struct LogFoldTests {
         #expect(scenario.plan(previous: folded[0]) == nil)
     }
 
+    /// A state folder that is not shared (each node sees only its own ranks' files): no rank sees every
+    /// fold file, so the fold is abandoned on every rank — its file removed, no segment touched — and
+    /// start-up on each node keeps what it kept before.
+    @Test func aFolderThatIsNotSharedFoldsAndRemovesNothing() throws {
+        let scenario = try Scenario()
+        defer { try? FileManager.default.removeItem(atPath: scenario.directory) }
+        let checkpoint = scenario.checkpoint
+        let plan = try #require(scenario.plan())
+        // Two nodes, each with its own copy of the folder; rank r writes on node r only.
+        let nodes = try (0..<2).map { _ in try Self.copy(scenario.directory) }
+        defer { for node in nodes { try? FileManager.default.removeItem(atPath: node) } }
+        let before = try nodes.map { try Self.startUp($0, ranks: 2, checkpoint: checkpoint) }
+        let namesBefore = nodes.map(Self.names(in:))
+        for rank in 0..<2 { _ = try scenario.write(plan, rank: rank, in: nodes[rank]) }
+        #expect(nodes.allSatisfy { !LogFold.isVisible(generation: plan.generation, rankCount: 2, directory: $0) })
+        #expect(Self.names(in: nodes[0]).contains("fold-1-0-of-2.gpfold"), "the file was written")
+        for rank in 0..<2 { LogFold.abandon(generation: plan.generation, rank: rank, rankCount: 2, directory: nodes[rank]) }
+        for (node, names) in zip(nodes, namesBefore) {
+            #expect(Self.names(in: node) == names, "no fold file left, no segment removed")
+        }
+        for (node, kept) in zip(nodes, before) {
+            Self.expectSameStartUp(try Self.startUp(node, ranks: 2, checkpoint: checkpoint), kept, "after the abandoned fold")
+        }
+    }
+
     /// (b) A `kill -9` after any step of the fold on any rank — a temporary file written, renamed,
     /// the folder synced, some ranks done and others not, any number of removals — leaves a folder
     /// whose start-up keeps exactly what it kept before the fold: nothing lost, nothing twice. Read

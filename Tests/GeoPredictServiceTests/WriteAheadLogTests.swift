@@ -319,6 +319,26 @@ struct WriteAheadLogTests {
         #expect(read.flatMap(\.records) == (0..<40).map { [UInt8($0)] })
     }
 
+    /// A restart after the clock stepped back (here: the earlier run's segment is named an hour ahead
+    /// of now): the new segments still sort, and replay, after the earlier ones.
+    @Test func segmentsAfterTheClockSteppedBackStillReplayAfterEarlierOnes() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let earlier = try WriteAheadLog(directory: directory, prefix: "events")
+        try earlier.append([[1], [2]])
+        let ahead = Int(Date().timeIntervalSince1970 * 1000) + 3_600_000
+        let renamed = WriteAheadLog.segmentName(prefix: "events", milliseconds: ahead, process: 1, ordinal: 1, random: 0)
+        try FileManager.default.moveItem(atPath: earlier.path, toPath: "\(directory)/\(renamed)")
+        // Ignored: not a 13-digit time, so it does not sort as one among the others.
+        FileManager.default.createFile(atPath: "\(directory)/events-99999999999999-1-1-0.wal", contents: nil)
+        #expect(WriteAheadLog.newestSegmentMilliseconds(directory: directory, prefix: "events") == ahead)
+        let later = try WriteAheadLog(directory: directory, prefix: "events")
+        try later.append([[3]])
+        #expect(later.fileName > renamed)
+        let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
+        #expect(read.flatMap(\.records) == [[1], [2], [3]])
+    }
+
     @Test func segmentNamesSortByTimeThenOrdinal() {
         func name(_ milliseconds: Int, _ ordinal: Int, _ random: UInt64) -> String {
             WriteAheadLog.segmentName(prefix: "events", milliseconds: milliseconds, process: 7, ordinal: ordinal, random: random)

@@ -125,7 +125,25 @@ public final class WriteAheadLog {
         self.files = files
         self.segmentBytes = segmentBytes
         try Self.makeDirectory(directory)
+        let newest = Self.newestSegmentMilliseconds(directory: directory, prefix: prefix)
+        Self.lastSegmentName.withLock { $0.milliseconds = max($0.milliseconds, newest + 1) }
         segment = try openSegment()
+    }
+
+    /// The time part of the newest `prefix` segment name in `directory` (0 when there is none).
+    ///
+    /// A new log's segments are named after it, so that they sort after every segment written before
+    /// them, by this process or an earlier one, even when the clock has stepped back across a restart
+    /// (an NTP correction, a host whose clock ran ahead): replay order is name order. Only 13-digit
+    /// times count (until the year 2286): a longer one would not sort as a number among the others.
+    static func newestSegmentMilliseconds(directory: String, prefix: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.lazy
+            .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".wal") }
+            .map { $0.dropFirst(prefix.count + 1).prefix { $0 != "-" } }
+            .filter { $0.count == 13 }
+            .compactMap { Int($0) }
+            .max() ?? 0
     }
 
     deinit {
@@ -245,8 +263,8 @@ public final class WriteAheadLog {
     /// The name of a segment: `<prefix>-<ms>-<pid>-<ordinal>-<random>.wal`.
     ///
     /// Replay reads segments in name order, so a process's names must sort in the order it created
-    /// them: the time (never going back within a process, even if the clock does) orders them across
-    /// restarts, and the zero-padded ordinal (counted over every log of the process) within one
+    /// them: the time (never going back within a process, even if the clock does, and starting after
+    /// the newest segment already in the folder) orders them across restarts, and the zero-padded ordinal (counted over every log of the process) within one
     /// millisecond, where a segment sealed after a
     /// failed sync and its successor are often opened (a random part alone ordered those by chance).
     /// The process and random parts keep names unique across hosts sharing one state folder.
