@@ -392,7 +392,7 @@ function rankRow(rank) {
     figureElement("td", "keyedRequests", rank.keyedRequests, String(num(rank.keyedRequests))),
     figureElement("td", "busySeconds", rank.busySeconds, secondsText(rank.busySeconds)),
     figureElement("td", "frontDoor.port", door ? door.port : "",
-      door ? ":" + door.port + " · " + num(door.requestsAccepted) + " calls · queue " + num(door.queueDepth) : "—"),
+      door ? ":" + num(door.port) + " · " + num(door.requestsAccepted) + " calls · queue " + num(door.queueDepth) : "—"),
     figureElement("td", "recent.requestsPerSecond", recent.requestsPerSecond, door ? rateText(recent.requestsPerSecond) : ""),
     figureElement("td", "recent.requestLatency.p50Seconds", latency.p50Seconds, door ? secondsText(latency.p50Seconds) : ""),
     figureElement("td", "recent.requestLatency.p99Seconds", latency.p99Seconds, door ? secondsText(latency.p99Seconds) : ""),
