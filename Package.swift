@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "GeoPredictServiceTests",
             dependencies: [
-                "GeoPredictService", "GeoPredictProtos", "GeoPredict", "MPI", "MPIPlug", "MPIPlugTesting",
+                "GeoPredictService", "GeoPredictProtos", "GeoPredict", "MPI", "MPIPlug", "MPIPlugProtos", "MPIPlugTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

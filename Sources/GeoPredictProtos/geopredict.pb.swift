@@ -369,12 +369,13 @@ public nonisolated struct Geopredict_V1_GetTrainingStatusResponse: Sendable {
   /// The version of the run going (or the last one).
   public var runModelVersion: String = String()
 
-  /// Iterations done and planned in that run.
+  /// Stages done and planned in that run: statistics, collaborative models, weight fit, next-trip
+  /// timing. (Despite the names, not ALS iterations: those are in als_iterations.)
   public var iteration: UInt32 = 0
 
   public var iterations: UInt32 = 0
 
-  /// Its training loss after the last iteration (the ALS objective, per visit).
+  /// The final objective of the run's weight fit (the mean listwise softmax loss plus its L2 term).
   public var loss: Double = 0
 
   /// Seconds since it started (or its length, once over).
@@ -385,6 +386,16 @@ public nonisolated struct Geopredict_V1_GetTrainingStatusResponse: Sendable {
 
   /// Why the last run failed, if it did.
   public var error: String = String()
+
+  /// The run's ALS iterations so far, each with the training loss after it, in the order run. A run
+  /// trains two collaborative models, each for the Train request's iterations: first on the visits
+  /// before the fit window (the features the weights are fitted on), then on every visit (the one
+  /// that serves). Empty until the job's first Train: the model it starts with (trained at start or
+  /// loaded from a checkpoint) keeps no record of its iterations.
+  public var alsIterations: [Geopredict_V1_TrainingIteration] = []
+
+  /// The ALS iterations the run plans, both models together (twice the request's iterations).
+  public var plannedAlsIterations: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -432,6 +443,73 @@ public nonisolated struct Geopredict_V1_GetTrainingStatusResponse: Sendable {
       .idle,
       .running,
       .failed,
+    ]
+
+  }
+
+  public init() {}
+}
+
+/// One ALS iteration of a training run.
+public nonisolated struct Geopredict_V1_TrainingIteration: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: Geopredict_V1_TrainingIteration.Model = .unspecified
+
+  /// 1 after the model's first full sweep (users, then stores).
+  public var iteration: UInt32 = 0
+
+  /// The training loss after it, as benfred's implicit computes it: the confidence-weighted squared
+  /// error over every (user, store) cell plus the L2 term, divided by the cells' total confidence.
+  /// The same at any rank count. 0 when it has none: a model with no visits to train on (the fit-window
+  /// model of a history shorter than the window).
+  public var loss: Double = 0
+
+  /// Seconds since the run started.
+  public var elapsedSeconds: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Model: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+
+    /// The model trained on the visits before the fit window, for fitting the weights.
+    case fitWindow // = 1
+
+    /// The model trained on every visit, which serves.
+    case serving // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .fitWindow
+      case 2: self = .serving
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .fitWindow: return 1
+      case .serving: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Geopredict_V1_TrainingIteration.Model] = [
+      .unspecified,
+      .fitWindow,
+      .serving,
     ]
 
   }
@@ -1000,7 +1078,7 @@ nonisolated extension Geopredict_V1_GetTrainingStatusRequest: SwiftProtobuf.Mess
 
 nonisolated extension Geopredict_V1_GetTrainingStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetTrainingStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{3}run_model_version\0\u{1}iteration\0\u{1}iterations\0\u{1}loss\0\u{3}elapsed_seconds\0\u{3}serving_model_version\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{3}run_model_version\0\u{1}iteration\0\u{1}iterations\0\u{1}loss\0\u{3}elapsed_seconds\0\u{3}serving_model_version\0\u{1}error\0\u{3}als_iterations\0\u{3}planned_als_iterations\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1016,6 +1094,8 @@ nonisolated extension Geopredict_V1_GetTrainingStatusResponse: SwiftProtobuf.Mes
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.elapsedSeconds) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.servingModelVersion) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.alsIterations) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.plannedAlsIterations) }()
       default: break
       }
     }
@@ -1046,6 +1126,12 @@ nonisolated extension Geopredict_V1_GetTrainingStatusResponse: SwiftProtobuf.Mes
     if !self.error.isEmpty {
       try visitor.visitSingularStringField(value: self.error, fieldNumber: 8)
     }
+    if !self.alsIterations.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.alsIterations, fieldNumber: 9)
+    }
+    if self.plannedAlsIterations != 0 {
+      try visitor.visitSingularUInt32Field(value: self.plannedAlsIterations, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1058,6 +1144,8 @@ nonisolated extension Geopredict_V1_GetTrainingStatusResponse: SwiftProtobuf.Mes
     if lhs.elapsedSeconds != rhs.elapsedSeconds {return false}
     if lhs.servingModelVersion != rhs.servingModelVersion {return false}
     if lhs.error != rhs.error {return false}
+    if lhs.alsIterations != rhs.alsIterations {return false}
+    if lhs.plannedAlsIterations != rhs.plannedAlsIterations {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1065,4 +1153,53 @@ nonisolated extension Geopredict_V1_GetTrainingStatusResponse: SwiftProtobuf.Mes
 
 nonisolated extension Geopredict_V1_GetTrainingStatusResponse.State: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STATE_UNSPECIFIED\0\u{1}STATE_IDLE\0\u{1}STATE_RUNNING\0\u{1}STATE_FAILED\0")
+}
+
+nonisolated extension Geopredict_V1_TrainingIteration: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrainingIteration"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}iteration\0\u{1}loss\0\u{3}elapsed_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.iteration) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.loss) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.elapsedSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.model != .unspecified {
+      try visitor.visitSingularEnumField(value: self.model, fieldNumber: 1)
+    }
+    if self.iteration != 0 {
+      try visitor.visitSingularUInt32Field(value: self.iteration, fieldNumber: 2)
+    }
+    if self.loss.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.loss, fieldNumber: 3)
+    }
+    if self.elapsedSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.elapsedSeconds, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Geopredict_V1_TrainingIteration, rhs: Geopredict_V1_TrainingIteration) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.iteration != rhs.iteration {return false}
+    if lhs.loss != rhs.loss {return false}
+    if lhs.elapsedSeconds != rhs.elapsedSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Geopredict_V1_TrainingIteration.Model: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MODEL_UNSPECIFIED\0\u{1}MODEL_FIT_WINDOW\0\u{1}MODEL_SERVING\0")
 }

@@ -50,6 +50,8 @@ final class ClusterStatusHandler: Mpiplug_V1_ClusterServiceHandler {
         response.threadLevel = threadLevel
         response.routes = view.routes
         response.frontDoors = response.ranks.filter(\.hasFrontDoor).map(\.frontDoor)
+        // Every rank takes part in every round: rank 0's count is the job's. Calls are each door's own.
+        response.recent = RecentActivity.merged(rounds: response.ranks.first?.recent ?? .init(), calls: response.ranks.map(\.recent))
         return Array(repeating: .success(response), count: requests.count)
     }
 
@@ -72,6 +74,7 @@ final class ClusterStatusHandler: Mpiplug_V1_ClusterServiceHandler {
             $0.keyedRequests = snapshot.keyedRequests
             $0.keyedBytes = snapshot.keyedBytes
             $0.keyedSeconds = snapshot.keyedSeconds
+            $0.recent = statistics.recent.summary()
             if let door = ownDoor() {
                 $0.frontDoor = .with { status in
                     status.rank = Int32(door.address.rank)

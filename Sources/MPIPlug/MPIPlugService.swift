@@ -38,7 +38,7 @@ public final class MPIPlugService {
     /// What rank 0's `/healthz` reports; a handler marks a part degraded here
     /// (``ServiceHealth/setDegraded(_:reason:)``, "ingest", "disk full") while the rest serves.
     public let health = ServiceHealth()
-    private lazy var metrics = PlugMetrics(routes: executor.routeOrder, registry: metricsRegistry)
+    private lazy var metrics = PlugMetrics(routes: executor.routeOrder, registry: metricsRegistry, recent: statistics.recent)
     /// What rank 0's `GET /metrics` renders: the front door's metrics and the service's own.
     private let metricsRegistry = PrometheusCollectorRegistry()
 

@@ -18,9 +18,15 @@ struct PlugMetrics: Sendable {
     /// Connections open now, refused over the cap, and closed by a connection timeout (by kind).
     let connectionsOpen: CoreMetrics.Gauge
     private let connectionsRefused: CoreMetrics.Counter
+    /// The last minute's calls and their latencies, for `GetClusterStatus`.
+    private let recent: RecentActivity
 
-    init(routes: [String], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    init(
+        routes: [String], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        recent: RecentActivity = RecentActivity()
+    ) {
         self.registry = registry
+        self.recent = recent
         var factory = PrometheusMetricsFactory(registry: registry)
         // Sub-millisecond buckets: rounds and most requests finish well under the 5 ms default.
         factory.defaultDurationHistogramBuckets = [
@@ -48,6 +54,7 @@ struct PlugMetrics: Sendable {
     func recordRequest(route: String, seconds: Double, error: ConnectError?) {
         requests[route]?.increment()
         durations[route]?.recordNanoseconds(Int64(seconds * 1e9))
+        recent.recordRequest(seconds: seconds)
         if let error { recordError(route: route, code: error.code) }
     }
 

@@ -25,8 +25,11 @@ final class RoundStatistics: Sendable {
     }
 
     private let state = Mutex(Snapshot())
+    /// The last minute: rounds (counted by ``record(requests:seconds:)``) and the front door's calls.
+    let recent = RecentActivity()
 
     func record(requests: Int, seconds: Double) {
+        recent.recordRound()
         state.withLock { state in
             state.rounds += 1
             state.requests += UInt64(requests)

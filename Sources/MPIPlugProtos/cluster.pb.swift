@@ -135,6 +135,16 @@ public nonisolated struct Mpiplug_V1_RankStatus: @unchecked Sendable {
   /// Clears the value of `frontDoor`. Subsequent reads from it will return its default value.
   public mutating func clearFrontDoor() {_uniqueStorage()._frontDoor = nil}
 
+  /// The last minute on this rank: its rounds, and the calls its front door answered (none without one).
+  public var recent: Mpiplug_V1_RecentActivity {
+    get {_storage._recent ?? Mpiplug_V1_RecentActivity()}
+    set {_uniqueStorage()._recent = newValue}
+  }
+  /// Returns true if `recent` has been explicitly set.
+  public var hasRecent: Bool {_storage._recent != nil}
+  /// Clears the value of `recent`. Subsequent reads from it will return its default value.
+  public mutating func clearRecent() {_uniqueStorage()._recent = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -194,51 +204,151 @@ public nonisolated struct Mpiplug_V1_BatchSizeSummary: Sendable {
   public init() {}
 }
 
-public nonisolated struct Mpiplug_V1_GetClusterStatusResponse: Sendable {
+public nonisolated struct Mpiplug_V1_GetClusterStatusResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The number of ranks in the job.
-  public var rankCount: Int32 = 0
+  public var rankCount: Int32 {
+    get {_storage._rankCount}
+    set {_uniqueStorage()._rankCount = newValue}
+  }
 
   /// One entry per rank, in rank order.
-  public var ranks: [Mpiplug_V1_RankStatus] = []
+  public var ranks: [Mpiplug_V1_RankStatus] {
+    get {_storage._ranks}
+    set {_uniqueStorage()._ranks = newValue}
+  }
 
   /// Rounds run since start.
-  public var roundsServed: UInt64 = 0
+  public var roundsServed: UInt64 {
+    get {_storage._roundsServed}
+    set {_uniqueStorage()._roundsServed = newValue}
+  }
 
   /// Requests waiting on rank 0 for the next round when this answer was made (each door's own queue is
   /// in front_doors).
-  public var queueDepth: UInt32 = 0
+  public var queueDepth: UInt32 {
+    get {_storage._queueDepth}
+    set {_uniqueStorage()._queueDepth = newValue}
+  }
 
   /// How big rounds have been.
   public var batchSizes: Mpiplug_V1_BatchSizeSummary {
-    get {_batchSizes ?? Mpiplug_V1_BatchSizeSummary()}
-    set {_batchSizes = newValue}
+    get {_storage._batchSizes ?? Mpiplug_V1_BatchSizeSummary()}
+    set {_uniqueStorage()._batchSizes = newValue}
   }
   /// Returns true if `batchSizes` has been explicitly set.
-  public var hasBatchSizes: Bool {self._batchSizes != nil}
+  public var hasBatchSizes: Bool {_storage._batchSizes != nil}
   /// Clears the value of `batchSizes`. Subsequent reads from it will return its default value.
-  public mutating func clearBatchSizes() {self._batchSizes = nil}
+  public mutating func clearBatchSizes() {_uniqueStorage()._batchSizes = nil}
 
   /// Seconds since the service started.
-  public var uptimeSeconds: Double = 0
+  public var uptimeSeconds: Double {
+    get {_storage._uptimeSeconds}
+    set {_uniqueStorage()._uptimeSeconds = newValue}
+  }
 
   /// The MPI thread level granted ("funneled", "multiple", ...).
-  public var threadLevel: String = String()
+  public var threadLevel: String {
+    get {_storage._threadLevel}
+    set {_uniqueStorage()._threadLevel = newValue}
+  }
 
   /// Routes served, as "/package.Service/Method".
-  public var routes: [String] = []
+  public var routes: [String] {
+    get {_storage._routes}
+    set {_uniqueStorage()._routes = newValue}
+  }
 
   /// Every front door of the job, in rank order (the same as each rank's front_door).
-  public var frontDoors: [Mpiplug_V1_FrontDoorStatus] = []
+  public var frontDoors: [Mpiplug_V1_FrontDoorStatus] {
+    get {_storage._frontDoors}
+    set {_uniqueStorage()._frontDoors = newValue}
+  }
+
+  /// The last minute of the whole job: rank 0's rounds, and the calls of every front door together
+  /// (their rates added, their latency histograms merged).
+  public var recent: Mpiplug_V1_RecentActivity {
+    get {_storage._recent ?? Mpiplug_V1_RecentActivity()}
+    set {_uniqueStorage()._recent = newValue}
+  }
+  /// Returns true if `recent` has been explicitly set.
+  public var hasRecent: Bool {_storage._recent != nil}
+  /// Clears the value of `recent`. Subsequent reads from it will return its default value.
+  public mutating func clearRecent() {_uniqueStorage()._recent = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _batchSizes: Mpiplug_V1_BatchSizeSummary? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// What happened lately, over a sliding window: the job as it is now, where the other figures are
+/// totals since start. The window is made of 5-second slots, the current one included: it covers the
+/// last 55 to 60 seconds (less while the service is younger than that).
+public nonisolated struct Mpiplug_V1_RecentActivity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The seconds the window covers.
+  public var windowSeconds: Double = 0
+
+  /// Rounds run per second over the window (collective calls: keyed ones go point to point).
+  public var roundsPerSecond: Double = 0
+
+  /// Calls answered per second by the front door(s), over the window, whatever their outcome.
+  public var requestsPerSecond: Double = 0
+
+  /// How long those calls took, from their headers read to their answer made.
+  public var requestLatency: Mpiplug_V1_LatencySummary {
+    get {_requestLatency ?? Mpiplug_V1_LatencySummary()}
+    set {_requestLatency = newValue}
+  }
+  /// Returns true if `requestLatency` has been explicitly set.
+  public var hasRequestLatency: Bool {self._requestLatency != nil}
+  /// Clears the value of `requestLatency`. Subsequent reads from it will return its default value.
+  public mutating func clearRequestLatency() {self._requestLatency = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _requestLatency: Mpiplug_V1_LatencySummary? = nil
+}
+
+/// A latency distribution, kept as a histogram of quarter-octave buckets so that summaries from
+/// several doors can be merged by adding their histograms.
+public nonisolated struct Mpiplug_V1_LatencySummary: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Calls measured.
+  public var count: UInt64 = 0
+
+  /// The 50th, 90th and 99th percentiles, in seconds: each the upper bound of the histogram bucket it
+  /// falls in (at most 19 % above the true value), and never above max_seconds. Zero without calls.
+  public var p50Seconds: Double = 0
+
+  public var p90Seconds: Double = 0
+
+  public var p99Seconds: Double = 0
+
+  /// The slowest call, in seconds.
+  public var maxSeconds: Double = 0
+
+  /// Calls by latency: bucket 0 counts those under 1 microsecond, bucket i > 0 those from 2^((i-1)/4)
+  /// up to 2^(i/4) microseconds, and the last bucket (111, from about 3.8 minutes) everything longer.
+  /// Trailing empty buckets are left out.
+  public var histogram: [UInt64] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -266,7 +376,7 @@ nonisolated extension Mpiplug_V1_GetClusterStatusRequest: SwiftProtobuf.Message,
 
 nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RankStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}host\0\u{3}process_id\0\u{3}resident_memory_bytes\0\u{3}peak_resident_memory_bytes\0\u{3}rounds_served\0\u{3}requests_handled\0\u{3}busy_seconds\0\u{3}round_bytes\0\u{3}answer_bytes\0\u{3}gather_seconds\0\u{3}keyed_requests\0\u{3}keyed_bytes\0\u{3}keyed_seconds\0\u{3}front_door\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}host\0\u{3}process_id\0\u{3}resident_memory_bytes\0\u{3}peak_resident_memory_bytes\0\u{3}rounds_served\0\u{3}requests_handled\0\u{3}busy_seconds\0\u{3}round_bytes\0\u{3}answer_bytes\0\u{3}gather_seconds\0\u{3}keyed_requests\0\u{3}keyed_bytes\0\u{3}keyed_seconds\0\u{3}front_door\0\u{1}recent\0")
 
   fileprivate class _StorageClass {
     var _rank: Int32 = 0
@@ -284,6 +394,7 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
     var _keyedBytes: UInt64 = 0
     var _keyedSeconds: Double = 0
     var _frontDoor: Mpiplug_V1_FrontDoorStatus? = nil
+    var _recent: Mpiplug_V1_RecentActivity? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -309,6 +420,7 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
       _keyedBytes = source._keyedBytes
       _keyedSeconds = source._keyedSeconds
       _frontDoor = source._frontDoor
+      _recent = source._recent
     }
   }
 
@@ -342,6 +454,7 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
         case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._keyedBytes) }()
         case 14: try { try decoder.decodeSingularDoubleField(value: &_storage._keyedSeconds) }()
         case 15: try { try decoder.decodeSingularMessageField(value: &_storage._frontDoor) }()
+        case 16: try { try decoder.decodeSingularMessageField(value: &_storage._recent) }()
         default: break
         }
       }
@@ -399,6 +512,9 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
       try { if let v = _storage._frontDoor {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
       } }()
+      try { if let v = _storage._recent {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -423,6 +539,7 @@ nonisolated extension Mpiplug_V1_RankStatus: SwiftProtobuf.Message, SwiftProtobu
         if _storage._keyedBytes != rhs_storage._keyedBytes {return false}
         if _storage._keyedSeconds != rhs_storage._keyedSeconds {return false}
         if _storage._frontDoor != rhs_storage._frontDoor {return false}
+        if _storage._recent != rhs_storage._recent {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -534,7 +651,140 @@ nonisolated extension Mpiplug_V1_BatchSizeSummary: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Mpiplug_V1_GetClusterStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetClusterStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rank_count\0\u{1}ranks\0\u{3}rounds_served\0\u{3}queue_depth\0\u{3}batch_sizes\0\u{3}uptime_seconds\0\u{3}thread_level\0\u{1}routes\0\u{3}front_doors\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rank_count\0\u{1}ranks\0\u{3}rounds_served\0\u{3}queue_depth\0\u{3}batch_sizes\0\u{3}uptime_seconds\0\u{3}thread_level\0\u{1}routes\0\u{3}front_doors\0\u{1}recent\0")
+
+  fileprivate class _StorageClass {
+    var _rankCount: Int32 = 0
+    var _ranks: [Mpiplug_V1_RankStatus] = []
+    var _roundsServed: UInt64 = 0
+    var _queueDepth: UInt32 = 0
+    var _batchSizes: Mpiplug_V1_BatchSizeSummary? = nil
+    var _uptimeSeconds: Double = 0
+    var _threadLevel: String = String()
+    var _routes: [String] = []
+    var _frontDoors: [Mpiplug_V1_FrontDoorStatus] = []
+    var _recent: Mpiplug_V1_RecentActivity? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _rankCount = source._rankCount
+      _ranks = source._ranks
+      _roundsServed = source._roundsServed
+      _queueDepth = source._queueDepth
+      _batchSizes = source._batchSizes
+      _uptimeSeconds = source._uptimeSeconds
+      _threadLevel = source._threadLevel
+      _routes = source._routes
+      _frontDoors = source._frontDoors
+      _recent = source._recent
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt32Field(value: &_storage._rankCount) }()
+        case 2: try { try decoder.decodeRepeatedMessageField(value: &_storage._ranks) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._roundsServed) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._queueDepth) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._batchSizes) }()
+        case 6: try { try decoder.decodeSingularDoubleField(value: &_storage._uptimeSeconds) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._threadLevel) }()
+        case 8: try { try decoder.decodeRepeatedStringField(value: &_storage._routes) }()
+        case 9: try { try decoder.decodeRepeatedMessageField(value: &_storage._frontDoors) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._recent) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._rankCount != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._rankCount, fieldNumber: 1)
+      }
+      if !_storage._ranks.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._ranks, fieldNumber: 2)
+      }
+      if _storage._roundsServed != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._roundsServed, fieldNumber: 3)
+      }
+      if _storage._queueDepth != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._queueDepth, fieldNumber: 4)
+      }
+      try { if let v = _storage._batchSizes {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if _storage._uptimeSeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._uptimeSeconds, fieldNumber: 6)
+      }
+      if !_storage._threadLevel.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._threadLevel, fieldNumber: 7)
+      }
+      if !_storage._routes.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._routes, fieldNumber: 8)
+      }
+      if !_storage._frontDoors.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._frontDoors, fieldNumber: 9)
+      }
+      try { if let v = _storage._recent {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mpiplug_V1_GetClusterStatusResponse, rhs: Mpiplug_V1_GetClusterStatusResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._rankCount != rhs_storage._rankCount {return false}
+        if _storage._ranks != rhs_storage._ranks {return false}
+        if _storage._roundsServed != rhs_storage._roundsServed {return false}
+        if _storage._queueDepth != rhs_storage._queueDepth {return false}
+        if _storage._batchSizes != rhs_storage._batchSizes {return false}
+        if _storage._uptimeSeconds != rhs_storage._uptimeSeconds {return false}
+        if _storage._threadLevel != rhs_storage._threadLevel {return false}
+        if _storage._routes != rhs_storage._routes {return false}
+        if _storage._frontDoors != rhs_storage._frontDoors {return false}
+        if _storage._recent != rhs_storage._recent {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mpiplug_V1_RecentActivity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecentActivity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}window_seconds\0\u{3}rounds_per_second\0\u{3}requests_per_second\0\u{3}request_latency\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -542,15 +792,10 @@ nonisolated extension Mpiplug_V1_GetClusterStatusResponse: SwiftProtobuf.Message
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularInt32Field(value: &self.rankCount) }()
-      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.ranks) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.roundsServed) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.queueDepth) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._batchSizes) }()
-      case 6: try { try decoder.decodeSingularDoubleField(value: &self.uptimeSeconds) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.threadLevel) }()
-      case 8: try { try decoder.decodeRepeatedStringField(value: &self.routes) }()
-      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.frontDoors) }()
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.windowSeconds) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.roundsPerSecond) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.requestsPerSecond) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._requestLatency) }()
       default: break
       }
     }
@@ -561,46 +806,81 @@ nonisolated extension Mpiplug_V1_GetClusterStatusResponse: SwiftProtobuf.Message
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if self.rankCount != 0 {
-      try visitor.visitSingularInt32Field(value: self.rankCount, fieldNumber: 1)
+    if self.windowSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.windowSeconds, fieldNumber: 1)
     }
-    if !self.ranks.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.ranks, fieldNumber: 2)
+    if self.roundsPerSecond.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.roundsPerSecond, fieldNumber: 2)
     }
-    if self.roundsServed != 0 {
-      try visitor.visitSingularUInt64Field(value: self.roundsServed, fieldNumber: 3)
+    if self.requestsPerSecond.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.requestsPerSecond, fieldNumber: 3)
     }
-    if self.queueDepth != 0 {
-      try visitor.visitSingularUInt32Field(value: self.queueDepth, fieldNumber: 4)
-    }
-    try { if let v = self._batchSizes {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    try { if let v = self._requestLatency {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
-    if self.uptimeSeconds.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.uptimeSeconds, fieldNumber: 6)
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mpiplug_V1_RecentActivity, rhs: Mpiplug_V1_RecentActivity) -> Bool {
+    if lhs.windowSeconds != rhs.windowSeconds {return false}
+    if lhs.roundsPerSecond != rhs.roundsPerSecond {return false}
+    if lhs.requestsPerSecond != rhs.requestsPerSecond {return false}
+    if lhs._requestLatency != rhs._requestLatency {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mpiplug_V1_LatencySummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LatencySummary"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}count\0\u{3}p50_seconds\0\u{3}p90_seconds\0\u{3}p99_seconds\0\u{3}max_seconds\0\u{1}histogram\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.p50Seconds) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.p90Seconds) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.p99Seconds) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.maxSeconds) }()
+      case 6: try { try decoder.decodeRepeatedUInt64Field(value: &self.histogram) }()
+      default: break
+      }
     }
-    if !self.threadLevel.isEmpty {
-      try visitor.visitSingularStringField(value: self.threadLevel, fieldNumber: 7)
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 1)
     }
-    if !self.routes.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.routes, fieldNumber: 8)
+    if self.p50Seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p50Seconds, fieldNumber: 2)
     }
-    if !self.frontDoors.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.frontDoors, fieldNumber: 9)
+    if self.p90Seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p90Seconds, fieldNumber: 3)
+    }
+    if self.p99Seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p99Seconds, fieldNumber: 4)
+    }
+    if self.maxSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.maxSeconds, fieldNumber: 5)
+    }
+    if !self.histogram.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.histogram, fieldNumber: 6)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Mpiplug_V1_GetClusterStatusResponse, rhs: Mpiplug_V1_GetClusterStatusResponse) -> Bool {
-    if lhs.rankCount != rhs.rankCount {return false}
-    if lhs.ranks != rhs.ranks {return false}
-    if lhs.roundsServed != rhs.roundsServed {return false}
-    if lhs.queueDepth != rhs.queueDepth {return false}
-    if lhs._batchSizes != rhs._batchSizes {return false}
-    if lhs.uptimeSeconds != rhs.uptimeSeconds {return false}
-    if lhs.threadLevel != rhs.threadLevel {return false}
-    if lhs.routes != rhs.routes {return false}
-    if lhs.frontDoors != rhs.frontDoors {return false}
+  public static func ==(lhs: Mpiplug_V1_LatencySummary, rhs: Mpiplug_V1_LatencySummary) -> Bool {
+    if lhs.count != rhs.count {return false}
+    if lhs.p50Seconds != rhs.p50Seconds {return false}
+    if lhs.p90Seconds != rhs.p90Seconds {return false}
+    if lhs.p99Seconds != rhs.p99Seconds {return false}
+    if lhs.maxSeconds != rhs.maxSeconds {return false}
+    if lhs.histogram != rhs.histogram {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

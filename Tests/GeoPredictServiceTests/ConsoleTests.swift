@@ -2,6 +2,7 @@ import Foundation
 import GeoPredictProtos
 @testable import GeoPredictService
 import MPIPlug
+import MPIPlugProtos
 import Testing
 
 /// The console's files as compiled into the binary: what the page loads is among them, and nothing
@@ -43,8 +44,35 @@ struct ConsoleTests {
         let script = try Self.text("/console.js")
         let service = Geopredict_V1_GeoPredictService.predictNextVisits.service
         #expect(script.contains(#"const SERVICE = "/\#(service)/";"#))
-        for method in [Geopredict_V1_GeoPredictService.predictNextVisits, Geopredict_V1_GeoPredictService.ingestEvents] {
+        for method in [Geopredict_V1_GeoPredictService.predictNextVisits, Geopredict_V1_GeoPredictService.ingestEvents,
+                       Geopredict_V1_GeoPredictService.train] {
             #expect(script.contains(#"call("\#(method.method)""#), "\(method)")
+        }
+        #expect(script.contains(#"callPath(SERVICE + "\#(Geopredict_V1_GeoPredictService.getTrainingStatus.method)""#))
+        let cluster = Mpiplug_V1_ClusterService.getClusterStatus
+        #expect(script.contains(#"const CLUSTER = "/\#(cluster.service)/";"#))
+        #expect(script.contains(#"callPath(CLUSTER + "\#(cluster.method)""#))
+    }
+
+    /// The panels read the fields the API has, by their proto3 JSON names.
+    @Test func thePanelsReadFieldsTheResponsesHave() throws {
+        let script = try Self.text("/console.js")
+        let cluster = Mpiplug_V1_GetClusterStatusResponse.with {
+            $0.rankCount = 1
+            $0.recent = .with { $0.requestLatency = .with { $0.p50Seconds = 1 } }
+            $0.batchSizes = .with { $0.histogram = [1] }
+            $0.ranks = [.with { $0.frontDoor = .with { $0.port = 1 }; $0.residentMemoryBytes = 1 }]
+        }
+        let training = Geopredict_V1_GetTrainingStatusResponse.with {
+            $0.alsIterations = [.with { $0.model = .serving; $0.loss = 1 }]
+            $0.plannedAlsIterations = 2
+            $0.state = .running
+        }
+        let json = try cluster.jsonString() + training.jsonString()
+        for name in ["rankCount", "requestLatency", "p50Seconds", "batchSizes", "histogram", "frontDoor", "residentMemoryBytes",
+                     "alsIterations", "plannedAlsIterations", "MODEL_SERVING", "STATE_RUNNING"] {
+            #expect(json.contains("\"\(name)\""), "\(name) is not a JSON name of the API")
+            #expect(script.contains(name), "the script does not read \(name)")
         }
     }
 }

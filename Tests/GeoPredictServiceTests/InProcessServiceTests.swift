@@ -154,6 +154,18 @@ struct InProcessServiceTests {
             let status = try await Self.waitForTraining(client)
             #expect(status.state == .idle)
             #expect(status.servingModelVersion == started.modelVersion)
+            // Both ALS models' iterations, in order, each with its loss.
+            #expect(status.plannedAlsIterations == 4)
+            #expect(status.alsIterations.map(\.model) == [.fitWindow, .fitWindow, .serving, .serving])
+            #expect(status.alsIterations.map(\.iteration) == [1, 2, 1, 2])
+            // The serving model has a loss; the fit-window one none (0) here: this city's history is no
+            // longer than the fit window, so it has no visits to train on (its loss would divide by zero).
+            let losses = status.alsIterations.map(\.loss)
+            #expect(losses[2] > 0 && losses[3] > 0 && losses.allSatisfy(\.isFinite), "\(losses)")
+            #expect(losses[0] == 0 && losses[1] == 0, "\(losses)")
+            #expect(status.alsIterations.map(\.elapsedSeconds) == status.alsIterations.map(\.elapsedSeconds).sorted())
+            // ALS lowers its loss with each sweep from the same start.
+            #expect(status.alsIterations[3].loss <= status.alsIterations[2].loss)
             let prediction = try await client.callSucceeding(
                 API.predictNextVisits, Geopredict_V1_PredictNextVisitsRequest.with { $0.userID = user }, returning: Geopredict_V1_PredictNextVisitsResponse.self)
             #expect(prediction.modelVersion == started.modelVersion)

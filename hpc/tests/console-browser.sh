@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The console at / in a real browser: Debian's chromium and chromium-driver with Selenium (pinned, in
 # the test environment) against a live 2-rank `geopredict serve` with a bearer token
-# (hpc/tests/console_browser.py says what it checks). 25-35 s once Chromium is installed; part of
+# (hpc/tests/console_browser.py says what it checks), then a page on another origin calling every method
+# and connect-python's GET and gzip. About 40 s once Chromium is installed; part of
 # the full hpc/test, not of --quick. Where Chromium is missing and cannot be installed (no root, no
 # apt, --no-install) it says SKIPPED instead of failing.
 # Usage: hpc/tests/console-browser.sh BIN_DIR [--port PORT] [--screenshots DIR]
-#   --screenshots docs   refreshes the README's screenshot (docs/console.png) and docs/console-error.png
+#   --screenshots docs   refreshes the README's screenshot (docs/console.png), docs/console-error.png and
+#                        docs/cross-origin.png
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 bin="${1:?usage: $0 BIN_DIR [--port PORT] [--screenshots DIR]}"

@@ -93,10 +93,18 @@ public protocol CollaborativeTraining {
 /// Distributed implicit ALS (``ImplicitALS``) as the collaborative part.
 public struct ALSCollaborativeTraining: CollaborativeTraining {
     public var configuration: ALSConfiguration
+    /// Called on every rank after each ALS iteration (a status page's progress; set
+    /// ``ALSConfiguration/computesLoss`` to get the loss too), with whether the model is the one on
+    /// every visit (`before` nil) rather than the one before the fit window.
+    public var iterationObserver: ((_ progress: ALSProgress, _ coversEveryVisit: Bool) -> Void)?
 
     /// ``ALSConfiguration``'s defaults: 32 factors, 15 iterations, λ = 0.1, confidence `1 + 10 × count`.
-    public init(configuration: ALSConfiguration = ALSConfiguration()) {
+    public init(
+        configuration: ALSConfiguration = ALSConfiguration(),
+        iterationObserver: ((_ progress: ALSProgress, _ coversEveryVisit: Bool) -> Void)? = nil
+    ) {
         self.configuration = configuration
+        self.iterationObserver = iterationObserver
     }
 
     public func train(
@@ -106,7 +114,8 @@ public struct ALSCollaborativeTraining: CollaborativeTraining {
         do {
             let counts = end.map { UserStoreCounts(visitLog: visits, before: $0) } ?? UserStoreCounts(visitLog: visits)
             let model = try ImplicitALS.train(
-                counts, catalogue: catalogue, shards: shards, configuration: configuration, on: collectives)
+                counts, catalogue: catalogue, shards: shards, configuration: configuration, on: collectives
+            ) { progress in iterationObserver?(progress, end == nil) }
             let table = try model.replicatedStoreFactors(on: collectives)
             return ALSFoldInScoring(table: table, configuration: configuration)
         } catch {

@@ -1,8 +1,9 @@
 import MPIPlug
 
 /// The console at `/`: a page that calls the v1 API from the browser with `fetch` (Connect JSON):
-/// health, a prediction for a user (listed and drawn by position), an event ingested, the call as
-/// curl, and Connect errors with their field violations. Plain HTML, script and style in `Console/`,
+/// health, the cluster (`GetClusterStatus`, live), training (`GetTrainingStatus`, the loss per ALS
+/// iteration, a `Train` button), a prediction for a user (listed and drawn by position), an event
+/// ingested, the call as curl, and Connect errors with their field violations. Plain HTML, script and style in `Console/`,
 /// compiled into the binary (SwiftPM's `embedInCode`): no build step, nothing loaded from elsewhere.
 enum GeoPredictConsole {
     static let files = [

@@ -4,6 +4,7 @@
 "use strict";
 
 const SERVICE = "/geopredict.v1.GeoPredictService/";
+const CLUSTER = "/mpiplug.v1.ClusterService/";
 const $ = (id) => document.getElementById(id);
 
 // The token lives in the input only: never in the URL, never in storage.
@@ -24,13 +25,20 @@ class CallError extends Error {
   }
 }
 
-// One unary call: POST /<service>/<method> with a JSON message. Shows the call as curl.
-async function call(method, message) {
+// One unary call of the GeoPredict API: POST /<service>/<method> with a JSON message. Shows the
+// call as curl.
+function call(method, message) {
+  return callPath(SERVICE + method, message);
+}
+
+// One unary call of any route. A quiet call (the panels' refreshes) leaves the curl of the last
+// call the user made in place.
+async function callPath(path, message, quiet) {
   const body = JSON.stringify(message);
-  showCurl(SERVICE + method, body);
+  if (!quiet) showCurl(path, body);
   let response;
   try {
-    response = await fetch(SERVICE + method, { method: "POST", headers: headers(), body });
+    response = await fetch(path, { method: "POST", headers: headers(), body });
   } catch (failure) {
     throw new CallError(0, { code: "unavailable", message: "the service did not answer (" + failure.message + ")" });
   }
@@ -269,6 +277,278 @@ async function ingest(event) {
   }
 }
 
+// --- Figures -------------------------------------------------------------------------------
+
+// proto3 JSON sends 64-bit integers as strings and leaves out zeros: read either as a number.
+const num = (value) => Number(value || 0);
+
+function bytesText(value) {
+  const mib = num(value) / 1048576;
+  return mib >= 1024 ? (mib / 1024).toFixed(2) + " GiB" : mib.toFixed(1) + " MiB";
+}
+
+function secondsText(value) {
+  const seconds = num(value);
+  if (seconds === 0) return "0";
+  if (seconds < 1e-3) return (seconds * 1e6).toFixed(0) + " µs";
+  if (seconds < 1) return (seconds * 1e3).toFixed(seconds < 0.01 ? 2 : 1) + " ms";
+  return seconds.toFixed(seconds < 10 ? 2 : 0) + " s";
+}
+
+function durationText(value) {
+  const seconds = Math.floor(num(value));
+  if (seconds < 60) return seconds + " s";
+  if (seconds < 3600) return Math.floor(seconds / 60) + " min " + (seconds % 60) + " s";
+  return Math.floor(seconds / 3600) + " h " + Math.floor((seconds % 3600) / 60) + " min";
+}
+
+const rateText = (value) => num(value).toFixed(num(value) < 10 ? 2 : 1) + "/s";
+
+// An element showing a figure, with the API's value as it came (data-value) for programs and tests.
+function figureElement(name, field, value, text) {
+  const element = document.createElement(name);
+  element.dataset.field = field;
+  element.dataset.value = value === undefined ? "" : String(value);
+  element.textContent = text;
+  return element;
+}
+
+// A definition list of figures: [label, field, value, text] each.
+function showFigures(list, figures) {
+  list.replaceChildren();
+  for (const [label, field, value, text] of figures) {
+    const term = document.createElement("dt");
+    term.textContent = label;
+    list.append(term, figureElement("dd", field, value, text));
+  }
+}
+
+// A refresh that failed: unauthenticated means the token field is empty or wrong.
+function refreshFailure(error) {
+  return error.code === "unauthenticated"
+    ? "needs the bearer token (the service runs with --auth-token-file): enter it above"
+    : error.code + ": " + error.message;
+}
+
+// --- Cluster -------------------------------------------------------------------------------
+
+async function refreshCluster() {
+  try {
+    showCluster(await callPath(CLUSTER + "GetClusterStatus", {}, true));
+  } catch (error) {
+    $("cluster-status").textContent = refreshFailure(error);
+    $("cluster-status").hidden = false;
+  }
+}
+
+function showCluster(status) {
+  const ranks = status.ranks || [];
+  const hosts = new Set(ranks.map((rank) => rank.host));
+  const doors = status.frontDoors || [];
+  const recent = status.recent || {};
+  const latency = recent.requestLatency || {};
+  const batches = status.batchSizes || {};
+  $("cluster-summary").textContent = num(status.rankCount) + " rank" + (num(status.rankCount) === 1 ? "" : "s")
+    + " on " + hosts.size + " host" + (hosts.size === 1 ? "" : "s") + " · " + doors.length + " front door"
+    + (doors.length === 1 ? "" : "s") + " · up " + durationText(status.uptimeSeconds) + " · MPI thread level "
+    + (status.threadLevel || "?") + " · " + (status.routes || []).length + " routes";
+  $("cluster-summary").dataset.rankCount = String(num(status.rankCount));
+  showFigures($("cluster-figures"), [
+    ["Rounds/s", "recent.roundsPerSecond", recent.roundsPerSecond, rateText(recent.roundsPerSecond)],
+    ["Calls/s", "recent.requestsPerSecond", recent.requestsPerSecond, rateText(recent.requestsPerSecond)],
+    ["Latency p50", "recent.requestLatency.p50Seconds", latency.p50Seconds, secondsText(latency.p50Seconds)],
+    ["p90", "recent.requestLatency.p90Seconds", latency.p90Seconds, secondsText(latency.p90Seconds)],
+    ["p99", "recent.requestLatency.p99Seconds", latency.p99Seconds, secondsText(latency.p99Seconds)],
+    ["max", "recent.requestLatency.maxSeconds", latency.maxSeconds, secondsText(latency.maxSeconds)],
+    ["Calls in window", "recent.requestLatency.count", latency.count, num(latency.count) + " in " + num(recent.windowSeconds).toFixed(0) + " s"],
+    ["Rounds served", "roundsServed", status.roundsServed, String(num(status.roundsServed))],
+    ["Batch mean", "batchSizes.mean", batches.mean, num(batches.mean).toFixed(2)],
+    ["Batch max", "batchSizes.max", batches.max, String(num(batches.max))],
+    ["Queue", "queueDepth", status.queueDepth, String(num(status.queueDepth))],
+  ]);
+  $("cluster-ranks").tBodies[0].replaceChildren(...ranks.map(rankRow));
+  showBatchHistogram(batches.histogram || []);
+  $("cluster-updated").textContent = "· updated " + new Date().toLocaleTimeString();
+  $("cluster-status").hidden = true;
+  const panel = $("cluster");
+  panel.dataset.updates = String(Number(panel.dataset.updates || 0) + 1);
+  panel.hidden = false;
+}
+
+function rankRow(rank) {
+  const row = document.createElement("tr");
+  row.dataset.rank = String(num(rank.rank));
+  const door = rank.frontDoor;
+  const recent = rank.recent || {};
+  const latency = recent.requestLatency || {};
+  row.append(
+    figureElement("td", "rank", num(rank.rank), String(num(rank.rank))),
+    figureElement("td", "host", rank.host, rank.host || ""),
+    figureElement("td", "processId", rank.processId, String(num(rank.processId))),
+    figureElement("td", "residentMemoryBytes", rank.residentMemoryBytes, bytesText(rank.residentMemoryBytes)),
+    figureElement("td", "peakResidentMemoryBytes", rank.peakResidentMemoryBytes, bytesText(rank.peakResidentMemoryBytes)),
+    figureElement("td", "roundsServed", rank.roundsServed, String(num(rank.roundsServed))),
+    figureElement("td", "requestsHandled", rank.requestsHandled, String(num(rank.requestsHandled))),
+    figureElement("td", "keyedRequests", rank.keyedRequests, String(num(rank.keyedRequests))),
+    figureElement("td", "busySeconds", rank.busySeconds, secondsText(rank.busySeconds)),
+    figureElement("td", "frontDoor.port", door ? door.port : "",
+      door ? ":" + num(door.port) + " · " + num(door.requestsAccepted) + " calls · queue " + num(door.queueDepth) : "—"),
+    figureElement("td", "recent.requestsPerSecond", recent.requestsPerSecond, door ? rateText(recent.requestsPerSecond) : ""),
+    figureElement("td", "recent.requestLatency.p50Seconds", latency.p50Seconds, door ? secondsText(latency.p50Seconds) : ""),
+    figureElement("td", "recent.requestLatency.p99Seconds", latency.p99Seconds, door ? secondsText(latency.p99Seconds) : ""),
+  );
+  return row;
+}
+
+// Bucket i counts rounds of (2^(i-1), 2^i] requests, bucket 0 rounds of one.
+function showBatchHistogram(histogram) {
+  const entries = [];
+  histogram.forEach((count, index) => {
+    if (num(count) === 0) return;
+    const low = index === 0 ? 1 : 2 ** (index - 1) + 1, high = 2 ** index;
+    const entry = figureElement("span", "batchSizes.histogram." + index, count,
+      (low === high ? String(high) : low + "–" + high) + ": " + num(count));
+    entry.className = "chip";
+    entries.push(entry);
+  });
+  $("batch-histogram").replaceChildren(...entries);
+}
+
+// --- Training ------------------------------------------------------------------------------
+
+const STATES = { STATE_IDLE: "idle", STATE_RUNNING: "running", STATE_FAILED: "failed" };
+let trainingTimer = null;
+
+async function refreshTraining() {
+  clearTimeout(trainingTimer);
+  let running = false;
+  try {
+    const status = await callPath(SERVICE + "GetTrainingStatus", {}, true);
+    running = status.state === "STATE_RUNNING";
+    showTraining(status);
+  } catch (error) {
+    $("training-status").textContent = refreshFailure(error);
+    $("training-status").hidden = false;
+  }
+  // Every second while a run goes on, to follow it; every 5 s otherwise. (Cleared again: another
+  // refresh may have started meanwhile, and one timer is enough.)
+  clearTimeout(trainingTimer);
+  trainingTimer = setTimeout(refreshTraining, running ? 1000 : 5000);
+}
+
+function showTraining(status) {
+  const state = STATES[status.state] || "unknown";
+  const iterations = status.alsIterations || [];
+  const list = $("training-figures");
+  showFigures(list, [
+    ["State", "state", status.state, state],
+    ["Serving", "servingModelVersion", status.servingModelVersion, status.servingModelVersion || "—"],
+    ["Run", "runModelVersion", status.runModelVersion, status.runModelVersion || "—"],
+    ["Stage", "iteration", status.iteration, num(status.iteration) + " of " + num(status.iterations)],
+    ["ALS iterations", "alsIterations.length", iterations.length, iterations.length + " of " + num(status.plannedAlsIterations)],
+    ["Elapsed", "elapsedSeconds", status.elapsedSeconds, secondsText(status.elapsedSeconds)],
+    ["Fit objective", "loss", status.loss, num(status.loss).toFixed(5)],
+  ]);
+  list.querySelector("[data-field='state']").className = "state " + state;
+  if (status.error) list.append(figureElement("dd", "error", status.error, "error: " + status.error));
+  drawLoss(iterations);
+  $("training-status").hidden = true;
+  $("training").hidden = false;
+}
+
+// The loss after each ALS iteration, one line per model (before the fit window, and serving), on a
+// shared loss axis.
+function drawLoss(iterations) {
+  const svg = $("loss-chart");
+  const ns = "http://www.w3.org/2000/svg";
+  svg.replaceChildren();
+  const legend = [];
+  if (iterations.length === 0) {
+    $("loss-legend").textContent = "No ALS iterations recorded yet: the model the job started with keeps none; Train records them.";
+    return;
+  }
+  // A model with no visits to train on has no loss (0): nothing to draw for it.
+  iterations = iterations.filter((entry) => num(entry.loss) > 0);
+  if (iterations.length === 0) {
+    $("loss-legend").textContent = "No loss to draw: the run's models had no visits to train on.";
+    return;
+  }
+  const losses = iterations.map((entry) => num(entry.loss));
+  const low = Math.min(...losses), high = Math.max(...losses);
+  const longest = Math.max(...iterations.map((entry) => num(entry.iteration)));
+  const x = (iteration) => 30 + (longest <= 1 ? 0 : (iteration - 1) * 280 / (longest - 1));
+  const y = (loss) => 140 - (high === low ? 60 : (loss - low) * 120 / (high - low));
+  const shape = (name, attributes) => {
+    const element = document.createElementNS(ns, name);
+    for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+    svg.append(element);
+    return element;
+  };
+  shape("line", { x1: 30, y1: 145, x2: 310, y2: 145, class: "axis" });
+  shape("text", { x: 2, y: 24 }).textContent = high.toPrecision(3);
+  shape("text", { x: 2, y: 144 }).textContent = low.toPrecision(3);
+  for (const [model, name] of [["MODEL_FIT_WINDOW", "fit window"], ["MODEL_SERVING", "serving"]]) {
+    const points = iterations.filter((entry) => entry.model === model);
+    if (points.length === 0) continue;
+    const className = model === "MODEL_SERVING" ? "serving" : "fit-window";
+    shape("polyline", {
+      points: points.map((entry) => x(num(entry.iteration)).toFixed(1) + "," + y(num(entry.loss)).toFixed(1)).join(" "),
+      class: "loss " + className,
+    });
+    for (const entry of points) {
+      const point = shape("circle", { cx: x(num(entry.iteration)).toFixed(1), cy: y(num(entry.loss)).toFixed(1), r: 2.5,
+        class: "loss-point " + className, "data-model": model, "data-iteration": num(entry.iteration), "data-loss": num(entry.loss) });
+      const title = document.createElementNS(ns, "title");
+      title.textContent = name + " iteration " + num(entry.iteration) + ": loss " + num(entry.loss).toPrecision(5);
+      point.append(title);
+    }
+    const last = points[points.length - 1];
+    legend.push(name + " model: loss " + num(last.loss).toPrecision(4) + " after iteration " + num(last.iteration));
+  }
+  $("loss-legend").textContent = legend.join(" · ");
+}
+
+async function train(event) {
+  event.preventDefault();
+  clearError();
+  const request = {};
+  const factors = optionalNumber("train-factors"), iterations = optionalNumber("train-iterations");
+  if (factors !== undefined) request.factors = factors;
+  if (iterations !== undefined) request.iterations = iterations;
+  const result = $("train-result");
+  try {
+    const answer = await call("Train", request);
+    result.textContent = "started: it will serve as " + answer.modelVersion;
+    result.dataset.modelVersion = answer.modelVersion;
+    result.hidden = false;
+  } catch (error) {
+    result.hidden = true;
+    showError(error, $("train-form"));
+  }
+  refreshTraining();
+}
+
+// --- Refreshing ----------------------------------------------------------------------------
+
+let clusterTimer = null;
+
+// The cluster panel refreshes every 2 s while its box is ticked and the page is in view (each
+// refresh is a round on every rank: cheap, but not free).
+function scheduleCluster() {
+  clearInterval(clusterTimer);
+  clusterTimer = null;
+  if ($("cluster-live").checked && !document.hidden) {
+    refreshCluster();
+    clusterTimer = setInterval(refreshCluster, 2000);
+  }
+}
+
+// A new token: the panels try again at once.
+function tokenChanged() {
+  scheduleCluster();
+  refreshTraining();
+}
+
 async function copyCurl() {
   const text = $("curl").textContent;
   try {
@@ -284,6 +564,12 @@ document.addEventListener("DOMContentLoaded", () => {
   $("predict-form").addEventListener("submit", predict);
   $("ingest-form").addEventListener("submit", ingest);
   $("copy-curl").addEventListener("click", copyCurl);
+  $("train-form").addEventListener("submit", train);
+  $("cluster-live").addEventListener("change", scheduleCluster);
+  $("token").addEventListener("change", tokenChanged);
+  document.addEventListener("visibilitychange", scheduleCluster);
   refreshHealth();
   setInterval(refreshHealth, 5000);
+  scheduleCluster();
+  refreshTraining();
 });

@@ -1,17 +1,46 @@
 import Foundation
+import GeoPredict
 import GeoPredictProtos
 import Synchronization
 
-/// Stages done by the training run going on: counted on its background thread, read by
-/// `GetTrainingStatus` on the MPI thread.
+/// Stages and ALS iterations done by the training run going on (or the last one): recorded on its
+/// background thread, read by `GetTrainingStatus` on the MPI thread.
 final class TrainingProgress: Sendable {
-    private let stages = Mutex(0)
+    private struct State {
+        var stages = 0
+        var iterations: [Geopredict_V1_TrainingIteration] = []
+        /// When the run started (iterations are timed from there, not from their model's start).
+        var started = ContinuousClock.now
+    }
 
-    var value: Int { stages.withLock { $0 } }
+    private let state = Mutex(State())
 
-    func reset() { stages.withLock { $0 = 0 } }
+    /// Stages done.
+    var value: Int { state.withLock { $0.stages } }
 
-    func advance() { stages.withLock { $0 += 1 } }
+    /// The ALS iterations done, with their losses, in the order run.
+    var iterations: [Geopredict_V1_TrainingIteration] { state.withLock { $0.iterations } }
+
+    /// Forgets the last run: a new one starts now.
+    func reset() { state.withLock { $0 = State() } }
+
+    func advance() { state.withLock { $0.stages += 1 } }
+
+    /// Records an ALS iteration of `model` (its loss, when the training computed it; 0 otherwise).
+    func record(_ progress: ALSProgress, model: Geopredict_V1_TrainingIteration.Model) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            let elapsed = now - state.started
+            state.iterations.append(.with {
+                $0.model = model
+                $0.iteration = UInt32(clamping: progress.iteration)
+                // A model with no visits to train on (the fit-window model of a history shorter than the
+                // window) has no defined loss (ALSLoss divides by zero): 0, as documented.
+                $0.loss = progress.loss.flatMap { $0.isFinite ? $0 : nil } ?? 0
+                $0.elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            })
+        }
+    }
 }
 
 /// What `GetTrainingStatus` reports: the current or last run, and the model that serves. The same on
@@ -27,6 +56,8 @@ struct TrainingStatus {
     let progress = TrainingProgress()
     var stages = 4
     var loss = 0.0
+    /// The ALS iterations the run plans (``progress`` records those done).
+    var plannedALSIterations = 0
     var started: ContinuousClock.Instant?
     var finishedSeconds: Double?
     var servingVersion = ""
@@ -51,6 +82,8 @@ struct TrainingStatus {
             }
             $0.servingModelVersion = servingVersion
             $0.error = error
+            $0.alsIterations = progress.iterations
+            $0.plannedAlsIterations = UInt32(clamping: plannedALSIterations)
         }
     }
 }

@@ -11,7 +11,8 @@ import MPIPlugProtos
 /// alike. Keyed methods (`KeyedContext`, from the `(mpiplug.v1.owner_key)` option) run only on the
 /// rank that owns each request, with no collectives. Return a failure per request for bad input.
 public protocol Mpiplug_V1_ClusterServiceHandler: AnyObject {
-    /// Every rank reports its host, memory and work; rank 0 adds its queue and batching figures.
+    /// Every rank reports its host, memory and work (totals since start, and the last minute's rates and
+    /// latencies); rank 0 adds its queue and batching figures.
     /// Runs as a round on all ranks, so a successful answer also proves that every rank is responsive.
     func getClusterStatus(
         _ requests: [Mpiplug_V1_GetClusterStatusRequest],
