@@ -226,6 +226,14 @@ final class HTTP2PrefaceDetector<Output: Sendable>: ChannelInboundHandler, Remov
             context.close(promise: nil)
             return
         }
+        // A client that closed its side before its first request will send none: without an HTTP
+        // handler to see that, the connection would hold its slot until the idle timeout.
+        if let event = event as? ChannelEvent, event == .inputClosed, state == .waiting {
+            state = .done
+            promise.fail(ChannelError.inputClosed)
+            context.close(promise: nil)
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 }

@@ -172,6 +172,19 @@ struct HTTP2Tests {
         }
     }
 
+    @Test func aConnectionClosedBeforeItsFirstByteIsClosedAtOnce() throws {
+        let channel = EmbeddedChannel()
+        let detector = HTTP2PrefaceDetector<Bool>(eventLoop: channel.eventLoop) { isHTTP2, channel in
+            channel.eventLoop.makeSucceededFuture(isHTTP2)
+        }
+        try channel.pipeline.syncOperations.addHandler(detector)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ByteBuffer(string: "PRI * "))
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(!channel.isActive, "closed, not held until the idle timeout")
+        #expect(throws: ChannelError.self) { try detector.result.wait() }
+    }
+
     @Test func theDetectorTellsThePrefaceFromHTTP1() throws {
         for (bytes, expected) in [("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", true), ("POST / HTTP/1.1\r\n", false), ("PUT /", false),
                                   ("PRI * HTTP/1.1\r\n\r\n", false), ("GET /healthz HTTP/1.1\r\n\r\n", false)] {
