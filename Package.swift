@@ -18,6 +18,8 @@ import PackageDescription
 //   not used: its plaintext mode takes the whole port from HTTP/1.1 clients and neither of its channels
 //   lets the stream cap or the reset-rate limit be set, so the front door configures NIOHTTP2 itself
 //   and hands each stream to Hummingbird's own HTTP/1 request loop (one code path for both).
+//   Cost: NIOHPACK, NIOHTTP2 and NIOHTTPTypesHTTP2 compile in 58 s wall, 28 s CPU (debug, 2 shared
+//   cores, load 7), about 4 % of a clean debug build's CPU (11 min CPU, 31 min wall that day).
 // - swift-protobuf: binary and proto3-JSON bodies; the plugin library parses .proto descriptors.
 // - swift-argument-parser: the geopredict and mpiplug command lines.
 // - swift-log, swift-metrics (come with hummingbird) + swift-prometheus: logs and GET /metrics.
