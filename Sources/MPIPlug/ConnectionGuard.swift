@@ -14,6 +14,11 @@ struct ConnectionLimits: Sendable {
     var tlsHandshakeTimeout: Duration
     var maximumConnections: Int
     var usesTLS: Bool
+    var maximumConcurrentStreams: Int
+    var maximumStreamResets: Int
+    var streamResetWindow: Duration
+    /// How long an HTTP/2 connection's open streams may take to finish after a graceful shutdown began.
+    var gracefulCloseTimeout: Duration
 
     init(_ configuration: MPIPlugConfiguration) {
         idleTimeout = configuration.idleTimeout
@@ -21,6 +26,10 @@ struct ConnectionLimits: Sendable {
         tlsHandshakeTimeout = configuration.tlsHandshakeTimeout
         maximumConnections = configuration.maximumConnections
         usesTLS = configuration.tls != nil
+        maximumConcurrentStreams = configuration.maximumConcurrentStreams
+        maximumStreamResets = configuration.maximumStreamResets
+        streamResetWindow = configuration.streamResetWindow
+        gracefulCloseTimeout = configuration.drainTimeout
     }
 }
 
@@ -51,35 +60,6 @@ final class ConnectionCounter: Sendable {
     var current: Int { open.load(ordering: .relaxed) }
 }
 
-/// The HTTP/1.1 child channel with a ``ConnectionGuard`` in front of the HTTP codec (behind TLS when
-/// TLS is on, so that it sees the handshake end and the decrypted bytes).
-struct GuardedHTTP1Channel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
-
-    let base: HTTP1Channel
-    let limits: ConnectionLimits
-    let counter: ConnectionCounter
-
-    init(responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, counter: ConnectionCounter) {
-        // The observer reports request heads and response ends to the guard (found in the pipeline).
-        base = HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestProgressObserver()]))
-        self.limits = limits
-        self.counter = counter
-    }
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ConnectionGuard(limits: limits, counter: counter))
-        }.flatMap {
-            base.setup(channel: channel, logger: logger)
-        }
-    }
-
-    func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
-    }
-}
-
 /// Closes connections that hold the server without using it, and refuses those over the cap.
 ///
 /// A connection is in one phase at a time, each with its own bound:
@@ -88,6 +68,13 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 /// - reading a head: ``MPIPlugConfiguration/headerReadTimeout`` from its first byte (answered 408);
 /// - reading a body: the idle timeout between two reads;
 /// - busy (the request is served): no bound here, the round's deadline and timeout apply.
+///
+/// On an HTTP/2 connection (``beginHTTP2()``) the phases count the streams: idle while no request is
+/// in progress, reading a body while any stream's body is still coming, busy while every open
+/// request is being served. The head bound covers the connection preface and its first request; after
+/// that, frames between requests (pings, window updates, settings) are idle traffic, and a request
+/// whose head trickles in is bounded by the idle timeout (its stream exists only once its head has
+/// arrived whole). A timed-out HTTP/2 connection is closed without the 408, which is HTTP/1.1 bytes.
 ///
 /// Runs on the connection's event loop only, like every channel handler.
 final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
@@ -103,8 +90,16 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var phase: Phase
     private var started = false
     private var admitted = false
-    /// Requests whose head arrived and whose response has not ended (HTTP/1.1 pipelining).
+    /// Whether the connection has ended; reports that come after are ignored.
+    private var closed = false
+    /// Whether the connection speaks HTTP/2 (several requests at once, one per stream).
+    private(set) var isMultiplexed = false
+    /// Requests whose head arrived and whose response has not ended (HTTP/1.1 pipelining, HTTP/2 streams).
     private var responsesOwed = 0
+    /// Requests whose head arrived and whose body has not ended.
+    private var bodiesOpen = 0
+    /// Request heads seen on the connection.
+    private var requestsSeen = 0
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
@@ -137,6 +132,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        closed = true
         cancelTimer()
         if admitted {
             admitted = false
@@ -147,6 +143,9 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch phase {
+        case .idle where isMultiplexed && requestsSeen > 0:
+            // Frames between HTTP/2 requests; the idle timer keeps running.
+            break
         case .idle:
             phase = .readingHead
             schedule(limits.headerReadTimeout, .headerRead)
@@ -160,25 +159,56 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event, phase == .handshaking { becomeIdle() }
+        // During a graceful shutdown a connection still in its handshake has no HTTP handler to
+        // close it; closing here keeps the shutdown from waiting for the handshake timeout.
+        if event is ChannelShouldQuiesceEvent, phase == .handshaking {
+            context.close(promise: nil)
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
-    // MARK: What the request observer reports
+    // MARK: What the request observers report
+
+    /// The connection was configured for HTTP/2 (by its preface or by ALPN).
+    func beginHTTP2() { isMultiplexed = true }
 
     func requestHeadReceived() {
+        guard !closed else { return }
         responsesOwed += 1
+        bodiesOpen += 1
+        requestsSeen += 1
+        // A new head always restarts the body timer, even while another request's body is read.
         phase = .readingBody
         schedule(limits.idleTimeout, .bodyRead)
     }
 
     func requestEnded() {
-        phase = .busy
-        cancelTimer()
+        guard !closed else { return }
+        bodiesOpen = max(0, bodiesOpen - 1)
+        settle()
     }
 
     func responseEnded() {
+        guard !closed else { return }
         responsesOwed = max(0, responsesOwed - 1)
-        if responsesOwed == 0 { becomeIdle() }
+        settle()
+    }
+
+    /// The phase the counts call for: idle with nothing owed, reading while a body is still coming,
+    /// busy while every request in progress is being served.
+    private func settle() {
+        if responsesOwed == 0 {
+            if phase != .idle { becomeIdle() }
+        } else if bodiesOpen > 0 {
+            if phase != .readingBody {
+                phase = .readingBody
+                schedule(limits.idleTimeout, .bodyRead)
+            }
+        } else if phase != .busy {
+            phase = .busy
+            cancelTimer()
+        }
     }
 
     // MARK: Timers
@@ -235,7 +265,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         timer = nil
         guard let context else { return }
         counter.metrics.connectionTimedOut(kind)
-        if kind == .headerRead {
+        if kind == .headerRead, !isMultiplexed {
             Self.answerAndClose(context, Self.requestTimeoutResponse)
         } else {
             context.close(promise: nil)
@@ -243,7 +273,8 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Sits behind the HTTP codec and tells the connection's ``ConnectionGuard`` where each request is.
+/// Sits behind the HTTP codec (of the connection, or of one HTTP/2 stream) and tells the
+/// connection's ``ConnectionGuard`` where each request is.
 final class RequestProgressObserver: ChannelDuplexHandler, RemovableChannelHandler {
     // HummingbirdCore's names for NIOHTTPTypes' request and response parts (HTTPRequestPart and
     // HTTPResponsePart), so that MPIPlug needs no dependency of its own on swift-nio-extras.
@@ -252,23 +283,56 @@ final class RequestProgressObserver: ChannelDuplexHandler, RemovableChannelHandl
     typealias OutboundIn = HTTPConnectionStateHandler.OutboundIn
     typealias OutboundOut = HTTPConnectionStateHandler.OutboundIn
 
+    /// The guard of the stream's connection; nil on an HTTP/1.1 connection, whose guard is found in
+    /// the same pipeline.
+    private let streamGuard: NIOLoopBound<ConnectionGuard>?
     private var connectionGuard: ConnectionGuard?
+    // One stream carries one request: what of it the guard was told, to settle when the stream closes.
+    private var headSeen = false
+    private var endSeen = false
+    private var responseEndSeen = false
+
+    /// An observer for an HTTP/1.1 connection.
+    init() { streamGuard = nil }
+
+    /// An observer for one HTTP/2 stream of the connection `connectionGuard` watches.
+    init(stream connectionGuard: NIOLoopBound<ConnectionGuard>) { streamGuard = connectionGuard }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        connectionGuard = try? context.pipeline.syncOperations.handler(type: ConnectionGuard.self)
+        // A stream runs on its connection's event loop, so the guard may be used from here.
+        connectionGuard = streamGuard?.value ?? (try? context.pipeline.syncOperations.handler(type: ConnectionGuard.self))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head: connectionGuard?.requestHeadReceived()
+        case .head:
+            headSeen = true
+            connectionGuard?.requestHeadReceived()
         case .body: break
-        case .end: connectionGuard?.requestEnded()
+        case .end:
+            endSeen = true
+            connectionGuard?.requestEnded()
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { connectionGuard?.responseEnded() }
+        if case .end = unwrapOutboundIn(data) {
+            responseEndSeen = true
+            connectionGuard?.responseEnded()
+        }
         context.write(data, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // A stream reset (or cut short) before its request or response ended owes nothing any more;
+        // without this a cancelled call would keep its connection "busy", out of every timeout.
+        if streamGuard != nil, headSeen {
+            if !endSeen { connectionGuard?.requestEnded() }
+            if !responseEndSeen { connectionGuard?.responseEnded() }
+            endSeen = true
+            responseEndSeen = true
+        }
+        context.fireChannelInactive()
     }
 }

@@ -71,13 +71,14 @@ final class HTTPFrontDoorServer: Sendable {
         }
     }
 
-    /// HTTP/1.1 (over TLS when configured), each connection behind a ``ConnectionGuard``.
-    private static func serverBuilder(_ configuration: MPIPlugConfiguration, metrics: PlugMetrics) throws -> HTTPServerBuilder {
+    /// HTTP/1.1 and HTTP/2 on one port (over TLS when configured, the version chosen by ALPN), each
+    /// connection behind a ``ConnectionGuard``.
+    static func serverBuilder(_ configuration: MPIPlugConfiguration, metrics: PlugMetrics) throws -> HTTPServerBuilder {
         let limits = ConnectionLimits(configuration)
         let counter = ConnectionCounter(metrics: metrics)
         let tls = try configuration.tls.map(tlsConfiguration)
         return HTTPServerBuilder { responder in
-            let guarded = GuardedHTTP1Channel(responder: responder, limits: limits, counter: counter)
+            let guarded = GuardedHTTPChannel(responder: responder, limits: limits, counter: counter)
             guard let tls else { return guarded }
             return try TLSChannel(guarded, tlsConfiguration: tls)
         }
@@ -91,6 +92,7 @@ final class HTTPFrontDoorServer: Sendable {
                 certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
             // TLS 1.0 and 1.1 are deprecated (RFC 8996); NIOSSL's server default would still accept them.
             configuration.minimumTLSVersion = .tlsv12
+            configuration.applicationProtocols = GuardedHTTPChannel.applicationProtocols
             return configuration
         } catch {
             throw MPIPlugError.invalidConfiguration("cannot read the TLS certificate or key: \(error)")

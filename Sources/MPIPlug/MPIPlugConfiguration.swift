@@ -72,6 +72,20 @@ public struct MPIPlugConfiguration: Sendable {
     /// ten times the largest client crowd the benchmarks use (1,024) and half the 20,000 descriptors a
     /// process gets on the project's machines, which leaves room for logs, checkpoints and MPI.
     public var maximumConnections = 10_000
+    /// The most HTTP/2 streams (requests in flight) one connection may have open, advertised to the
+    /// client as SETTINGS_MAX_CONCURRENT_STREAMS; a client that opens more loses the connection (GOAWAY
+    /// with PROTOCOL_ERROR), other connections are not touched. 100 is RFC 9113's recommended minimum
+    /// and what browsers and Connect clients expect; times ``maximumConnections`` it bounds the
+    /// requests in flight, and admission control (``maximumQueuedRequests``) sheds beyond the queue.
+    public var maximumConcurrentStreams = 100
+    /// The most RST_STREAM frames a client may send on one HTTP/2 connection within
+    /// ``streamResetWindow``; beyond it the connection is closed (GOAWAY with ENHANCE_YOUR_CALM). This
+    /// is the bound on "rapid reset" floods (CVE-2023-44487: open a stream, cancel it at once, repeat,
+    /// never over the stream cap). 200 per 30 s is swift-nio-http2's default: a working client cancels a
+    /// call now and then, a flood sends thousands a second and is cut off after 200.
+    public var maximumStreamResets = 200
+    /// The window ``maximumStreamResets`` is counted over.
+    public var streamResetWindow: Duration = .seconds(30)
     /// How idle ranks wait for the next round and for collectives inside handlers.
     public var idleBackoff = Backoff(spins: 256, initialSleepMicroseconds: 20, maximumSleepMicroseconds: 1_000)
 
@@ -119,6 +133,12 @@ public struct MPIPlugConfiguration: Sendable {
         }
         guard responseCompressionThresholdBytes >= 0 else { throw .invalidConfiguration("the compression threshold must not be negative") }
         guard maximumConnections > 0 else { throw .invalidConfiguration("the connection limit must be positive") }
+        // SETTINGS_MAX_CONCURRENT_STREAMS is a 32-bit value; 0 would refuse every HTTP/2 request.
+        guard (1...Int(Int32.max)).contains(maximumConcurrentStreams) else {
+            throw .invalidConfiguration("the HTTP/2 stream limit must be in 1...\(Int32.max)")
+        }
+        guard maximumStreamResets > 0 else { throw .invalidConfiguration("the HTTP/2 stream reset limit must be positive") }
+        guard streamResetWindow > .zero else { throw .invalidConfiguration("the HTTP/2 stream reset window must be positive") }
     }
 
     /// Whether `host` names this machine's loopback interface only (127.0.0.0/8, ::1, localhost).

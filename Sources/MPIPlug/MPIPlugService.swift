@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import MPI
@@ -223,6 +224,12 @@ public final class MPIPlugService {
     /// Rank 0's HTTP responder: Connect calls, `/healthz` and `/metrics`, queueing work for
     /// ``lead(channel:metrics:finishingBackgroundJobs:)``. `MPIPlugTesting` serves it without a socket.
     package func makeResponder() -> some HTTPResponder<FrontDoorContext> { makeFrontDoor() }
+
+    /// The server a front door listens with (HTTP/1.1 and HTTP/2 on one port, the connection limits,
+    /// TLS when configured), for `MPIPlugTesting`'s live tests of it.
+    package func makeServerBuilder() throws -> HTTPServerBuilder {
+        try HTTPFrontDoorServer.serverBuilder(configuration, metrics: metrics)
+    }
 
     private func makeFrontDoor() -> FrontDoor {
         FrontDoor(

@@ -105,6 +105,24 @@ struct PlugMetrics: Sendable {
             .increment()
     }
 
+    /// Why the front door closed an HTTP/2 connection, for `mpiplug_http2_connections_closed_total`.
+    enum HTTP2CloseReason: String {
+        /// More streams opened than ``MPIPlugConfiguration/maximumConcurrentStreams`` allows.
+        case streamLimit = "stream_limit"
+        /// More RST_STREAM frames than ``MPIPlugConfiguration/maximumStreamResets`` per window.
+        case rapidReset = "rapid_reset"
+        /// Too many streams that broke the protocol.
+        case streamErrors = "stream_errors"
+        /// A flood of control, empty or continuation frames, or a client that does not read.
+        case frameFlood = "frame_flood"
+    }
+
+    /// Counts an HTTP/2 connection closed for breaking a limit.
+    func http2ConnectionClosed(_ reason: HTTP2CloseReason) {
+        CoreMetrics.Counter(label: "mpiplug_http2_connections_closed_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+            .increment()
+    }
+
     /// The Prometheus text exposition of every metric.
     func render() -> [UInt8] {
         var buffer = [UInt8]()

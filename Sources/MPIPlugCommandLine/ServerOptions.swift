@@ -34,7 +34,7 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: "File holding a bearer token that every call must present.") public var authTokenFile: String?
     @Flag(help: "Serve without a token on an address other than loopback (refused otherwise): only on a trusted network.")
     public var allowUnauthenticated = false
-    @Option(help: "PEM certificate chain for HTTPS.") public var tlsCert: String?
+    @Option(help: "PEM certificate chain for HTTPS (HTTP/2 or HTTP/1.1, by ALPN).") public var tlsCert: String?
     @Option(help: "PEM private key for HTTPS.") public var tlsKey: String?
     @Option(help: ArgumentHelp(
         "Seconds a round may run before a rank counts as unresponsive: calls get 503 and the job exits (status 75) to be restarted.",
@@ -48,6 +48,16 @@ public struct ServerOptions: ParsableArguments {
     public var tlsHandshakeTimeout: Double = 10
     @Option(help: "Most connections open at once; more are answered 503 and closed (default 10000: half the usual 20000 descriptors).")
     public var maxConnections = 10_000
+    @Option(help: ArgumentHelp(
+        "Most HTTP/2 streams (requests in flight) per connection; a client that opens more loses the connection.",
+        discussion: "Default 100: RFC 9113's recommended minimum, what browsers and Connect clients expect."))
+    public var maxConcurrentStreams = MPIPlugConfiguration().maximumConcurrentStreams
+    @Option(help: ArgumentHelp(
+        "Most HTTP/2 stream resets a client may send per --stream-reset-window; beyond it the connection is closed.",
+        discussion: "Default 200 per 30 s: the bound on rapid-reset floods (CVE-2023-44487); a working client rarely cancels."))
+    public var maxStreamResets = MPIPlugConfiguration().maximumStreamResets
+    @Option(help: "Seconds over which --max-stream-resets is counted (default 30).")
+    public var streamResetWindow: Double = 30
 
     @Option(help: ArgumentHelp(
         "A browser origin allowed to call the API (CORS), e.g. https://app.example; repeatable; * for any.",
@@ -92,6 +102,13 @@ public struct ServerOptions: ParsableArguments {
         configuration.tlsHandshakeTimeout = try Self.duration(tlsHandshakeTimeout, flag: "--tls-handshake-timeout")
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         configuration.maximumConnections = maxConnections
+        guard (1...Int(Int32.max)).contains(maxConcurrentStreams) else {
+            throw ValidationError("--max-concurrent-streams must be in 1...\(Int32.max)")
+        }
+        configuration.maximumConcurrentStreams = maxConcurrentStreams
+        guard maxStreamResets > 0 else { throw ValidationError("--max-stream-resets must be positive") }
+        configuration.maximumStreamResets = maxStreamResets
+        configuration.streamResetWindow = try Self.duration(streamResetWindow, flag: "--stream-reset-window")
         configuration.allowUnauthenticated = allowUnauthenticated
         configuration.corsOrigins = corsOrigin
         guard compressResponsesOver >= 0 else { throw ValidationError("--compress-responses-over must not be negative") }

@@ -36,16 +36,23 @@ extension MPIPlugService {
     /// ends; when `body` returns, queued work finishes and a background job still running (a
     /// training run, say) is run to its end, so that the next test starts from a quiet service.
     ///
+    /// - Parameter usesFrontDoorServer: with `.live`, listen with the server a job's front door uses
+    ///   (HTTP/1.1 and HTTP/2 on one port, the connection limits) instead of Hummingbird's plain
+    ///   HTTP/1.1 one.
     /// - Throws: ``MPIPlugTestingError/needsOneRank(rankCount:)`` when the world has several ranks, or
     ///   whatever `body` or the round loop throws.
     public func test<Value: Sendable>(
         _ setup: TestingSetup = .router,
+        usesFrontDoorServer: Bool = false,
         _ body: @Sendable (MPIPlugTestClient) async throws -> Value
     ) async throws -> Value {
         guard communicator.size == 1 else { throw MPIPlugTestingError.needsOneRank(rankCount: communicator.size) }
         // The responder first: it creates the service's metrics, which the round loop then shares
         // (made from both threads at once, each could get a registry of its own).
-        let application = Application(responder: makeResponder())
+        let responder = makeResponder()
+        let frontDoorServer = try usesFrontDoorServer ? makeServerBuilder() : nil
+        let application =
+            if let frontDoorServer { Application(responder: responder, server: frontDoorServer) } else { Application(responder: responder) }
         let loop = RoundLoopThread()
         loop.start(self)
         let outcome: Result<Value, any Error>

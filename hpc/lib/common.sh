@@ -276,18 +276,18 @@ ensure_venv() {
 }
 
 # A Python virtual environment for the interop tests and clients (connect-python, protobuf,
-# requests, and Selenium for the console's browser test), with Python code generated from proto/
+# requests, Selenium for the console's browser test, httpx and h2 for the HTTP/2 test), with Python code generated from proto/
 # into $TEST_VENV/gen. Idempotent: pip runs only when the marker is missing, so the marker's
 # version goes up when the list or its part of hpc/python-constraints.txt changes, and an existing
 # environment then gets the change.
 TEST_VENV="${GEOPREDICT_ROOT}/.build-venv"
 ensure_test_venv() {
     ensure_packages python3-venv protobuf-compiler libprotobuf-dev
-    if [ ! -x "$TEST_VENV/bin/python" ] || [ ! -f "$TEST_VENV/.installed-v3" ]; then
+    if [ ! -x "$TEST_VENV/bin/python" ] || [ ! -f "$TEST_VENV/.installed-v4" ]; then
         log "setting up the Python test environment in $TEST_VENV"
-        ensure_venv "$TEST_VENV" connect-python protoc-gen-connect-python protobuf requests selenium \
+        ensure_venv "$TEST_VENV" connect-python protoc-gen-connect-python protobuf requests selenium httpx h2 \
             || return 1
-        touch "$TEST_VENV/.installed-v3"
+        touch "$TEST_VENV/.installed-v4"
     fi
     rm -rf "$TEST_VENV/gen" && mkdir -p "$TEST_VENV/gen"
     local protos
