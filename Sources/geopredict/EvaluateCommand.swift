@@ -88,8 +88,19 @@ struct EvaluateCommand: ParsableCommand {
     @Option(parsing: .singleValue, help: "Features or groups to leave out, comma-separated (groups: \(NextVisitFeatureGroup.allCases.map(\.rawValue).joined(separator: ", "))).")
     var disableFeature: [String] = []
 
-    @Flag(help: "Also retrain without each group of features and print what each adds (on --validation if given, else --test).")
+    @Flag(help: "Also retrain without each group of features and print what each adds (on --validation if given, else --test); with --ranker xgboost, also what the booster adds.")
     var ablation = false
+
+    @Flag(help: ArgumentHelp(
+        "Also print every protocol in one table: trajectory only, earlier trajectories and as served, each at the last and the target time, with the linear and the boosted ranker, beside the published rows.",
+        discussion: "Trains one model per query time (fitted at that time unless --fit-time is given; with the booster when libxgboost loads) and scores --validation and --test with each; needs no other flag."))
+    var allProtocols = false
+
+    @Option(help: "Also cross-validate the choices (fit time, ranker) inside the training data: this many folds, each training before a cut-off earlier than --train-before and scoring the sessions of the --fold-days after it (0: none).")
+    var timeFolds = 0
+
+    @Option(help: "Days each time-ordered fold holds out (--time-folds).")
+    var foldDays = 28
 
     @Flag(help: ArgumentHelp(
         "Also score each file as the running service would: with each user's --train check-ins after the cut-off and before the trajectory added to their history (no retraining).",
@@ -156,6 +167,8 @@ struct EvaluateCommand: ParsableCommand {
             }
         }
         guard top > 0 else { throw ValidationError("--top must be positive") }
+        guard (0...12).contains(timeFolds) else { throw ValidationError("--time-folds must be 0 to 12 (got \(timeFolds))") }
+        guard (1...365).contains(foldDays) else { throw ValidationError("--fold-days must be 1 to 365 (got \(foldDays))") }
         // Checked before the conversions to whole seconds, which a NaN or an infinity would trap.
         for (name, value) in [("--session-gap-hours", sessionGapHours), ("--recency-gap-cap-days", recencyGapCapDays)] {
             guard value.isFinite, value >= 0, value <= 36_500 * 24 else {
@@ -167,7 +180,7 @@ struct EvaluateCommand: ParsableCommand {
         }
         do {
             _ = try parameters()
-            try boosterParameters()?.validate()
+            try configuredBoosterParameters().validate()
         } catch {
             throw ValidationError("\(error)")
         }
@@ -178,7 +191,12 @@ struct EvaluateCommand: ParsableCommand {
 
     /// The boosted ranker's settings, or `nil` for the linear ranker.
     func boosterParameters() -> BoostedRankerParameters? {
-        guard ranker == .xgboost else { return nil }
+        ranker == .xgboost ? configuredBoosterParameters() : nil
+    }
+
+    /// The boosted ranker's settings from the options, whichever ranker is chosen (the protocol table
+    /// and the cross-validation train the booster either way).
+    func configuredBoosterParameters() -> BoostedRankerParameters {
         var parameters = BoostedRankerParameters()
         parameters.objective = rankerObjective
         parameters.trees = rankerTrees
@@ -188,6 +206,11 @@ struct EvaluateCommand: ParsableCommand {
         parameters.rerankedCandidates = rankerCandidates
         parameters.maximumQueries = rankerMaxQueries
         return parameters
+    }
+
+    /// How the reported model is trained: the fit time and ranker the options give.
+    var trainingChoice: TrainingChoice {
+        TrainingChoice(fitTime: fitTime ?? queryTime, booster: boosterParameters(), timing: !noTiming)
     }
 
     func run() throws {
@@ -225,222 +248,6 @@ struct EvaluateCommand: ParsableCommand {
     static func parseTime(_ text: String) -> Int64? {
         var text = text
         return text.withUTF8 { TimestampParsing.unixOrISO8601($0) }
-    }
-}
-
-/// One `evaluate` run on every rank.
-struct EvaluationRun {
-    let command: EvaluateCommand
-    let world: Communicator
-    let shards: ShardMap
-
-    init(command: EvaluateCommand, world: Communicator) {
-        self.command = command
-        self.world = world
-        shards = ShardMap(rankCount: world.size)
-    }
-
-    /// An evaluation file: its own load (for the timing calibration and the default cut-off) and its
-    /// load against the training catalogue (for the queries).
-    struct EvaluationFile {
-        let label: String
-        let path: String
-        let format: ImportFormat
-        var own: LoadedDataset
-        var known: LoadedDataset?
-    }
-
-    func say(_ text: String) {
-        guard world.rank == 0 else { return }
-        print(text)
-        fflush(nil)
-    }
-
-    func execute() throws {
-        let started = MPIEnvironment.wallTime
-        var files: [EvaluationFile] = []
-        for (label, path, format) in evaluationInputs() {
-            let own = try load(path, format: format, stores: .fromData, before: nil)
-            files.append(EvaluationFile(label: label, path: path, format: format, own: own))
-        }
-        let firstEvaluationTime = try world.allReduce(
-            files.flatMap { $0.own.visits.timestamps }.min() ?? Int64.max, .minimum)
-        // By default, train strictly before the first evaluated check-in's minute: some sources (TSMC2014)
-        // record whole minutes, and the same check-in must not land on both sides.
-        let cutoff = command.trainBefore.flatMap(EvaluateCommand.parseTime)
-            ?? RecentCheckIns.startOfMinute(firstEvaluationTime)
-        let training = try load(command.train, format: ImportFormat(rawValue: command.trainFormat) ?? .tsmc, stores: .fromData, before: cutoff)
-        for index in files.indices {
-            files[index].known = try load(files[index].path, format: files[index].format, stores: .catalogue(training.stores), before: nil)
-        }
-        let recent = try command.recentHistory
-            ? RecentCheckIns(
-                log: load(command.train, format: ImportFormat(rawValue: command.trainFormat) ?? .tsmc,
-                          stores: .catalogue(training.stores), before: nil).visits,
-                trainedBefore: cutoff)
-            : nil
-        // The evaluation files' own check-ins (venues known in training), for STHGCN's protocol.
-        let earlier = command.earlierTrajectories
-            ? RecentCheckIns(logs: files.compactMap { $0.known?.visits }, trainedBefore: cutoff)
-            : nil
-        let loadSeconds = MPIEnvironment.wallTime - started
-        // The evaluation files' loads against the training catalogue drop unseen venues by design;
-        // their own loads and the training load show the lines that could not be read.
-        for report in [training.report] + files.map(\.own.report) { report.issueSummary().forEach(say) }
-        say("training: \(training.report.checkInsKept) check-ins of \(training.report.userCount) users at "
-            + "\(training.stores.count) stores, before \(cutoff) (\(isoDate(cutoff)))")
-        say("load: \(roundTo(loadSeconds)) s on \(world.size) rank(s)")
-
-        let parameters = try command.parameters()
-        let (model, trainSeconds) = try trainModel(parameters, training: training, cutoff: cutoff, verbose: true)
-        if let booster = model.booster {
-            say("ranker: xgboost, \(booster.trees.treeCount) trees re-ranking the linear score's top \(booster.rerankedCandidates)")
-        }
-        say("train: \(roundTo(trainSeconds)) s; weights: "
-            + NextVisitFeature.allCases.filter { model.weight(of: $0) != 0 }
-            .map { "\($0.name) \(roundTo(model.weight(of: $0), 3))" }.joined(separator: ", "))
-
-        var json: [String] = []
-        for file in files {
-            let evaluateStarted = MPIEnvironment.wallTime
-            guard let known = file.known else { continue }
-            let report = try NextVisitEvaluation.run(
-                model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
-                listLength: max(command.top, 10), queryTime: command.queryTime, on: world)
-            let evaluateSeconds = MPIEnvironment.wallTime - evaluateStarted
-            say("")
-            say(report.table(title: "\(file.label) \(file.path)"))
-            let latency = report.modelMicroseconds
-            say("  evaluate: \(roundTo(evaluateSeconds, 3)) s (\(report.trajectories.count) trajectories); model CPU per query: "
-                + "median \(roundTo(latency.median, 1)) µs, p99 \(roundTo(latency.p99, 1)) µs, mean \(roundTo(latency.mean, 1)) µs")
-            var timingJSON = "null"
-            if let timing = model.timing {
-                let calibration = try TimingCalibrationReport.run(
-                    model: timing, training: training.visits, trainingTrips: NextVisitTrainer.tripTargets(training.stores),
-                    test: file.own.visits, testTrips: NextVisitTrainer.tripTargets(file.own.stores), on: world)
-                say(calibration.summary(title: "  next-trip timing on \(file.label)"))
-                timingJSON = "{\"anchors\": \(calibration.anchors.count), \"observed_rate\": \(calibration.observedRate), "
-                    + "\"mean_probability\": \(calibration.meanProbability), \"brier\": \(calibration.brierScore), "
-                    + "\"constant_brier\": \(calibration.constantBrierScore), \"log_loss\": \(calibration.logLoss), "
-                    + "\"window_coverage\": \(calibration.windowCoverage)}"
-            }
-            json.append("\"\(file.label)\": {\"metrics\": \(report.json()), \"timing\": \(timingJSON), "
-                + "\"evaluate_seconds\": \(evaluateSeconds), \"model_microseconds\": {\"median\": \(latency.median), "
-                + "\"p99\": \(latency.p99), \"mean\": \(latency.mean)}}")
-            if file.label == "test", let path = command.predictionsOut, world.rank == 0 {
-                try writeFile(path, report.predictionsCSV(top: command.top, catalogue: training.stores))
-                say("  predictions: \(path)")
-            }
-            let histories = [
-                (recent, "as_served", "as served (history includes check-ins after training, up to each trajectory)"),
-                (earlier, "earlier_trajectories",
-                 "with earlier trajectories (history includes the user's validation and test trajectories before this one, as STHGCN)"),
-            ]
-            for case (let history?, let key, let caption) in histories {
-                let report = try NextVisitEvaluation.run(
-                    model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
-                    listLength: 10, recent: history, queryTime: command.queryTime, on: world)
-                say("")
-                say(report.table(title: "\(file.label) \(caption)"))
-                json.append("\"\(file.label)_\(key)\": {\"metrics\": \(report.json())}")
-            }
-        }
-        say("")
-        say("timings: load \(roundTo(loadSeconds)) s, train \(roundTo(trainSeconds)) s (ranks: \(world.size))")
-
-        if command.ablation, let file = files.first, let known = file.known {
-            let rows = try ablation(parameters, training: training, cutoff: cutoff, file: file, known: known, recent: recent)
-            json.append("\"ablation\": {\(rows)}")
-        }
-        if let path = command.jsonOut, world.rank == 0 {
-            try writeFile(path, "{\"ranks\": \(world.size), \"ranker\": \"\(command.ranker.rawValue)\", \"load_seconds\": \(loadSeconds), \"train_seconds\": \(trainSeconds), "
-                + json.joined(separator: ", ") + "}\n")
-        }
-    }
-
-    func evaluationInputs() -> [(String, String, ImportFormat)] {
-        var inputs: [(String, String, ImportFormat)] = []
-        if let validation = command.validation {
-            inputs.append(("validation", validation, ImportFormat(rawValue: command.validationFormat) ?? .getnext))
-        }
-        inputs.append(("test", command.test, ImportFormat(rawValue: command.testFormat) ?? .getnext))
-        return inputs
-    }
-
-    func load(_ path: String, format: ImportFormat, stores: StoreSource, before: Int64?) throws -> LoadedDataset {
-        var options = LoadOptions(format: format)
-        options.stores = stores
-        options.keepBefore = before
-        options.plausibleTimestamps = Int64(0)...Int64(4_102_444_800)
-        return try DatasetLoader.load(path: path, options: options, shards: shards, on: world, progress: nil)
-    }
-
-    func trainModel(_ parameters: NextVisitParameters, training: LoadedDataset, cutoff: Int64, verbose: Bool) throws
-        -> (NextVisitModel, Double)
-    {
-        let started = MPIEnvironment.wallTime
-        var trainer = NextVisitTrainer(
-            parameters: parameters,
-            collaborative: parameters.features.contains(.collaborative) ? ALSCollaborativeTraining(configuration: command.alsConfiguration) : nil,
-            timing: command.noTiming ? nil : NextTripParameters())
-        trainer.fitsAtTargetTime = (command.fitTime ?? command.queryTime) == .target
-        trainer.booster = command.boosterParameters()
-        let (model, _) = try trainer.train(
-            visits: training.visits, catalogue: training.stores, shards: shards, end: cutoff, on: world,
-            progress: { line in if verbose { say("  " + line) } })
-        return (model, MPIEnvironment.wallTime - started)
-    }
-
-    /// Retrains without each group and prints the model's metrics next to the full model's.
-    /// With `recent`, each row also shows the model's MRR@10 as served.
-    func ablation(
-        _ parameters: NextVisitParameters, training: LoadedDataset, cutoff: Int64, file: EvaluationFile, known: LoadedDataset,
-        recent: RecentCheckIns?
-    ) throws -> String {
-        say("")
-        say("ablation on \(file.label) (\(file.path)): the model retrained without each part")
-        say("    " + pad("", 26) + ["Acc@1", "Acc@5", "Acc@10", "MRR@10", "ΔAcc@1", "ΔAcc@10", "ΔMRR@10"].map { pad($0, 9) }.joined()
-            + "  shopping Acc@1  MRR@10" + (recent == nil ? "" : "   served MRR@10  Δ"))
-        var json: [String] = []
-        var full: RankingMetrics?
-        var fullServed: Double?
-        let variants: [(String, NextVisitFeatureSet)] = [("full model", parameters.features)]
-            + NextVisitFeatureGroup.allCases.compactMap { group in
-                let without = parameters.features.removing(group)
-                return without == parameters.features ? nil : ("- \(group.rawValue)", without)
-            }
-        for (name, features) in variants {
-            var variant = parameters
-            variant.features = features
-            let (model, _) = try trainModel(variant, training: training, cutoff: cutoff, verbose: false)
-            let report = try NextVisitEvaluation.run(
-                model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
-                listLength: 10, queryTime: command.queryTime, on: world)
-            let m = report.metrics(.model)
-            let shopping = report.metrics(.model, shoppingOnly: true)
-            let reference = full ?? m
-            if full == nil { full = m }
-            let cells = [m.accuracyAt1, m.accuracyAt5, m.accuracyAt10, m.meanReciprocalRankAt10,
-                         m.accuracyAt1 - reference.accuracyAt1, m.accuracyAt10 - reference.accuracyAt10,
-                         m.meanReciprocalRankAt10 - reference.meanReciprocalRankAt10]
-            var servedCells = ""
-            var servedJSON = ""
-            if let recent {
-                let served = try NextVisitEvaluation.run(
-                    model: model, training: training.visits, test: known.visits, attributes: known.visitAttributes,
-                    listLength: 10, recent: recent, queryTime: command.queryTime, on: world).metrics(.model).meanReciprocalRankAt10
-                let reference = fullServed ?? served
-                if fullServed == nil { fullServed = served }
-                servedCells = "   " + pad(signed(served), 15) + signed(served - reference)
-                servedJSON = ", \"served_mrr10\": \(served)"
-            }
-            say("    " + pad(name, 26) + cells.map { pad(signed($0), 9) }.joined()
-                + "  " + pad(signed(shopping.accuracyAt1), 15) + pad(signed(shopping.meanReciprocalRankAt10), 6) + servedCells)
-            json.append("\"\(name)\": {\"acc1\": \(m.accuracyAt1), \"acc5\": \(m.accuracyAt5), \"acc10\": \(m.accuracyAt10), "
-                + "\"mrr10\": \(m.meanReciprocalRankAt10), \"shopping_acc1\": \(shopping.accuracyAt1), "
-                + "\"shopping_mrr10\": \(shopping.meanReciprocalRankAt10)\(servedJSON)}")
-        }
-        return json.joined(separator: ", ")
     }
 }
 

@@ -194,6 +194,35 @@ import Testing
         #expect(bytes.count > linearBytes.count)
     }
 
+    @Test("the linear ranker of a boosted model ranks exactly as the model trained without the booster", .enabled(if: XGBoostLibrary.isAvailable, skipMessage))
+    func linearRankerMatchesTheModelTrainedWithoutTheBooster() throws {
+        let catalogue = ScoringTestData.catalogue()
+        let shards = ShardMap(rankCount: 1)
+        let cutoff: Int64 = 1_333_324_800 + 60 * 86_400
+        let visits = VisitLog(
+            visits: ScoringTestData.visits(userCount: 40, days: 70, seed: 13).filter { $0.timestamp < cutoff }, shards: shards)
+        var parameters = NextVisitParameters()
+        parameters.fitWindowDays = 30
+        var trainer = NextVisitTrainer(parameters: parameters, collaborative: nil, timing: nil)
+        let (linear, _) = try trainer.train(visits: visits, catalogue: catalogue, shards: shards, end: cutoff, on: SingleProcessCollectives())
+        trainer.booster = Self.smallParameters
+        let (boosted, _) = try trainer.train(visits: visits, catalogue: catalogue, shards: shards, end: cutoff, on: SingleProcessCollectives())
+        let stripped = boosted.linearRanker
+        #expect(boosted.booster != nil && stripped.booster == nil && linear.linearRanker.booster == nil)
+        #expect(stripped.weights.map(\.bitPattern) == linear.weights.map(\.bitPattern))
+        var scratch = linear.makeScratch()
+        var differs = 0
+        for user in 0..<visits.userCount {
+            let history = VisitSequence(user: user, in: visits)
+            let query = NextVisitQuery(history: history, ownVisits: history, sessionStart: history.stores.endIndex, time: cutoff)
+            let expected = linear.rank(query, limit: 10, scratch: &scratch)
+            #expect(stripped.rank(query, limit: 10, scratch: &scratch) == expected)
+            if boosted.rank(query, limit: 10, scratch: &scratch) != expected { differs += 1 }
+        }
+        // The comparison is not vacuous: the booster itself ranks some users differently.
+        #expect(differs > 0)
+    }
+
     @Test("without XGBoost, training with the booster says what to install")
     func missingLibraryIsExplained() {
         let message = "\(XGBoostError.libraryMissing("libxgboost.so: cannot open shared object file"))"

@@ -1,3 +1,4 @@
+import Foundation
 @testable import GeoPredict
 import Testing
 
@@ -186,5 +187,30 @@ struct EvaluationTests {
         let table = report.table(title: "test")
         #expect(table.contains("1 trajectories scored of 2") && table.contains("GeoPredict model") && table.contains("1.0000"))
         #expect(fixed(-1.25, digits: 3) == "-1.250" && fixed(0.00004) == "0.0000" && fixed(2.5) == "2.5000")
+    }
+    /// The JSON of `evaluate --json-out` comes from Codable types; its keys are the ones the scripts read.
+    @Test func tableSummaryEncodesTheReportsKeys() throws {
+        let trajectory = EvaluatedTrajectory(
+            trajectoryID: "t1", userID: "u", target: 1, targetIsShopping: false,
+            predictions: [RankedStore(store: 0, score: 1), RankedStore(store: 1, score: 0.5)], baselinePositions: [nil, 0, nil])
+        var counts = EvaluationCounts()
+        counts.trajectories = 3
+        counts.unknownUser = 1
+        counts.tooShort = 1
+        let summary = NextVisitEvaluationReport(trajectories: [trajectory], counts: counts).summary
+        #expect(summary.model == MetricsSummary(NextVisitEvaluationReport(trajectories: [trajectory], counts: counts).metrics(.model)))
+        #expect(summary.model?.acc1 == 0 && summary.model?.acc5 == 1 && summary.model?.mrr10 == 0.5 && summary.model?.n == 1)
+        #expect(summary.all["user's most frequent"]?.acc1 == 1)
+        #expect(summary.shopping[NextVisitPredictor.model.description]?.n == 0)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(summary)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(Set(object.keys) == ["all", "shopping", "trajectories", "unknown_user", "too_short"])
+        #expect(object["unknown_user"] as? Int == 1 && object["too_short"] as? Int == 1)
+        let model = try #require((object["all"] as? [String: Any])?["GeoPredict model"] as? [String: Any])
+        #expect(Set(model.keys) == ["n", "acc1", "acc5", "acc10", "mrr10"])
+        #expect(try JSONDecoder().decode(EvaluationTableSummary.self, from: data) == summary)
+        #expect(summary.model?.compact == "0.0000 / 1.0000 / 1.0000 / 0.5000")
     }
 }

@@ -5,7 +5,8 @@ files, at 1 and 2 ranks.
 Checks: the tables (the model, the three baselines, the shopping slice, the as-served and
 earlier-trajectories tables) are printed; the predictions CSV has 10 ranked stores per scored
 trajectory and is byte-identical at 1 and 2 ranks, as are the metrics; on users with strong habits,
-weeks after training, the model beats the baselines; malformed lines are counted with their line numbers and do not
+weeks after training, the model beats the baselines; `--all-protocols --time-folds` prints every protocol and
+the time-ordered folds, the same at 1 and 2 ranks and consistent with the plain tables; malformed lines are counted with their line numbers and do not
 stop the run; a wrong format name is refused with a message.
 
   evaluate_cli.py --binary .build/debug/geopredict
@@ -92,6 +93,49 @@ def evaluate(binary, ranks, folder, extra=(), predictions=None, metrics=None):
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
+def check_all_protocols(checks, binary, folder, plain):
+    """`--all-protocols --time-folds`: one table of every protocol at both query times with both rankers,
+    and the time-ordered folds inside the training data; the same at 1 and 2 ranks, and its linear rows
+    at the last check-in's time are the plain run's tables (`plain`: that run's metrics JSON)."""
+    reports, outputs = {}, {}
+    for ranks in (1, 2):
+        path = f"{folder}/all{ranks}.json"
+        result = evaluate(binary, ranks, folder, extra=("--all-protocols", "--time-folds", "2", "--fold-days", "20",
+                                                         "--no-timing"), metrics=path)
+        checks.check(result.returncode == 0, f"--all-protocols --time-folds at {ranks} rank(s) exits 0", result.stderr[-1500:])
+        if result.returncode != 0:
+            return
+        reports[ranks], outputs[ranks] = json.load(open(path)), result.stdout
+    report, out = reports[1], outputs[1]
+    rows = report["all_protocols"]
+    rankers = sorted({row["ranker"] for row in rows})
+    keys = {(row["protocol"], row["query_time"], row["ranker"]) for row in rows}
+    checks.check(len(rows) == 6 * len(rankers) == len(keys) and all(row["validation"] and row["test"] for row in rows),
+                 f"the protocol table has every protocol x query time x ranker ({rankers}) with validation and test", rows[:2])
+    by_key = {(row["protocol"], row["query_time"], row["ranker"]): row for row in rows}
+    same = all(by_key[(name, "last", "linear")]["test"] == plain[table]["metrics"]["all"]["GeoPredict model"]
+               for name, table in (("trajectory only", "test"), ("as served", "test_as_served"),
+                                   ("earlier trajectories", "test_earlier_trajectories")))
+    checks.check(same, "its linear rows at the last check-in's time equal the plain run's three tables")
+    checks.check("| Protocol | query time | fit time | ranker | validation | test |" in out
+                 and "ROTAN (KDD 2024) with the target time, as published" in out and "| goal (NYC test)" in out,
+                 "the table is printed as Markdown beside the published rows and the goals", out[-2500:])
+    folds = report["time_folds"]
+    checks.check(len(folds["folds"]) == 2 and all(fold["sessions"] > 20 for fold in folds["folds"])
+                 and len(folds["rows"]) == 4 * len(rankers)
+                 and all(len(row["folds"]) == 2 and row["validation"] for row in folds["rows"]),
+                 "the time-ordered folds score every choice on 2 folds of held-out training sessions and on validation",
+                 folds["folds"])
+    for row in folds["rows"]:
+        if row["fit_time"] == row["query_time"]:
+            match = by_key[("trajectory only", row["query_time"], row["ranker"])]["validation"]
+            checks.check(row["validation"] == match, f"the folds' validation column ({row['query_time']}, "
+                         f"{row['ranker']}) is the protocol table's")
+    checks.check(reports[1]["all_protocols"] == reports[2]["all_protocols"]
+                 and reports[1]["time_folds"] == reports[2]["time_folds"],
+                 "the protocol table and the folds are identical at 1 and 2 ranks")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
@@ -146,6 +190,8 @@ def main():
         checks.check(model["acc1"] > max(popular["acc1"], frequent["acc1"]) + 0.1 and math.isfinite(model["mrr10"]),
                      f"on habitual users weeks after training the model beats most-popular and the user's most frequent "
                      f"(Acc@1 {model['acc1']:.3f} vs {popular['acc1']:.3f}, {frequent['acc1']:.3f})", table)
+
+        check_all_protocols(checks, arguments.binary, folder, metrics[0])
 
         refused = evaluate(arguments.binary, 1, folder, extra=("--train-format", "nope"))
         checks.check(refused.returncode != 0 and "--train-format" in refused.stderr,

@@ -126,19 +126,6 @@ public struct NextVisitEvaluationReport: Sendable {
         }
         return lines.joined(separator: "\n") + "\n"
     }
-
-    /// The metrics as JSON (`{"all": {"GeoPredict model": {"acc1": ...}, ...}, "shopping": {...}}`).
-    public func json() -> String {
-        func block(_ shoppingOnly: Bool) -> String {
-            NextVisitPredictor.allCases.map { predictor in
-                let m = metrics(predictor, shoppingOnly: shoppingOnly)
-                return "\"\(predictor)\": {\"n\": \(m.count), \"acc1\": \(m.accuracyAt1), \"acc5\": \(m.accuracyAt5), "
-                    + "\"acc10\": \(m.accuracyAt10), \"mrr10\": \(m.meanReciprocalRankAt10)}"
-            }.joined(separator: ", ")
-        }
-        return "{\"all\": {\(block(false))}, \"shopping\": {\(block(true))}, \"trajectories\": \(counts.trajectories), "
-            + "\"unknown_user\": \(counts.unknownUser), \"too_short\": \(counts.tooShort)}"
-    }
 }
 
 /// Scores test trajectories with a trained model and the baselines. Collective: each rank scores the
