@@ -16,6 +16,11 @@ Then a page served from another origin (hpc/tests/cross_origin, by a plain HTTP 
 method of the job the way connect-web does (cross_origin_browser.py), and connect-python's GET and
 gzip support is checked on the wire (connect_python_web.py).
 
+Last, the browser over HTTP/2 (h2_browser.py): a job of its own served over TLS (a self-signed
+certificate), the console loaded at https:// and Chromium's Resource Timing showing that the page, a
+prediction from its form, a POST, a Connect GET and a gzip answer all went over h2, each answer the one
+curl gets over HTTP/1.1.
+
 Saves screenshots (--screenshots DIR; the README's comes from here).
 
 Prints one line per check and a summary; exits non-zero on any failure.
@@ -38,6 +43,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from connect_python_web import check_connect_python
 from cross_origin_browser import OriginServer, test_cross_origin
+from h2_browser import test_h2_browser
 from live_checks import Checks, ServedJob
 from mpiplug.v1 import error_details_pb2
 
@@ -72,13 +78,14 @@ def training_status(url):
     return api(url, "GetTrainingStatus", {}).json()
 
 
-def browser(profile):
+def browser(profile, *extra):
     """Headless Chromium through /usr/bin/chromedriver (Selenium's manager would try to download a
-    driver, and nothing outside the machine is reachable); --no-sandbox because tests run as root."""
+    driver, and nothing outside the machine is reachable); --no-sandbox because tests run as root.
+    `extra`: more Chromium arguments."""
     options = Options()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1000,1000", f"--user-data-dir={profile}", "--no-first-run"):
+                     "--window-size=1000,1000", f"--user-data-dir={profile}", "--no-first-run", *extra):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     return webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver"),
@@ -381,6 +388,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls-port", type=int, default=0, help="the port of the HTTPS job of the HTTP/2 part")
     parser.add_argument("--screenshots", help="folder for console.png, console-error.png and cross-origin.png")
     arguments = parser.parse_args()
     checks = Checks()
@@ -405,6 +413,10 @@ def main():
         test_console(checks, job.url, screenshots)
         print(f"every method from another origin ({allowed.origin}; refused from {refused.origin})")
         test_cross_origin(checks, browser, job.url, TOKEN, allowed, refused, screenshots)
+        job.stop()
+        job = None
+        print("the console over HTTP/2 (h2 by ALPN, a job of its own with TLS)")
+        test_h2_browser(checks, browser, arguments.binary, state, arguments.tls_port)
     except Exception as error:  # a Selenium timeout or a crash is a failed check, with the job's log
         checks.check(False, "the browser test ran to the end", repr(error))
     finally:
@@ -413,7 +425,9 @@ def main():
         allowed.stop()
         refused.stop()
         if checks.failed:
-            print(open(os.path.join(state, "job.log")).read()[-3000:])
+            for log in ("job.log", "tls-job.log"):
+                if os.path.exists(os.path.join(state, log)):
+                    print(f"--- {log}\n" + open(os.path.join(state, log)).read()[-3000:])
         shutil.rmtree(state, ignore_errors=True)
     print(f"console-browser: passed={checks.passed} failed={checks.failed} ({time.time() - started:.0f} s)")
     sys.exit(1 if checks.failed else 0)
