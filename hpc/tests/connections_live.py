@@ -14,7 +14,6 @@ Prints one line per check; exits non-zero on any failure. Ports 18310-18312.
 import argparse
 import os
 import resource
-import signal
 import socket
 import ssl
 import statistics
@@ -26,7 +25,7 @@ import warnings
 
 import requests
 
-from live_checks import Checks
+from live_checks import Checks, ServedJob
 
 ECHO = "/mpiplug.v1.DiagnosticsService/Echo"
 IDLE_TIMEOUT, HEADER_TIMEOUT, HANDSHAKE_TIMEOUT = 6.0, 4.0, 3.0
@@ -34,34 +33,10 @@ IDLE_CLIENTS, HALF_SENT_CLIENTS = 800, 800
 MAX_CONNECTIONS = 1_000
 
 
-class Job:
-    """`mpirun -np N mpiplug serve --port PORT ...`, waiting for its 'serving ... on URL' line."""
-
-    def __init__(self, binary, ranks, port, extra=()):
-        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-        self.process = subprocess.Popen(
-            ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks), binary, "serve", "--port", str(port), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-        self.url = None
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if " on http" in line and "serving" in line:
-                self.url = line.strip().split(" on ")[1].split(" ")[0]
-                break
-        if self.url is None:
-            self.stop()
-            raise RuntimeError("the service did not start")
-        self.port = port
-
-    def stop(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=30)
+def start_job(binary, ranks, port, extra=()):
+    """`mpiplug serve --port PORT ...` at `ranks` ranks (its output in a log file of the run's own)."""
+    log = tempfile.NamedTemporaryFile(prefix="connections-live-", suffix=".log", delete=False).name
+    return ServedJob(binary, ranks, ["--port", str(port), *extra], log)
 
 
 def connect(port):
@@ -131,7 +106,7 @@ def good_call_seconds(url, count=20):
 
 
 def test_slow_clients(checks, binary, ranks):
-    job = Job(binary, ranks, 18310, ["--idle-timeout", str(IDLE_TIMEOUT), "--header-read-timeout", str(HEADER_TIMEOUT)])
+    job = start_job(binary, ranks, 18310, ["--idle-timeout", str(IDLE_TIMEOUT), "--header-read-timeout", str(HEADER_TIMEOUT)])
     try:
         unloaded, _ = good_call_seconds(job.url)
         started = time.time()
@@ -165,11 +140,11 @@ def test_slow_clients(checks, binary, ranks):
         checks.check(header_timeouts >= HALF_SENT_CLIENTS and idle_timeouts >= IDLE_CLIENTS,
                      f"/metrics counts the timeouts (header_read {header_timeouts:.0f}, idle {idle_timeouts:.0f})")
     finally:
-        job.stop()
+        job.kill()
 
 
 def test_connection_cap(checks, binary, ranks):
-    job = Job(binary, ranks, 18312, ["--max-connections", str(MAX_CONNECTIONS)])
+    job = start_job(binary, ranks, 18312, ["--max-connections", str(MAX_CONNECTIONS)])
     try:
         # Over the cap: the extra connections are answered 503 and closed; once the crowd has gone, the
         # good client gets in again.
@@ -188,7 +163,7 @@ def test_connection_cap(checks, binary, ranks):
         _, failures = good_call_seconds(job.url, 5)
         checks.check(failures == 0, "the good client is answered again once the crowd has gone")
     finally:
-        job.stop()
+        job.kill()
 
 
 def test_tls(checks, binary, ranks):
@@ -197,7 +172,7 @@ def test_tls(checks, binary, ranks):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
                         "-days", "1", "-subj", "/CN=localhost",
                         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
-        job = Job(binary, ranks, 18311, ["--tls-cert", cert, "--tls-key", key,
+        job = start_job(binary, ranks, 18311, ["--tls-cert", cert, "--tls-key", key,
                                          "--tls-handshake-timeout", str(HANDSHAKE_TIMEOUT)])
         try:
             silent, opened = [], []
@@ -213,7 +188,7 @@ def test_tls(checks, binary, ranks):
             # The client side allows TLS 1.1 only (at OpenSSL's security level 0); the server must refuse it.
             checks.check(not handshake_succeeds(job.port, ssl.TLSVersion.TLSv1_1), "a TLS 1.1 client is refused")
         finally:
-            job.stop()
+            job.kill()
 
 
 def metric_tls(url, cert, name):

@@ -17,7 +17,6 @@ refuse to send them). Prints one line per check; exits non-zero on any failure. 
 import argparse
 import json
 import os
-import signal
 import socket
 import ssl
 import statistics
@@ -31,7 +30,7 @@ import httpx
 from hpack import Decoder, Encoder
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame
 
-from live_checks import Checks, mpi_launcher
+from live_checks import Checks, ServedJob
 
 PLAIN_PORT, TLS_PORT = 19000, 19001
 STREAM_CAP, RESET_CAP = 4, 50
@@ -40,35 +39,10 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 PROTOCOL_ERROR, CANCEL, ENHANCE_YOUR_CALM = 0x1, 0x8, 0xB
 
 
-class Job:
-    """`mpiplug serve` under mpirun, waiting for its 'serving ... on URL' line."""
-
-    def __init__(self, binary, ranks, port, extra=()):
-        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-        self.process = subprocess.Popen(
-            [*mpi_launcher(ranks), binary, "serve", "--port", str(port), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-        self.url = None
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if "serving" in line and " on http" in line:
-                self.url = line.strip().split(" on ")[1].split(" ")[0]
-                break
-        if self.url is None:
-            self.stop()
-            raise RuntimeError("the service did not start")
-        # Keep reading its output so that the job never blocks on a full pipe.
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
-
-    def stop(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=30)
+def start_job(binary, ranks, port, extra=()):
+    """`mpiplug serve --port PORT ...` at `ranks` ranks (its output in a log file of the run's own)."""
+    log = tempfile.NamedTemporaryFile(prefix="http2-live-", suffix=".log", delete=False).name
+    return ServedJob(binary, ranks, ["--port", str(port), *extra], log)
 
 
 def curl(*args):
@@ -324,7 +298,7 @@ def test_tls(checks, binary, ranks, workdir):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                     "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
-    job = Job(binary, ranks, TLS_PORT, ["--tls-cert", cert, "--tls-key", key])
+    job = start_job(binary, ranks, TLS_PORT, ["--tls-cert", cert, "--tls-key", key])
     try:
         url = job.url
         body = '{"message":"tls","value":"3"}'
@@ -345,7 +319,7 @@ def test_tls(checks, binary, ranks, workdir):
         checks.check(response.http_version == "HTTP/2" and response.content == h1[2],
                      "httpx over TLS negotiates HTTP/2, same answer", response.http_version)
     finally:
-        job.stop()
+        job.kill()
 
 
 def main():
@@ -360,7 +334,7 @@ def main():
         BINARY_ECHO = os.path.join(workdir, "echo.bin")
         with open(BINARY_ECHO, "wb") as file:
             file.write(diagnostics_pb2.EchoRequest(message="binary", value=11).SerializeToString())
-        job = Job(args.binary, args.ranks, PLAIN_PORT,
+        job = start_job(args.binary, args.ranks, PLAIN_PORT,
                   ["--max-concurrent-streams", str(STREAM_CAP), "--max-stream-resets", str(RESET_CAP)])
         try:
             test_same_answers(checks, job.url, args.ranks)
@@ -368,7 +342,7 @@ def main():
             test_stream_cap(checks, job.url)
             test_rapid_reset(checks, job.url)
         finally:
-            job.stop()
+            job.kill()
         test_tls(checks, args.binary, args.ranks, workdir)
     print(f"{checks.passed} passed, {checks.failed} failed")
     sys.exit(1 if checks.failed else 0)

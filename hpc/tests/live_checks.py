@@ -71,9 +71,10 @@ def users_of(rank, ranks, count, prefix="slow-rank-user"):
 
 
 class ServedJob:
-    """`LAUNCHER geopredict serve ARGUMENTS` at `ranks` ranks, waited for until it prints 'serving on
-    URL'. Its output goes on being drained into `log_path` on a thread, so that a chatty rank can
-    never block on a full pipe; the drain also picks up the example call printed after that line."""
+    """`LAUNCHER BINARY serve ARGUMENTS` at `ranks` ranks — `geopredict`, `mpiplug` or a scaffolded
+    service — waited for until it prints its 'serving ... on URL' line. Its output goes on being
+    drained into `log_path` on a thread, so that a chatty rank can never block on a full pipe; the
+    drain also picks up the example call geopredict prints after that line."""
 
     def __init__(self, binary, ranks, arguments, log_path, timeout=900):
         env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
@@ -89,8 +90,9 @@ class ServedJob:
             if not line:
                 break
             self.log.write(line)
-            if line.startswith("geopredict: serving on "):
-                self.url = line.split(" on ")[1].split(" ")[0]
+            # "geopredict: serving on URL (...)", "mpiplug: serving 5 routes on URL with 2 ranks".
+            if "serving" in line and " on http" in line:
+                self.url = line.split(" on ")[1].split()[0]
                 break
         if self.url is None:
             self.kill()
@@ -103,8 +105,14 @@ class ServedJob:
             if line.startswith("geopredict: try  "):
                 self.example = line[len("geopredict: try  "):].strip()
 
+    @property
+    def port(self):
+        return int(self.url.rsplit(":", 1)[1].split("/")[0])
+
     def rank_pids(self):
-        return [pid for pid in descendants(self.process.pid) if rank_of(pid) is not None]
+        """The ranks' process ids, in rank order."""
+        ranked = [(rank_of(pid), pid) for pid in descendants(self.process.pid)]
+        return [pid for rank, pid in sorted(item for item in ranked if item[0] is not None)]
 
     def rank0_pid(self):
         return next((pid for pid in self.rank_pids() if rank_of(pid) == 0), None)

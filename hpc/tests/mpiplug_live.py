@@ -21,7 +21,7 @@ import time
 
 import requests
 
-from live_checks import Checks, connect_error, well_formed_error
+from live_checks import Checks, ServedJob, connect_error, well_formed_error
 
 from mpiplug.v1 import cluster_pb2, diagnostics_pb2
 from mpiplug.v1.cluster_connect import ClusterServiceClientSync
@@ -33,39 +33,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ECHO = "/mpiplug.v1.DiagnosticsService/Echo"
 
 
-class Job:
-    """`mpirun -np N mpiplug serve --port 0 ...`, waiting for its 'serving ... on URL' line."""
-
-    def __init__(self, binary, ranks, extra=()):
-        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-        self.process = subprocess.Popen(
-            ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks), binary, "serve", "--port", "0", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-        self.url = None
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if " on http" in line and "serving" in line:
-                self.url = line.strip().split(" on ")[1].split(" ")[0]
-                break
-        if self.url is None:
-            self.kill()
-            raise RuntimeError("the service did not start")
-        self.ranks = ranks
-
-    def rank_pids(self):
-        # mpirun's children are the ranks, in rank order of their pids' start.
-        output = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
-        return [int(pid) for pid in output.split()]
-
-    def kill(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=30)
+def start_job(binary, ranks, extra=()):
+    """`mpiplug serve --port 0 ...` at `ranks` ranks (its output in a log file of the run's own)."""
+    log = tempfile.NamedTemporaryFile(prefix="mpiplug-live-", suffix=".log", delete=False).name
+    return ServedJob(binary, ranks, ["--port", "0", *extra], log)
 
 
 def post(url, path, body, content_type="application/json", headers=None, timeout=30, **kwargs):
@@ -269,7 +240,7 @@ def test_tls_and_token(checks, binary, ranks):
                         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
         with open(token, "w") as handle:
             handle.write("test-token-123\n")
-        job = Job(binary, ranks, ["--tls-cert", cert, "--tls-key", key, "--auth-token-file", token])
+        job = start_job(binary, ranks, ["--tls-cert", cert, "--tls-key", key, "--auth-token-file", token])
         try:
             checks.check(job.url.startswith("https://"), "the service reports an https URL with --tls-cert/--tls-key")
             denied = post(job.url, ECHO, "{}", verify=cert)
@@ -292,7 +263,7 @@ def main():
     arguments = parser.parse_args()
     checks = Checks(f"mpiplug live, {arguments.ranks} ranks")
     print(f"mpiplug live tests at {arguments.ranks} ranks")
-    job = Job(arguments.binary, arguments.ranks)
+    job = start_job(arguments.binary, arguments.ranks)
     try:
         test_basics(checks, job)
         test_error_table(checks, job)
@@ -300,7 +271,7 @@ def main():
         test_graceful_sigterm(checks, job)
     finally:
         job.kill()
-    job = Job(arguments.binary, arguments.ranks)
+    job = start_job(arguments.binary, arguments.ranks)
     try:
         test_rank_loss(checks, job)
     finally:
