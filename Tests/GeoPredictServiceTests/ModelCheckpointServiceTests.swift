@@ -99,7 +99,7 @@ struct ModelCheckpointServiceTests {
         #expect(FileManager.default.createFile(atPath: path, contents: Data("a,b\nc,d\n".utf8)))
         #expect(before != DataFingerprint.file(path: path, format: .csv, stores: nil))
         #expect(DataFingerprint.file(path: directory, format: .geolife, stores: nil).contains("files=1"))
-        var city = SyntheticCity.Configuration(userCount: 10, storeCount: 5, endUnixSeconds: 86_400)
+        var city = SyntheticCity.Configuration(userCount: 10, storeCount: 5, endUnixSeconds: Seconds.perDay)
         let synthetic = DataFingerprint.synthetic(city)
         city.seed &+= 1
         #expect(synthetic != DataFingerprint.synthetic(city))
