@@ -466,22 +466,42 @@ public final class WriteAheadLog {
             return voids.contains { $0.sequences.contains(sequence) }
         }
 
-        /// The file's records without those `voids` name, which become skipped regions.
-        func applying(_ voids: [VoidedRange], name: String) -> FileRecords {
-            var records = [[UInt8]]()
+        /// What `voids` (this file's) leave of the file.
+        struct Kept {
+            /// Per event, its index among the records kept (nil: voided), as checkpoint manifests count them.
+            var indices: [Int?]
+            var count: Int
+            /// The file's skipped regions, the voided records' among them, in file order.
+            var skipped: [SkippedRegion]
+        }
+
+        /// The records `voids` keep, and the voided ones as skipped regions.
+        func keeping(_ voids: [VoidedRange]) -> Kept {
+            var indices = [Int?]()
+            indices.reserveCapacity(events.count)
+            var count = 0
             var voided = [SkippedRegion]()
             for event in events {
                 guard Self.isVoided(event, by: voids) else {
-                    records.append(event.payload)
+                    indices.append(count)
+                    count += 1
                     continue
                 }
+                indices.append(nil)
                 if let last = voided.last, last.offset + last.length == event.offset {
                     voided[voided.count - 1].length += event.end - event.offset
                 } else {
                     voided.append(SkippedRegion(offset: event.offset, length: event.end - event.offset, reason: .voided))
                 }
             }
-            return FileRecords(name: name, records: records, skipped: (skipped + voided).sorted { $0.offset < $1.offset })
+            return Kept(indices: indices, count: count, skipped: (skipped + voided).sorted { $0.offset < $1.offset })
+        }
+
+        /// The file's records without those `voids` name, which become skipped regions.
+        func applying(_ voids: [VoidedRange], name: String) -> FileRecords {
+            let kept = keeping(voids)
+            let records = zip(events, kept.indices).compactMap { event, index in index.map { _ in event.payload } }
+            return FileRecords(name: name, records: records, skipped: kept.skipped)
         }
     }
 

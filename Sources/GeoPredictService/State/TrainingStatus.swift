@@ -1,5 +1,6 @@
 import Foundation
 import GeoPredictProtos
+import MPI
 import Synchronization
 
 /// Stages done by the training run going on: counted on its background thread, read by
@@ -46,8 +47,7 @@ struct TrainingStatus {
             if let finishedSeconds {
                 $0.elapsedSeconds = finishedSeconds
             } else if let started {
-                let elapsed = ContinuousClock.now - started
-                $0.elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                $0.elapsedSeconds = (ContinuousClock.now - started).seconds
             }
             $0.servingModelVersion = servingVersion
             $0.error = error
