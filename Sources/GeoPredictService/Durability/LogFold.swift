@@ -454,7 +454,7 @@ struct FoldFile {
             writer.write(bytes: event.payload)
         }
         var bytes = writer.bytes
-        WriteAheadLog.appendLittleEndian(CRC32.checksum(bytes), to: &bytes)
+        LittleEndian.append(CRC32.checksum(bytes), to: &bytes)
         return bytes
     }
 
