@@ -5,7 +5,8 @@ import PackageDescription
 //
 //   geopredict (CLI) ──> GeoPredictService ──┬─> MPIPlug ──┬─> MPI ──> CMPI ──> libmpi (OpenMPI or MPICH)
 //                                            │             └─> MPIPlugProtos
-//                                            ├─> GeoPredict ──> MPI, CBLAS ──> OpenBLAS, LAPACKE
+//                                            ├─> GeoPredict ──> MPI  (ALS and ranker solves: hand-written SIMD;
+//                                            │                        benchmarks/kernels measured OpenBLAS against them)
 //                                            └─> GeoPredictProtos
 //   mpiplug (CLI)  ──> MPIPlugCommandLine (the options every server takes) ──> MPIPlug
 //   protoc-gen-mpiplug: generates each service's route table from its .proto (run by proto/generate)
@@ -126,12 +127,7 @@ let package = Package(
         ),
 
         // MARK: GeoPredict, the domain
-        .systemLibrary(
-            name: "CBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
-        ),
-        .target(name: "GeoPredict", dependencies: ["MPI", "CBLAS"]),
+        .target(name: "GeoPredict", dependencies: ["MPI"]),
         .target(
             name: "GeoPredictProtos",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]

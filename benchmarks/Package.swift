@@ -39,6 +39,9 @@ let package = Package(
         ),
         .executableTarget(name: "bench-predict", dependencies: geoPredict, path: "predict"),
         .executableTarget(name: "bench-staypoints", dependencies: geoPredict, path: "staypoints/swift"),
+        // The hand-written ALS kernels against OpenBLAS and LAPACKE (benchmarks/README.md, "ALS kernels").
+        .systemLibrary(name: "COpenBLAS", path: "kernels/COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .executableTarget(name: "bench-kernels", dependencies: geoPredict + ["COpenBLAS"], path: "kernels/swift"),
     ],
     swiftLanguageModes: [.v6]
 )

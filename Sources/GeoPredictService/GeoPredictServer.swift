@@ -209,8 +209,7 @@ public enum GeoPredictServer {
     static func walDirectory(_ options: GeoPredictServerOptions) -> String { "\(options.stateDirectory)/wal" }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        (ContinuousClock.now - start).seconds
     }
 
     /// Applies logged events of users this rank owns (`owned`, in log order), in time order, and

@@ -65,8 +65,7 @@ public struct Backoff: Sendable, Equatable {
         public mutating func pause() {
             let pause = nextPause()
             guard pause > .zero else { return }
-            let (seconds, attoseconds) = pause.components
-            Backoff.sleep(microseconds: Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000))
+            Backoff.sleep(microseconds: Int(pause.nanoseconds / 1_000))
         }
     }
 

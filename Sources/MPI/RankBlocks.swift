@@ -27,7 +27,8 @@ public struct RankBlocks<Element>: Sendable where Element: Sendable {
 }
 
 /// `[0, c0, c0+c1, ...]`: the start of each block when blocks of `counts` are laid back to back.
-func exclusivePrefixSums(_ counts: [Int]) -> [Int] {
+/// (`package`: the ALS plans lay out their sends with it too.)
+package func exclusivePrefixSums(_ counts: [Int]) -> [Int] {
     var offsets = [Int]()
     offsets.reserveCapacity(counts.count)
     var running = 0

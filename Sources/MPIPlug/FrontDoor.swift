@@ -50,8 +50,11 @@ struct FrontDoor: HTTPResponder {
             }
             if let crossOrigin, request.method == .options {
                 // Before the token check: browsers send no credentials on a preflight.
-                // The same methods for every path, known or not: a preflight does not tell routes apart.
-                return Response(status: .noContent, headers: crossOrigin.preflight(origin: request.headers[.origin], methods: "POST, GET"))
+                // The same methods for every path, known or not (all a call may take): a preflight
+                // does not tell routes apart.
+                return Response(
+                    status: .noContent,
+                    headers: crossOrigin.preflight(origin: request.headers[.origin], methods: AllowedMethods.callWithoutSideEffects.header))
             }
             response = await call(request, channel: context.channel)
         }
@@ -63,7 +66,7 @@ struct FrontDoor: HTTPResponder {
 
     private func call(_ request: Request, channel: any Channel) async -> Response {
         var response = await answer(request, channel: channel)
-        if request.method == .get, codecs[request.uri.path]?.allowsGet == true {
+        if request.method == .get, codecs[request.uri.path]?.hasNoSideEffects == true {
             // GET answers are reads of live state (a prediction changes with every event): no cache,
             // shared or private, may keep one.
             response.headers[.cacheControl] = "private, no-store"
@@ -73,7 +76,7 @@ struct FrontDoor: HTTPResponder {
 
     private func answer(_ request: Request, channel: any Channel) async -> Response {
         let path = request.uri.path
-        let allow = codecs[path]?.allowsGet == true ? "POST, GET" : "POST"
+        let allow = codecs[path]?.methods ?? .call
         let started = ContinuousClock.now
         let response: Response
         let error: ConnectError?
@@ -111,11 +114,10 @@ struct FrontDoor: HTTPResponder {
         guard let codec = codecs[path] else {
             throw ConnectError(.unimplemented, "no method \(path)", httpStatus: 404)
         }
-        let isGet = request.method == .get && codec.allowsGet
-        guard request.method == .post || isGet else {
-            let methods = codec.allowsGet ? "POST or GET" : "POST"
-            throw ConnectError(.unimplemented, "\(request.method) is not allowed; this method takes \(methods)", httpStatus: 405)
+        guard codec.methods.allows(request.method) else {
+            throw ConnectError(.unimplemented, "\(request.method) is not allowed; this method takes \(codec.methods.phrase)", httpStatus: 405)
         }
+        let isGet = request.method == .get
         if let refusal = health.refusal { throw refusal }
         let headers = request.headers
         let deadline = try Self.deadline(headers[.connectTimeoutMilliseconds]) ?? .now + defaultTimeout
@@ -235,8 +237,8 @@ struct FrontDoor: HTTPResponder {
     /// stalled round.
     /// `?probe=live` answers 200 while the job is live (not broken); otherwise 200 means ready.
     private func healthCheck(_ request: Request) async -> Response {
-        guard request.method == .get || request.method == .head else {
-            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405), allow: "GET, HEAD")
+        guard AllowedMethods.read.allows(request.method) else {
+            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405), allow: .read)
         }
         if health.claimHeartbeat() {
             Task { [self] in
@@ -256,8 +258,8 @@ struct FrontDoor: HTTPResponder {
     }
 
     private func metricsPage(_ request: Request) -> Response {
-        guard request.method == .get else {
-            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405), allow: "GET")
+        guard AllowedMethods.getOnly.allows(request.method) else {
+            return Self.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405), allow: .getOnly)
         }
         do {
             try authorize(request)
@@ -297,11 +299,11 @@ struct FrontDoor: HTTPResponder {
 
     /// A Connect error as JSON, with the headers its status calls for: `Allow` (`allow`: the methods of
     /// the path) on 405, `WWW-Authenticate` on 401 (RFC 9110 requires it), `Accept-Post` on 415.
-    static func failure(_ error: ConnectError, allow: String = "POST") -> Response {
+    static func failure(_ error: ConnectError, allow: AllowedMethods = .call) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         switch error.httpStatus {
         case 401: headers[.wwwAuthenticate] = "Bearer"
-        case 405: headers[.allow] = allow
+        case 405: headers[.allow] = allow.header
         case 415: headers[.acceptPost] = acceptedContentTypes
         default: break
         }

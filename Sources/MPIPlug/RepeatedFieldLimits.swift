@@ -1,3 +1,5 @@
+import MPI
+
 /// The most elements one top-level repeated field of a request may carry.
 ///
 /// Counted on the undecoded body (``CountLimitedRequest``): a small body can hold millions of empty
@@ -109,22 +111,7 @@ enum RepeatedFieldCounter {
 
         var isAtEnd: Bool { offset >= bytes.count }
 
-        mutating func varint() -> UInt64? {
-            if offset < bytes.count, bytes[offset] < 0x80 {
-                offset += 1
-                return UInt64(bytes[offset - 1])
-            }
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while offset < bytes.count, shift < 64 {
-                let byte = bytes[offset]
-                offset += 1
-                value |= UInt64(byte & 0x7F) << shift
-                if byte & 0x80 == 0 { return value }
-                shift += 7
-            }
-            return nil
-        }
+        mutating func varint() -> UInt64? { LEB128.decode(UnsafeRawBufferPointer(bytes), at: &offset) }
 
         mutating func skip(_ count: UInt64) -> Bool {
             guard count <= UInt64(bytes.count - offset) else { return false }

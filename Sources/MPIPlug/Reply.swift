@@ -1,4 +1,5 @@
 import Foundation
+import MPI
 import NIOCore
 import NIOPosix
 import SwiftProtobuf
@@ -90,15 +91,6 @@ private final class DeadlineTimer: Sendable {
     init(_ scheduled: Scheduled<Void>) { self.scheduled = scheduled }
 
     func cancel() { scheduled.cancel() }
-}
-
-extension Duration {
-    /// The duration in whole nanoseconds (saturating).
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? (seconds < 0 ? .min : .max) : product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
-    }
 }
 
 /// One unit of work waiting on rank 0 for a round.
@@ -242,8 +234,7 @@ final class RoundQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard jobs.count == head, !wakeUp, closedReason == nil else { return }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
-        _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+        _ = condition.wait(until: Date(timeIntervalSinceNow: timeout.seconds))
     }
 
     /// Waits up to `timeout` for work (or a ``wake()``) and takes, in arrival order, up to
@@ -256,8 +247,7 @@ final class RoundQueue: @unchecked Sendable {
         defer { wakeUp = false }
         if jobs.count == head && !wakeUp {
             if closedReason != nil { return nil }
-            let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
-            _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+            _ = condition.wait(until: Date(timeIntervalSinceNow: timeout.seconds))
             if jobs.count == head { return closedReason == nil ? [] : nil }
         }
         var batch = [Job]()

@@ -56,15 +56,8 @@ struct RoundChannel {
     }
 
     private func writeLength(_ length: Int, into header: inout [UInt8]) {
-        var value = UInt64(length).littleEndian
-        withUnsafeBytes(of: &value) { bytes in
-            for index in 0..<8 { header[index] = bytes[index] }
-        }
+        LittleEndian.store(UInt64(length), into: &header, at: 0)
     }
 
-    private func readLength(_ header: [UInt8]) -> Int {
-        var value: UInt64 = 0
-        for index in (0..<8).reversed() { value = value << 8 | UInt64(header[index]) }
-        return Int(value)
-    }
+    private func readLength(_ header: [UInt8]) -> Int { Int(LittleEndian.load(UInt64.self, from: header, at: 0)) }
 }

@@ -105,7 +105,3 @@ public enum MPIPlugError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -72,7 +72,7 @@ public struct Route {
         handler: @escaping ([Request], RoundContext) throws -> [RouteResult<Response>]
     ) {
         self.descriptor = descriptor
-        self.codec = RouteCodec(request: Request.self, allowsGet: descriptor.hasNoSideEffects)
+        self.codec = RouteCodec(request: Request.self, hasNoSideEffects: descriptor.hasNoSideEffects)
         self.decodeAnswer = Self.answerDecoder(Response.self)
         self.kind = .collective { encodedRequests, context in
             let requests = decodeValidated(encodedRequests, as: Request.self)
@@ -99,7 +99,7 @@ public struct Route {
         handler: @escaping ([Request], KeyedContext) throws -> [RouteResult<Response>]
     ) {
         self.descriptor = descriptor
-        self.codec = RouteCodec(request: Request.self, allowsGet: descriptor.hasNoSideEffects, ownerKey: ownerKey)
+        self.codec = RouteCodec(request: Request.self, hasNoSideEffects: descriptor.hasNoSideEffects, ownerKey: ownerKey)
         self.decodeAnswer = Self.answerDecoder(Response.self)
         self.kind = .keyed(KeyedHandling(descriptor: descriptor, merge: ownerKey.isSplit ? merge : nil, handler: handler))
     }
@@ -181,11 +181,14 @@ struct RouteCodec: Sendable {
     /// and returns its binary encoding for the ranks, without unknown fields: whole for a collective
     /// route, split by owner for a keyed one.
     let decode: @Sendable ([UInt8], BodyFormat, KeyOwnership) throws(ConnectError) -> DecodedRequest
-    /// Whether `GET` is allowed besides `POST` (``RouteDescriptor/hasNoSideEffects``).
-    let allowsGet: Bool
+    /// ``RouteDescriptor/hasNoSideEffects``: then Connect's GET form is served besides POST.
+    let hasNoSideEffects: Bool
 
-    init<Request: Message>(request: Request.Type, allowsGet: Bool = false, ownerKey: OwnerKey<Request>? = nil) {
-        self.allowsGet = allowsGet
+    /// The HTTP methods the route takes.
+    var methods: AllowedMethods { hasNoSideEffects ? .callWithoutSideEffects : .call }
+
+    init<Request: Message>(request: Request.Type, hasNoSideEffects: Bool = false, ownerKey: OwnerKey<Request>? = nil) {
+        self.hasNoSideEffects = hasNoSideEffects
         let limits = (Request.self as? any CountLimitedRequest.Type)?.repeatedFieldLimits ?? []
         decode = { body, format, ownership throws(ConnectError) in
             // Before the decode: its cost grows with the element count, the scan's only with the bytes.

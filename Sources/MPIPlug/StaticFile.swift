@@ -35,8 +35,8 @@ public struct StaticFile: Sendable {
 
     /// The answer to `request` (GET or HEAD; 405 naming them otherwise).
     func response(to request: Request) -> Response {
-        guard request.method == .get || request.method == .head else {
-            return FrontDoor.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405), allow: "GET, HEAD")
+        guard AllowedMethods.read.allows(request.method) else {
+            return FrontDoor.failure(ConnectError(.unimplemented, "use GET", httpStatus: 405), allow: .read)
         }
         let headers: HTTPFields = [
             .contentType: contentType,

@@ -83,7 +83,7 @@ struct ServeCommand: ParsableCommand {
             guard format == nil else { throw ValidationError("--format needs --data") }
             // The city's history ends at the start of today (UTC), so that predictions for "now" follow
             // straight on from it; the state folder keeps this date, so restarts serve the same city.
-            let today = Int64(Date().timeIntervalSince1970) / 86_400 * 86_400
+            let today = Int64(Date().timeIntervalSince1970) / Seconds.perDay * Seconds.perDay
             return .synthetic(SyntheticCity.Configuration(userCount: users, storeCount: storeCount, endUnixSeconds: today))
         }
         guard let name = format else { throw ValidationError("--data needs --format (tsmc, snap, getnext, csv or geolife)") }

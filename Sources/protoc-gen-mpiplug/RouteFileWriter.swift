@@ -85,17 +85,13 @@ struct RouteFileWriter {
             )
             for method in service.methods {
                 // NO_SIDE_EFFECTS methods may be called with GET too (Connect's GET form).
-                if method.options.idempotencyLevel == .noSideEffects {
-                    printer.print(
-                        "/// `POST` or `GET /\(service.fullName)/\(method.name)` (no side effects)",
-                        "\(visibility) static let \(methodName(method)) = RouteDescriptor(service: name, method: \"\(method.name)\", hasNoSideEffects: true)"
-                    )
-                } else {
-                    printer.print(
-                        "/// `POST /\(service.fullName)/\(method.name)`",
-                        "\(visibility) static let \(methodName(method)) = RouteDescriptor(service: name, method: \"\(method.name)\")"
-                    )
-                }
+                let noSideEffects = method.options.idempotencyLevel == .noSideEffects
+                let path = "/\(service.fullName)/\(method.name)"
+                printer.print(
+                    noSideEffects ? "/// `POST` or `GET \(path)` (no side effects)" : "/// `POST \(path)`",
+                    "\(visibility) static let \(methodName(method)) = RouteDescriptor(service: name, method: \"\(method.name)\""
+                        + (noSideEffects ? ", hasNoSideEffects: true)" : ")")
+                )
             }
             printer.print(
                 "",
@@ -118,10 +114,12 @@ struct RouteFileWriter {
         let name = methodName(method)
         printer.print("Route(")
         printer.withIndentation { printer in
+            // A keyed route's arguments go on after the response type (its owner key).
+            let keyed = key != nil
             printer.print(
-                key == nil ? "\(name)," : "keyed: \(name),",
+                keyed ? "keyed: \(name)," : "\(name),",
                 "request: \(typeName(method.inputType)).self,",
-                key == nil ? "response: \(typeName(method.outputType)).self" : "response: \(typeName(method.outputType)).self,"
+                "response: \(typeName(method.outputType)).self" + (keyed ? "," : "")
             )
             switch key {
             case nil: break

@@ -14,7 +14,7 @@ import Testing
 struct InProcessServiceTests {
     private typealias API = Geopredict_V1_GeoPredictService
     /// The synthetic city's history ends at this midnight; "now" is later, as when serving.
-    private static let cityEnd = Int64(Date().timeIntervalSince1970) / 86_400 * 86_400
+    private static let cityEnd = Int64(Date().timeIntervalSince1970) / Seconds.perDay * Seconds.perDay
 
     private static func temporaryState() -> String { NSTemporaryDirectory() + "geopredict-inprocess-\(UUID().uuidString)" }
 
@@ -77,7 +77,7 @@ struct InProcessServiceTests {
             #expect(before.coldStart)
 
             let now = Int64(Date().timeIntervalSince1970)
-            let events = (0..<3).map { Self.checkIn(user, at: now - 3_600 * Int64(3 - $0), store: store) }
+            let events = (0..<3).map { Self.checkIn(user, at: now - Seconds.perHour * Int64(3 - $0), store: store) }
             let ingested = try await client.callSucceeding(
                 API.ingestEvents, Geopredict_V1_IngestEventsRequest.with { $0.events = events }, returning: Geopredict_V1_IngestEventsResponse.self, format: .json)
             #expect(ingested.accepted == 3 && ingested.rejected == 0)
@@ -199,7 +199,7 @@ struct InProcessServiceTests {
         let runs = (0..<2).map { run in
             users.flatMap { user in
                 (0..<5).map { index in
-                    var event = Self.checkIn(user, at: now - 3_600 * Int64((index * 3) % 5) - Int64(run), store: store)
+                    var event = Self.checkIn(user, at: now - Seconds.perHour * Int64((index * 3) % 5) - Int64(run), store: store)
                     if index != 2 { event.eventID = "\(user)-\(run)-\(index)" }
                     return event
                 }

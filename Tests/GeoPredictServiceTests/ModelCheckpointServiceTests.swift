@@ -8,28 +8,16 @@ import Testing
 struct ModelCheckpointServiceTests {
     private func temporaryDirectory() -> String { NSTemporaryDirectory() + "checkpoint-test-\(UUID().uuidString)" }
 
-    private func file(_ name: String, _ count: Int, complete: Bool = true) -> WriteAheadLog.FileRecords {
-        WriteAheadLog.FileRecords(name: name, records: (0..<count).map { [UInt8(name.utf8.first ?? 0), UInt8($0)] },
-            skipped: complete ? [] : [WriteAheadLog.SkippedRegion(offset: 0, length: 1, reason: .tornTail)])
-    }
-
-    @Test func theManifestSplitsCoveredFromLaterRecords() {
-        let files = [file("a", 5), file("b", 3), file("c", 2, complete: false)]
+    @Test func theManifestCoversTheLeadingRecordsOfTheFilesItNames() {
         let manifest = WALManifest(recordCounts: ["a": 3, "b": 3, "gone": 4])
-        let (trained, recent) = manifest.split(files)
-        #expect(trained == files[0].records.prefix(3) + files[1].records)
-        #expect(recent == files[0].records.suffix(2) + files[2].records)
-        // Reference: every record lands in exactly one part, in file-then-record order.
-        #expect(trained.count + recent.count == files.reduce(0) { $0 + $1.records.count })
-
+        #expect(manifest.coveredCount(of: "a", holding: 5) == 3)
+        #expect(manifest.coveredCount(of: "b", holding: 3) == 3)
+        // A file it does not name came after the checkpoint: none of it is covered.
+        #expect(manifest.coveredCount(of: "c", holding: 2) == 0)
         // A count beyond what a file holds covers the file, nothing more.
-        let over = WALManifest(recordCounts: ["b": 10]).split(files)
-        #expect(over.trained == files[1].records)
-        #expect(over.recent.count == 7)
-        // No manifest: everything is recent; a whole-file manifest: everything is trained.
-        #expect(WALManifest().split(files).trained.isEmpty)
-        let whole = WALManifest(coveringAllOf: files)
-        #expect(whole.split(files).recent.isEmpty && whole.totalRecords == 10)
+        #expect(WALManifest(recordCounts: ["b": 10]).coveredCount(of: "b", holding: 3) == 3)
+        #expect(WALManifest().coveredCount(of: "a", holding: 5) == 0)
+        #expect(manifest.totalRecords == 10)
     }
 
     @Test func metadataRoundTripsAndRefusesGarbage() {
@@ -85,7 +73,6 @@ struct ModelCheckpointServiceTests {
         let read = try WriteAheadLog.readFiles(directory: directory, prefix: "events")
         #expect(read.map(\.name) == [log.fileName])
         #expect(read.first?.records == [[1], [2, 3], [4]])
-        #expect(WALManifest(coveringAllOf: read).recordCounts == [log.fileName: 3])
     }
 
     @Test func dataFingerprintsFollowTheData() throws {
@@ -99,7 +86,7 @@ struct ModelCheckpointServiceTests {
         #expect(FileManager.default.createFile(atPath: path, contents: Data("a,b\nc,d\n".utf8)))
         #expect(before != DataFingerprint.file(path: path, format: .csv, stores: nil))
         #expect(DataFingerprint.file(path: directory, format: .geolife, stores: nil).contains("files=1"))
-        var city = SyntheticCity.Configuration(userCount: 10, storeCount: 5, endUnixSeconds: 86_400)
+        var city = SyntheticCity.Configuration(userCount: 10, storeCount: 5, endUnixSeconds: Seconds.perDay)
         let synthetic = DataFingerprint.synthetic(city)
         city.seed &+= 1
         #expect(synthetic != DataFingerprint.synthetic(city))

@@ -1,4 +1,5 @@
 import Foundation
+import GeoPredict
 import GeoPredictProtos
 import MPIPlug
 @testable import GeoPredictService
@@ -43,7 +44,7 @@ struct RequestDetailTests {
         let now = Int64(Date().timeIntervalSince1970)
         Self.expectField(Self.predict { $0.userID = "" }, "user_id")
         Self.expectField(Self.predict { $0.limit = 101 }, "limit")
-        Self.expectField(Self.predict { $0.atUnixSeconds = now + 10 * 86_400 }, "at_unix_seconds")
+        Self.expectField(Self.predict { $0.atUnixSeconds = now + 10 * Seconds.perDay }, "at_unix_seconds")
         Self.expectField(Self.predict { $0.latitude = 40 }, "longitude")
         Self.expectField(Self.predict { $0.longitude = 40 }, "latitude")
         Self.expectField(Self.predict { $0.latitude = 91; $0.longitude = 0 }, "latitude")

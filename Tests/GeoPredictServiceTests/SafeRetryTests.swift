@@ -12,7 +12,7 @@ import Testing
 @Suite(.serialized)
 struct SafeRetryTests {
     private typealias API = Geopredict_V1_GeoPredictService
-    private static let cityEnd = Int64(Date().timeIntervalSince1970) / 86_400 * 86_400
+    private static let cityEnd = Int64(Date().timeIntervalSince1970) / Seconds.perDay * Seconds.perDay
 
     // MARK: The memory of ids
 

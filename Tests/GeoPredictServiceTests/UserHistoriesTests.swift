@@ -158,7 +158,7 @@ struct UserHistoriesTests {
                 let roll = random.next() % 100
                 if roll < 75 {
                     // Mostly forward in time, often back by up to a day, sometimes at the same second.
-                    let back = random.next() % 4 == 0 ? Int64(random.next() % 86_400) : 0
+                    let back = random.next() % 4 == 0 ? Int64(random.next() % UInt64(Seconds.perDay)) : 0
                     clock += Int64(random.next() % 3)
                     let time = max(0, clock - back)
                     let store: Int32? = random.next() % 10 == 0 ? nil : Int32(random.next() % 3)

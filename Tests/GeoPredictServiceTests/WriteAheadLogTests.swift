@@ -1,5 +1,6 @@
 import Foundation
 import GeoPredict
+import MPI
 import GeoPredictProtos
 @testable import GeoPredictService
 import Testing
@@ -21,8 +22,8 @@ struct WriteAheadLogTests {
     private static func format1(_ payloads: [[UInt8]]) -> [UInt8] {
         var bytes = [UInt8]()
         for payload in payloads {
-            WriteAheadLog.appendLittleEndian(UInt32(payload.count), to: &bytes)
-            WriteAheadLog.appendLittleEndian(CRC32.checksum(payload), to: &bytes)
+            LittleEndian.append(UInt32(payload.count), to: &bytes)
+            LittleEndian.append(CRC32.checksum(payload), to: &bytes)
             bytes += payload
         }
         return bytes

@@ -1,4 +1,4 @@
-@testable import GeoPredict
+@_spi(Benchmarks) @testable import GeoPredict
 import Testing
 
 /// The fast ALS kernels against ``ALSReference``.

@@ -127,7 +127,7 @@ import Testing
     func nextVisitModelRerankesWithTheBooster() throws {
         let catalogue = ScoringTestData.catalogue()
         let shards = ShardMap(rankCount: 1)
-        let cutoff: Int64 = 1_333_324_800 + 60 * 86_400
+        let cutoff: Int64 = 1_333_324_800 + 60 * Seconds.perDay
         let visits = VisitLog(
             visits: ScoringTestData.visits(userCount: 50, days: 70, seed: 5).filter { $0.timestamp < cutoff }, shards: shards)
         var parameters = NextVisitParameters()
@@ -169,7 +169,7 @@ import Testing
     func checkpointKeepsTheBooster() throws {
         let catalogue = ScoringTestData.catalogue()
         let shards = ShardMap(rankCount: 1)
-        let cutoff: Int64 = 1_333_324_800 + 60 * 86_400
+        let cutoff: Int64 = 1_333_324_800 + 60 * Seconds.perDay
         let visits = VisitLog(
             visits: ScoringTestData.visits(userCount: 40, days: 70, seed: 9).filter { $0.timestamp < cutoff }, shards: shards)
         var parameters = NextVisitParameters()

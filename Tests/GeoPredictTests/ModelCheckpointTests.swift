@@ -5,7 +5,7 @@ import Testing
 /// Model checkpoints: a decoded model predicts exactly like the written one, and bad files give typed
 /// errors, never a crash.
 @Suite struct ModelCheckpointTests {
-    static let cutoff: Int64 = 1_333_324_800 + 60 * 86_400
+    static let cutoff: Int64 = 1_333_324_800 + 60 * Seconds.perDay
 
     /// A small trained model (ALS k = 4, timing on) and its training log.
     static func trained(collaborative: Bool = true, timing: Bool = true) throws -> (model: NextVisitModel, visits: VisitLog) {
@@ -58,7 +58,7 @@ import Testing
         for user in 0..<visits.userCount {
             let own = VisitSequence(user: user, in: visits)
             for hours in [-30 * 24, -3, 1, 9, 50] {
-                let time = cutoff + Int64(hours) * 3_600
+                let time = cutoff + Int64(hours) * Seconds.perHour
                 let history = own.before(time)
                 let query = NextVisitQuery(history: history, ownVisits: own, sessionStart: max(history.count - 2, 0), time: time)
                 let rankedA = original.rank(query, limit: 15, scratch: &scratchA)

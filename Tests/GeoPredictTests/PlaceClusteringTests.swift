@@ -13,7 +13,7 @@ struct PlaceClusteringTests {
             let p = builder.point(
                 east: centre.east + .random(in: -60...60, using: &generator),
                 north: centre.north + .random(in: -60...60, using: &generator))
-            let arrival = Int64(1_200_000_000 + index * 3_600)
+            let arrival = 1_200_000_000 + Int64(index) * Seconds.perHour
             return UserStayPoint(
                 userID: "u\(Int.random(in: 0..<9, using: &generator))",
                 stayPoint: StayPoint(latitude: p.latitude, longitude: p.longitude, arrivalUnixSeconds: arrival, departureUnixSeconds: arrival + 900, fixCount: 10))

@@ -29,7 +29,7 @@ struct PredictionShortcutTests {
         let bars: (Int) -> Bool = { catalogue.category(of: $0) == "Bar" }
         for user in 0..<log.userCount {
             let history = VisitSequence(user: user, in: log)
-            let query = NextVisitQuery(history: history, ownVisits: history, sessionStart: history.stores.endIndex, time: Self.start + 50 * 86_400)
+            let query = NextVisitQuery(history: history, ownVisits: history, sessionStart: history.stores.endIndex, time: Self.start + 50 * Seconds.perDay)
             let sorted: [Int32] = generator.candidates(for: query)
             let unordered: [Int32] = generator.unorderedCandidates(for: query, filter: nil, minimumCount: 0, marks: &marks)
             #expect(unordered.sorted() == sorted)
@@ -51,7 +51,7 @@ struct PredictionShortcutTests {
             let history = VisitSequence(user: user, in: log)
             guard let last = history.stores.last.map(Int.init) else { continue }
             let here = GeoPoint(latitude: catalogue.latitudes[last], longitude: catalogue.longitudes[last])
-            let time = Self.start + 50 * 86_400
+            let time = Self.start + 50 * Seconds.perDay
             let withoutPosition = NextVisitQuery(history: history, ownVisits: history, sessionStart: 0, time: time)
             let withPosition = NextVisitQuery(history: history, ownVisits: history, sessionStart: 0, time: time, position: here)
             let fromTable: [Int32] = generator.candidates(for: withoutPosition)
@@ -64,7 +64,7 @@ struct PredictionShortcutTests {
         let (model, log) = try Self.model()
         var plain = model.makeScratch()
         var memoized = model.makeScratch(foldInMemoCapacity: 1_000)
-        let request = NextVisitRequest(time: Self.start + 50 * 86_400, limit: 10)
+        let request = NextVisitRequest(time: Self.start + 50 * Seconds.perDay, limit: 10)
         for round in 0..<2 {
             for user in 0..<log.userCount {
                 let history = VisitSequence(user: user, in: log)
@@ -84,7 +84,7 @@ struct PredictionShortcutTests {
         let (model, log) = try Self.model()
         var memoized = model.makeScratch(foldInMemoCapacity: 3)
         var plain = model.makeScratch()
-        let time = Self.start + 50 * 86_400
+        let time = Self.start + 50 * Seconds.perDay
         let request = NextVisitRequest(time: time, limit: 10)
         let history = VisitSequence(user: 0, in: log)
         _ = model.predict(trainingVisits: history, recentVisits: .empty, request: request, scratch: &memoized)

@@ -25,8 +25,8 @@ struct ScoringFeatureTests {
 
     @Test func handComputedValuesOnATinyHistory() {
         let t0: Int64 = 1_350_000_000
-        let history = VisitSequence(stores: [0, 1, 0], timestamps: [t0, t0 + 3_600, t0 + 7_200])
-        let query = NextVisitQuery(history: history, ownVisits: .empty, sessionStart: 1, time: t0 + 7_200)
+        let history = VisitSequence(stores: [0, 1, 0], timestamps: [t0, t0 + Seconds.perHour, t0 + 2 * Seconds.perHour])
+        let query = NextVisitQuery(history: history, ownVisits: .empty, sessionStart: 1, time: t0 + 2 * Seconds.perHour)
         let parameters = NextVisitParameters()
         let extractor = NextVisitFeatureExtractor(catalogue: Self.tiny, statistics: Self.tinyStatistics, parameters: parameters)
         var scratch = extractor.makeScratch()
@@ -62,7 +62,7 @@ struct ScoringFeatureTests {
 
     /// At the default cap, with none (the wall clock) and with a 6-hour cap that shortens most pauses;
     /// a third of the queries come up to 40 days after the history ends.
-    @Test(arguments: [NextVisitParameters().recencyGapCapSeconds, Int64(0), Int64(6 * 3_600)])
+    @Test(arguments: [NextVisitParameters().recencyGapCapSeconds, Int64(0), 6 * Seconds.perHour])
     func featuresMatchTheSlowReference(recencyGapCapSeconds: Int64) {
         let catalogue = ScoringTestData.catalogue()
         let log = VisitLog(visits: ScoringTestData.visits(userCount: 12, days: 30), shards: ShardMap(rankCount: 1))
@@ -85,7 +85,7 @@ struct ScoringFeatureTests {
                 let query = NextVisitQuery(
                     history: history, ownVisits: random.uniform() < 0.5 ? all : .empty, sessionStart: sessionStart,
                     time: history.timestamps.last! + Int64(random.below(7_200))
-                        + (random.uniform() < 0.3 ? Int64(random.below(40 * 86_400)) : 0),
+                        + (random.uniform() < 0.3 ? Int64(random.below(40 * Int(Seconds.perDay))) : 0),
                     position: position)
                 let candidates = generator.candidates(for: query)
                 let rows = extractor.features(for: query, candidates: candidates, collaborative: nil, scratch: &scratch)
@@ -112,8 +112,8 @@ struct ScoringFeatureTests {
     /// recency features equal those of a query one cap after the last visit; on the wall clock they fall.
     @Test func aLongPauseAgesTheHistoryByTheCapOnly() {
         var parameters = NextVisitParameters()
-        parameters.recencyGapCapSeconds = 7 * 86_400
-        let history = VisitSequence(stores: [0, 1, 0, 2], timestamps: [0, 3_600, 86_400, 90_000])
+        parameters.recencyGapCapSeconds = Seconds.perWeek
+        let history = VisitSequence(stores: [0, 1, 0, 2], timestamps: [0, Seconds.perHour, Seconds.perDay, 90_000])
         func features(at time: Int64, _ parameters: NextVisitParameters) -> [Double] {
             let extractor = NextVisitFeatureExtractor(catalogue: Self.tiny, statistics: Self.tinyStatistics, parameters: parameters)
             var scratch = extractor.makeScratch()
@@ -124,13 +124,13 @@ struct ScoringFeatureTests {
         func values(_ rows: [Double]) -> [Double] {
             (0..<3).flatMap { store in recency.map { rows[store * NextVisitFeature.count + $0.rawValue] } }
         }
-        let afterPause = values(features(at: 90_000 + 40 * 86_400, parameters))
-        let afterCap = values(features(at: 90_000 + 7 * 86_400, parameters))
+        let afterPause = values(features(at: 90_000 + 40 * Seconds.perDay, parameters))
+        let afterCap = values(features(at: 90_000 + 7 * Seconds.perDay, parameters))
         #expect(zip(afterPause, afterCap).allSatisfy { abs($0 - $1) < 1e-12 })
         var wallClock = parameters
         wallClock.recencyGapCapSeconds = 0
         let store0Month = NextVisitFeature.recencyMonth.rawValue
-        #expect(features(at: 90_000 + 40 * 86_400, wallClock)[store0Month] < afterCap[2] - 0.1)
+        #expect(features(at: 90_000 + 40 * Seconds.perDay, wallClock)[store0Month] < afterCap[2] - 0.1)
     }
 
     /// Subtracting a user's own visits from everyone's counts gives exactly the counts without the user.
@@ -183,9 +183,9 @@ struct ScoringFeatureTests {
     @Test func statisticsCountTransitionsWithinTheSessionGap() {
         let t0: Int64 = 1_350_000_000
         let log = VisitLog(visits: [
-            ("x", 0, t0), ("x", 1, t0 + 3_600), ("x", 2, t0 + 3_600 + 90_000), ("y", 0, t0), ("y", 1, t0 + 60),
+            ("x", 0, t0), ("x", 1, t0 + Seconds.perHour), ("x", 2, t0 + Seconds.perHour + 90_000), ("y", 0, t0), ("y", 1, t0 + 60),
         ], shards: ShardMap(rankCount: 1))
-        let statistics = try! VisitStatistics.build(from: log, catalogue: Self.tiny, sessionGapSeconds: 86_400, on: SingleProcessCollectives())
+        let statistics = try! VisitStatistics.build(from: log, catalogue: Self.tiny, sessionGapSeconds: Seconds.perDay, on: SingleProcessCollectives())
         #expect(statistics.popularity == [2, 2, 1])
         #expect(statistics.transitionCount(from: 0, to: 1) == 2)
         #expect(statistics.transitionCount(from: 1, to: 2) == 0, "more than a session gap apart")
@@ -201,9 +201,9 @@ struct ScoringFeatureTests {
         #expect(abs(SolarTime.hour(at: noon, longitude: -74) - (12 - 74.0 / 15)) < 1e-9)
         #expect(SolarTime.hourBin(at: noon, longitude: 0) == 12)
         #expect(!SolarTime.isWeekend(at: noon, longitude: -74))
-        #expect(SolarTime.isWeekend(at: noon + 86_400, longitude: -74))
+        #expect(SolarTime.isWeekend(at: noon + Seconds.perDay, longitude: -74))
         // West of Greenwich, just after midnight UTC on Saturday is still Friday evening.
-        #expect(!SolarTime.isWeekend(at: noon + 12 * 3_600 + 60, longitude: -74))
+        #expect(!SolarTime.isWeekend(at: noon + 12 * Seconds.perHour + 60, longitude: -74))
         #expect(SolarTime.hour(at: -1, longitude: 0) < 24)
     }
 
@@ -214,7 +214,7 @@ struct ScoringFeatureTests {
         parameters.nearbyCandidates = 5
         parameters.popularCandidates = 3
         parameters.successorCandidates = 2
-        let statistics = try! VisitStatistics.build(from: log, catalogue: catalogue, sessionGapSeconds: 86_400, on: SingleProcessCollectives())
+        let statistics = try! VisitStatistics.build(from: log, catalogue: catalogue, sessionGapSeconds: Seconds.perDay, on: SingleProcessCollectives())
         let generator = CandidateGenerator(catalogue: catalogue, statistics: statistics, parameters: parameters)
         let history = VisitSequence(stores: [4, 9], timestamps: [1, 2])
         let query = NextVisitQuery(history: history, ownVisits: .empty, sessionStart: 0, time: 3)

@@ -206,7 +206,7 @@ struct ScoringFitTests {
     @Test func trainerLearnsRoutinesAndServes() throws {
         let catalogue = ScoringTestData.catalogue()
         let all = ScoringTestData.visits(userCount: 60, days: 70, seed: 21)
-        let cutoff: Int64 = 1_333_324_800 + 60 * 86_400
+        let cutoff: Int64 = 1_333_324_800 + 60 * Seconds.perDay
         let shards = ShardMap(rankCount: 1)
         let training = VisitLog(visits: all.filter { $0.timestamp < cutoff }, shards: shards)
         let later = VisitLog(visits: all.filter { $0.timestamp >= cutoff }, shards: shards)

@@ -39,18 +39,18 @@ enum ScoringTestData {
     {
         var random = ScoringRandom(seed: seed)
         var visits: [(userID: String, store: Int32, timestamp: Int64)] = []
-        let start: Int64 = 1_333_324_800 + 5 * 3_600  // 2012-04-02 05:00 UTC = midnight in New York
+        let start: Int64 = 1_333_324_800 + 5 * Seconds.perHour  // 2012-04-02 05:00 UTC = midnight in New York
         for user in 0..<userCount {
             let favourites = (0..<4).map { _ in Int32(random.below(storeCount)) }
             for day in 0..<days where random.uniform() < 0.7 {
-                var time = start + Int64(day) * 86_400 + 7 * 3_600 + Int64(random.below(3_600))
+                var time = start + Int64(day) * Seconds.perDay + 7 * Seconds.perHour + Int64(random.below(Int(Seconds.perHour)))
                 let length = 3 + random.below(3)
                 var position = random.below(2)
                 for _ in 0..<length {
                     let store = random.uniform() < 0.15 ? Int32(random.below(storeCount)) : favourites[position % favourites.count]
                     visits.append(("u\(user)", store, time))
                     position += 1
-                    time += 1_800 + Int64(random.below(3 * 3_600))
+                    time += Seconds.perHour / 2 + Int64(random.below(3 * Int(Seconds.perHour)))
                 }
             }
         }
@@ -91,11 +91,11 @@ enum ReferenceFeatures {
             return Double(pauses.map { cap > 0 ? min($0, cap) : $0 }.reduce(0, +))
         }
         for (feature, tau) in [(NextVisitFeature.recencyDay, 1.0), (.recencyWeek, 7.0), (.recencyMonth, 30.0)] {
-            set(feature, log(1 + visitsHere.map { (visit: Int) -> Double in exp(-age(visit) / (tau * 86_400)) }.reduce(0.0, +)))
+            set(feature, log(1 + visitsHere.map { (visit: Int) -> Double in exp(-age(visit) / (tau * Double(Seconds.perDay))) }.reduce(0.0, +)))
         }
         if let latest = visitsHere.max() {
             set(.visited, 1)
-            set(.hoursSinceVisit, log(1 + age(latest) / 3_600))
+            set(.hoursSinceVisit, log(1 + age(latest) / Double(Seconds.perHour)))
         }
         func kernel(_ hour: Double) -> Double { exp(kappa * (cos(2 * Double.pi * (hour - hourQ) / 24) - 1)) }
         let kernelSum = visitsHere.map { (visit: Int) -> Double in kernel(SolarTime.hour(at: times[visit], longitude: catalogue.longitudes[candidate])) }.reduce(0.0, +)

@@ -111,7 +111,7 @@ struct StayPointTests {
         var track = TrackBuilder()
         track.fix(east: 0, north: 0, after: 0)
         // One hour of fixes every 10 s, each up to 35 m off in each axis (< 50 m from the first).
-        track.stay(east: 0, north: 0, duration: 3_600, every: 10, jitter: 35, using: &generator)
+        track.stay(east: 0, north: 0, duration: Seconds.perHour, every: 10, jitter: 35, using: &generator)
         track.fix(east: 1_000, north: 0, after: 60)
         let stays = StayPointDetection.stayPoints(in: track.fixes)
         #expect(stays.count == 1)

@@ -35,7 +35,7 @@ struct SyntheticCityTests {
 
     @Test func visitsAreTimeOrderedWithinThePeriodAndHabitual() {
         let end = city.configuration.endUnixSeconds
-        let start = end - Int64(city.configuration.days) * 86_400
+        let start = end - Int64(city.configuration.days) * Seconds.perDay
         var repeatShare = 0.0
         for user in 0..<300 {
             let visits = city.visits(ofUser: user)

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 struct TimingTests {
-    static let hour: Int64 = 3_600
+    static let hour: Int64 = Seconds.perHour
 
     @Test func evidenceCountsAnchorsFollowedByATrip() {
         // Check-ins at 0 h, 1 h (a trip), 30 h, 40 h (a trip); the query at 100 h.
@@ -47,7 +47,7 @@ struct TimingTests {
     @Test func windowsComeFromTheUsersWaitsShrunkTowardsThePopulations() {
         let parameters = NextTripParameters()
         let edges = NextTripModel.binEdges(parameters)
-        #expect(edges.count == parameters.binCount + 1 && edges[0] == 0 && abs(edges.last! - 7 * 86_400) < 1e-6)
+        #expect(edges.count == parameters.binCount + 1 && edges[0] == 0 && abs(edges.last! - Double(Seconds.perWeek)) < 1e-6)
         let population = [Double](repeating: 1.0 / Double(parameters.binCount), count: parameters.binCount)
         let model = NextTripModel(parameters: parameters, meanProbability: 0.3, priorStrength: 5, populationWaits: population)
         let none = TripEvidence(timestamps: [], isTrip: [], at: 0, parameters: parameters)

@@ -82,7 +82,7 @@ struct VisitLogBuildTests {
         let city = SyntheticCity(configuration: .init(userCount: 300, storeCount: 60, meanVisitsPerUser: 12, days: 40))
         let shards = ShardMap(rankCount: 1)
         let log = VisitLog(visits: city.visits(ownedBy: 0, shards: shards), shards: shards)
-        let gap: Int64 = 4 * 3_600
+        let gap: Int64 = 4 * Seconds.perHour
         let built = try VisitStatistics.build(from: log, catalogue: city.catalogue, sessionGapSeconds: gap, on: SingleProcessCollectives())
         // The same counts, through the public initializer's sort.
         var transitions: [(from: Int32, to: Int32, count: Int64)] = []

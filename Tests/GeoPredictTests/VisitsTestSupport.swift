@@ -135,7 +135,7 @@ func randomTrack(seed: UInt64, length: Int) -> [GPSFix] {
             north += Double.random(in: -400...400, using: &generator)
             builder.fix(east: east, north: north, after: Int64.random(in: 5...120, using: &generator))
         case 8:  // a gap
-            builder.fix(east: east, north: north, after: Int64.random(in: 600...3_600, using: &generator))
+            builder.fix(east: east, north: north, after: Int64.random(in: 600...Seconds.perHour, using: &generator))
         default:  // same time again
             builder.fix(east: east + 1, north: north, after: 0)
         }

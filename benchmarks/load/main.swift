@@ -73,11 +73,11 @@ func generate(_ arguments: Arguments) throws {
         let latitude = 40.5 + Double(venue % 1_000) / 2_000 + Double(venue / 1_000) * 1e-6 + jitter
         let longitude = -74.2 + Double((venue * 7) % 1_000) / 2_000 - jitter
         let time = start + Int64(index) * 31_536_000 / Int64(lines) + Int64(next() % 60)
-        let days = time / 86_400
+        let days = time / Seconds.perDay
         let (year, month, day) = civil(days: days)
-        let seconds = time % 86_400
+        let seconds = time % Seconds.perDay
         func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let stamp = "\(weekdays[Int(days % 7)]) \(months[Int(month - 1)]) \(two(day)) \(two(seconds / 3_600)):\(two(seconds / 60 % 60)):\(two(seconds % 60)) +0000 \(year)"
+        let stamp = "\(weekdays[Int(days % 7)]) \(months[Int(month - 1)]) \(two(day)) \(two(seconds / Seconds.perHour)):\(two(seconds / Seconds.perMinute % 60)):\(two(seconds % 60)) +0000 \(year)"
         let hex = String(venue, radix: 16)
         let venueID = String(repeating: "0", count: max(0, 12 - hex.count)) + hex + "a520f4531fe3"  // 24 hex digits
         buffer += "\(user)\t\(venueID)\tcat\(venue % categories.count)\t\(categories[venue % categories.count])\t\(latitude)\t\(longitude)\t-240\t\(stamp)\n"

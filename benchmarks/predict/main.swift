@@ -77,7 +77,7 @@ let status = MPI.run { environment -> Int32 in
 
     var random = SplitMix64(seed: 99)
     let users = (0..<options.queries).map { _ in Int(random.next() % UInt64(log.userCount)) }
-    let now = configuration.endUnixSeconds + 3_600
+    let now = configuration.endUnixSeconds + Seconds.perHour
     var scratch = model.makeScratch(foldInMemoCapacity: options.memoCapacity)
     var checksum = 0.0
     var storeChecksum = 0

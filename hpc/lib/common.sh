@@ -8,7 +8,6 @@ export GEOPREDICT_ROOT
 # Debian packages the project builds and tests against.
 GEOPREDICT_PACKAGES=(
     libopenmpi-dev openmpi-bin          # MPI: headers, libmpi, mpirun
-    libopenblas-dev liblapacke-dev      # BLAS/LAPACK for ALS
     libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libcurl4-openssl-dev  # protoc, the C client
     libprotobuf-dev                     # protoc's google/protobuf/*.proto (MPIPlug's options import descriptor.proto)
     pkg-config xz-utils curl python3-venv zlib1g-dev   # zlib: gzip request bodies (CZlib)
@@ -42,8 +41,6 @@ declare -gA GEOPREDICT_REQUIREMENTS=(
     [openmpi-bin]="cmd:mpirun|openmpi|module load openmpi (Spack: openmpi)"
     [libmpich-dev]="pc:mpich|mpich-devel|module load mpich, cray-mpich, intel-mpi or mvapich (Spack: mpich)"
     [mpich]="cmd:mpiexec.mpich,mpiexec.hydra|mpich|module load mpich (Spack: mpich)"
-    [libopenblas-dev]="pc:openblas|openblas-devel|module load openblas (Spack: openblas)"
-    [liblapacke-dev]="pc:lapacke|lapack-devel|module load openblas (Spack: netlib-lapack +lapacke)"
     [libprotobuf-c-dev]="pc:libprotobuf-c|protobuf-c-devel|Spack: protobuf-c"
     [protobuf-c-compiler]="cmd:protoc-c|protobuf-c-compiler|Spack: protobuf-c"
     [protobuf-compiler]="cmd:protoc|protobuf-compiler|module load protobuf (Spack: protobuf)"
@@ -65,6 +62,9 @@ declare -gA GEOPREDICT_REQUIREMENTS=(
     # The console's browser test (hpc/tests/console-browser.sh) only: a headless browser and its driver.
     [chromium]="cmd:chromium,chromium-browser|chromium|(a browser: ask the administrators; on RHEL it is in EPEL)"
     [chromium-driver]="cmd:chromedriver|chromedriver|(ships with Chromium: ask the administrators; on RHEL it is in EPEL)"
+    # benchmarks/kernels only (GeoPredict's own solves are hand-written): OpenBLAS and LAPACKE to time them against.
+    [libopenblas-dev]="pc:openblas|openblas-devel|module load openblas (Spack: openblas)"
+    [liblapacke-dev]="pc:lapacke|lapack-devel|module load openblas (Spack: netlib-lapack +lapacke)"
 )
 
 # True when the Debian package "$1" is present: by its probe where one is known (whatever installed
@@ -209,8 +209,8 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-# One BLAS thread per rank: ranks already fill the cores, and the results must not depend on
-# how OpenBLAS splits its work.
+# One BLAS/OpenMP thread per rank for what links them (the benchmarks' Python peers, a service of
+# one's own; GeoPredict itself does not use BLAS): ranks already fill the cores.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 
 # mpirun for this machine: --oversubscribe so that more ranks than cores can run (tests at 1-4 ranks

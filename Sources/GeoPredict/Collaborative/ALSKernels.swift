@@ -13,7 +13,9 @@
 /// exact kernel and the Gram kernel accumulate in `Double` (a product of two floats is exact in
 /// double). Every sum runs over a row's entries in the order given (the caller passes them sorted by
 /// id), never over an order that depends on the rank layout.
-enum ALSKernels {
+///
+/// `@_spi(Benchmarks)`: `benchmarks/kernels` times these against OpenBLAS and LAPACKE; not API.
+@_spi(Benchmarks) public enum ALSKernels {
     typealias Lane = SIMD8<Float>
     typealias WideLane = SIMD8<Double>
 
@@ -26,7 +28,7 @@ enum ALSKernels {
     ///   - confidences: per entry, `c ≥ 1`.
     ///   - others: the other side's factors, rows of `stride` floats.
     ///   - scratch: `3 × stride` floats.
-    static func conjugateGradient(
+    @_spi(Benchmarks) public static func conjugateGradient(
         x: UnsafeMutablePointer<Float>, factorCount k: Int, stride: Int,
         gram: UnsafePointer<Float>,
         columns: UnsafeBufferPointer<Int32>, confidences: UnsafeBufferPointer<Float>,
@@ -82,7 +84,7 @@ enum ALSKernels {
     ///   - scratch: `stride × stride + 2 × stride` doubles.
     /// - Returns: `false` (leaving `x` unchanged) when A is not positive definite, which needs λ = 0.
     @discardableResult
-    static func exactSolve(
+    @_spi(Benchmarks) public static func exactSolve(
         x: UnsafeMutablePointer<Float>, factorCount k: Int, stride: Int,
         gram: UnsafePointer<Double>,
         columns: UnsafeBufferPointer<Int32>, confidences: UnsafeBufferPointer<Float>,
@@ -182,7 +184,7 @@ enum ALSKernels {
     /// (row by row: `(0,0), (0,1) … (0,k−1), (1,1) …`, `k(k+1)/2` values) into `packed`.
     ///
     /// - Parameter scratch: `stride × stride + stride` doubles.
-    static func gram(
+    @_spi(Benchmarks) public static func gram(
         rows: UnsafePointer<Float>, rowCount: Int, factorCount k: Int, stride: Int,
         into packed: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>
     ) {

@@ -35,15 +35,3 @@ public struct ALSPhaseSeconds: Sendable, Equatable, Hashable {
     /// The store half: the user Gram, the shipment, the solve and the store Gram for the next sweep.
     public var storeHalf: Double { userGram + shipUserFactors + solveStores + storeGram }
 }
-
-/// Times consecutive phases with one clock reading per boundary.
-struct PhaseStopwatch {
-    private var last = ALSClock.now()
-
-    /// Seconds since the previous call (or creation), restarting the count.
-    mutating func lap() -> Double {
-        let now = ALSClock.now()
-        defer { last = now }
-        return now - last
-    }
-}

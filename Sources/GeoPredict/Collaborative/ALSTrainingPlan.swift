@@ -227,80 +227,132 @@ struct ALSTrainingPlan {
     /// each user's factor row to every other owner of a store it visited (once per owner). Entries
     /// travel grouped by user, users ascending, so the owner's user-major matrix is the received data
     /// as it arrives; the entries of the rank's own stores never leave it.
+    ///
+    /// Passes: count what goes to each rank, pack it (and keep the local entries), exchange, then
+    /// build the user-major matrix of the shipped and local users and the canonical walk over both.
     static func shipmentPlan(
         userSide: SparseMatrix<UserAxis, StoreAxis>, userPartitions: [PartitionRows], globalUsers: GlobalUsers,
         storeOwner: [Int], ownedPosition: [Int32], rank: Int, size: Int, rowsPerRound: Int,
         on collectives: some Collectives
     ) throws(ALSError) -> Shipment {
-        var entryCounts = [Int](repeating: 0, count: size)
-        var rowCounts = [Int](repeating: 0, count: size)
-        var lastUser = [Int](repeating: -1, count: size)
-        for user in 0..<userSide.rowCount {
-            for entry in userSide.entryRange(ofRow: user) {
-                let owner = storeOwner[Int(userSide.columns[entry])]
-                entryCounts[owner] += 1
-                if lastUser[owner] != user {
-                    rowCounts[owner] += 1
-                    lastUser[owner] = user
-                }
-            }
-        }
-        let localEntryCount = entryCounts[rank]
-        entryCounts[rank] = 0
-        rowCounts[rank] = 0
-        // Per destination: one header (global user, entry count) per shipped user, then its stores.
-        var nextEntry = exclusivePrefixSums(entryCounts)
-        var nextRow = exclusivePrefixSums(rowCounts)
-        var stores = [Int32](repeating: 0, count: entryCounts.reduce(0, +))
-        var sentConfidences = [Float](repeating: 0, count: stores.count)
-        var headers = [Int32](repeating: 0, count: 2 * rowCounts.reduce(0, +))
-        var sendRows = [Int32](repeating: 0, count: rowCounts.reduce(0, +))
-        // The local part: row u holds local user u's entries for this rank's stores.
-        var localOffsets = [Int](repeating: 0, count: userSide.rowCount + 1)
-        var localColumns = [Int32](repeating: 0, count: localEntryCount)
-        var localValues = [Float](repeating: 0, count: localEntryCount)
-        var localNext = 0
-        lastUser = [Int](repeating: -1, count: size)
-        for user in 0..<userSide.rowCount {
-            for entry in userSide.entryRange(ofRow: user) {
-                let store = userSide.columns[entry]
-                let owner = storeOwner[Int(store)]
-                if owner == rank {
-                    localColumns[localNext] = ownedPosition[Int(store)]
-                    localValues[localNext] = userSide.values[entry]
-                    localNext += 1
-                    continue
-                }
-                if lastUser[owner] != user {
-                    sendRows[nextRow[owner]] = Int32(user)
-                    headers[2 * nextRow[owner]] = globalUsers.indices[user]
-                    nextRow[owner] += 1
-                    lastUser[owner] = user
-                }
-                headers[2 * (nextRow[owner] - 1) + 1] += 1
-                stores[nextEntry[owner]] = store
-                sentConfidences[nextEntry[owner]] = userSide.values[entry]
-                nextEntry[owner] += 1
-            }
-            localOffsets[user + 1] = localNext
-        }
+        let counts = ShipmentCounts(userSide: userSide, storeOwner: storeOwner, rank: rank, size: size)
+        let outgoing = OutgoingShipment(
+            userSide: userSide, counts: counts, globalUsers: globalUsers, storeOwner: storeOwner,
+            ownedPosition: ownedPosition, rank: rank, size: size)
         let received = try ALSError.wrapping { () throws(MPIError) in
-            let headers = try collectives.allToAllVarying(headers, sendCounts: rowCounts.map { 2 * $0 })
-            let stores = try collectives.allToAllVarying(stores, sendCounts: entryCounts)
-            let confidences = try collectives.allToAll(sentConfidences, sendCounts: entryCounts, receiveCounts: stores.counts)
-            return (headers: headers, stores: stores.values, confidences: confidences.values)
+            let headers = try collectives.allToAllVarying(outgoing.headers, sendCounts: counts.rows.map { 2 * $0 })
+            let stores = try collectives.allToAllVarying(outgoing.stores, sendCounts: counts.entries)
+            let confidences = try collectives.allToAll(outgoing.confidences, sendCounts: counts.entries, receiveCounts: stores.counts)
+            return ReceivedShipment(headers: headers, stores: stores.values, confidences: confidences.values)
         }
         let receiveRowCounts = received.headers.counts.map { $0 / 2 }
         let exchange = try ALSError.wrapping { () throws(MPIError) in
             try RowExchange.planned(
-                sendRows: sendRows, sendCounts: rowCounts, receiveCounts: receiveRowCounts, rowsPerRound: rowsPerRound,
+                sendRows: outgoing.sendRows, sendCounts: counts.rows, receiveCounts: receiveRowCounts, rowsPerRound: rowsPerRound,
                 on: collectives)
         }
+        return try userMajorShipment(
+            received, shippedRowCount: receiveRowCounts.reduce(0, +), outgoing: outgoing, userPartitions: userPartitions,
+            globalUsers: globalUsers, ownedPosition: ownedPosition, exchange: exchange)
+    }
 
-        // Shipped rows first, then the local users; and the canonical walk over both.
-        let shippedRowCount = receiveRowCounts.reduce(0, +)
+    /// How many entries and user rows the rank sends to each rank (0 to itself), and how many entries
+    /// of its own stores it keeps.
+    struct ShipmentCounts {
+        var entries: [Int]
+        var rows: [Int]
+        var localEntries: Int
+
+        init(userSide: SparseMatrix<UserAxis, StoreAxis>, storeOwner: [Int], rank: Int, size: Int) {
+            entries = [Int](repeating: 0, count: size)
+            rows = [Int](repeating: 0, count: size)
+            var lastUser = [Int](repeating: -1, count: size)
+            for user in 0..<userSide.rowCount {
+                for entry in userSide.entryRange(ofRow: user) {
+                    let owner = storeOwner[Int(userSide.columns[entry])]
+                    entries[owner] += 1
+                    if lastUser[owner] != user {
+                        rows[owner] += 1
+                        lastUser[owner] = user
+                    }
+                }
+            }
+            localEntries = entries[rank]
+            entries[rank] = 0
+            rows[rank] = 0
+        }
+    }
+
+    /// What the rank sends, grouped by destination rank: per shipped user one header (global user,
+    /// entry count) and its local row (for the factor exchange), per entry its store and confidence;
+    /// and the entries of its own stores, kept as a user-major matrix (row u: local user u's entries).
+    struct OutgoingShipment {
+        var headers: [Int32]
+        var stores: [Int32]
+        var confidences: [Float]
+        var sendRows: [Int32]
+        var localOffsets: [Int]
+        var localColumns: [Int32]
+        var localValues: [Float]
+
+        init(
+            userSide: SparseMatrix<UserAxis, StoreAxis>, counts: ShipmentCounts, globalUsers: GlobalUsers,
+            storeOwner: [Int], ownedPosition: [Int32], rank: Int, size: Int
+        ) {
+            var nextEntry = exclusivePrefixSums(counts.entries)
+            var nextRow = exclusivePrefixSums(counts.rows)
+            stores = [Int32](repeating: 0, count: counts.entries.reduce(0, +))
+            confidences = [Float](repeating: 0, count: stores.count)
+            headers = [Int32](repeating: 0, count: 2 * counts.rows.reduce(0, +))
+            sendRows = [Int32](repeating: 0, count: counts.rows.reduce(0, +))
+            localOffsets = [Int](repeating: 0, count: userSide.rowCount + 1)
+            localColumns = [Int32](repeating: 0, count: counts.localEntries)
+            localValues = [Float](repeating: 0, count: counts.localEntries)
+            var localNext = 0
+            var lastUser = [Int](repeating: -1, count: size)
+            for user in 0..<userSide.rowCount {
+                for entry in userSide.entryRange(ofRow: user) {
+                    let store = userSide.columns[entry]
+                    let owner = storeOwner[Int(store)]
+                    if owner == rank {
+                        localColumns[localNext] = ownedPosition[Int(store)]
+                        localValues[localNext] = userSide.values[entry]
+                        localNext += 1
+                        continue
+                    }
+                    if lastUser[owner] != user {
+                        sendRows[nextRow[owner]] = Int32(user)
+                        headers[2 * nextRow[owner]] = globalUsers.indices[user]
+                        nextRow[owner] += 1
+                        lastUser[owner] = user
+                    }
+                    headers[2 * (nextRow[owner] - 1) + 1] += 1
+                    stores[nextEntry[owner]] = store
+                    confidences[nextEntry[owner]] = userSide.values[entry]
+                    nextEntry[owner] += 1
+                }
+                localOffsets[user + 1] = localNext
+            }
+        }
+    }
+
+    /// What the other ranks shipped to this one.
+    struct ReceivedShipment {
+        /// Per shipped user, (global user, entry count), by sending rank.
+        let headers: RankBlocks<Int32>
+        let stores: [Int32]
+        let confidences: [Float]
+    }
+
+    /// The store half's user-major matrix: the shipped users' rows first, then the local users'; and
+    /// the canonical walk over both (runs of rows by partition, partitions ascending).
+    static func userMajorShipment(
+        _ received: ReceivedShipment, shippedRowCount: Int, outgoing: OutgoingShipment, userPartitions: [PartitionRows],
+        globalUsers: GlobalUsers, ownedPosition: [Int32], exchange: RowExchange
+    ) throws(ALSError) -> Shipment {
+        let localRowCount = outgoing.localOffsets.count - 1
         let shippedEntryCount = received.stores.count
-        var offsets = [Int](repeating: 0, count: shippedRowCount + userSide.rowCount + 1)
+        var offsets = [Int](repeating: 0, count: shippedRowCount + localRowCount + 1)
         var segments = [(partition: Int, rows: Range<Int>)]()
         for row in 0..<shippedRowCount {
             let count = Int(received.headers.values[2 * row + 1])
@@ -316,27 +368,27 @@ struct ALSTrainingPlan {
         guard offsets[shippedRowCount] == shippedEntryCount else {
             throw .malformedMatrix("shipped headers name \(offsets[shippedRowCount]) entries, \(shippedEntryCount) arrived")
         }
-        for user in 0..<userSide.rowCount {
-            offsets[shippedRowCount + user + 1] = shippedEntryCount + localOffsets[user + 1]
+        for user in 0..<localRowCount {
+            offsets[shippedRowCount + user + 1] = shippedEntryCount + outgoing.localOffsets[user + 1]
         }
         for run in userPartitions {
             segments.append((run.partition, (shippedRowCount + run.rows.lowerBound)..<(shippedRowCount + run.rows.upperBound)))
         }
         var columns = [Int32]()
-        columns.reserveCapacity(shippedEntryCount + localEntryCount)
+        columns.reserveCapacity(shippedEntryCount + outgoing.localColumns.count)
         for store in received.stores {
             let position = ownedPosition[Int(store)]
             guard position >= 0 else { throw .malformedMatrix("received an entry for store \(store), not owned here") }
             columns.append(position)
         }
-        columns.append(contentsOf: localColumns)
+        columns.append(contentsOf: outgoing.localColumns)
         // Each partition's users all live on its one owner, ascending; partitions ascend globally.
         segments.sort { $0.partition < $1.partition }
         for (previous, next) in zip(segments, segments.dropFirst()) where previous.partition == next.partition {
             throw .malformedMatrix("users of partition \(next.partition) arrived from two ranks")
         }
         let byUser = SparseMatrix<UserAxis, StoreAxis>(
-            uncheckedOffsets: offsets, columns: columns, values: received.confidences + localValues
+            uncheckedOffsets: offsets, columns: columns, values: received.confidences + outgoing.localValues
         )
         return Shipment(exchange: exchange, byUser: byUser, shippedRowCount: shippedRowCount, order: segments.map(\.rows))
     }
@@ -395,19 +447,5 @@ extension ALSError {
         } catch {
             throw .communication(error)
         }
-    }
-}
-
-extension ALSTrainingPlan {
-    /// `[0, c0, c0+c1, ...]`: where each block starts when blocks of `counts` lie back to back.
-    static func exclusivePrefixSums(_ counts: [Int]) -> [Int] {
-        var offsets = [Int]()
-        offsets.reserveCapacity(counts.count)
-        var running = 0
-        for count in counts {
-            offsets.append(running)
-            running += count
-        }
-        return offsets
     }
 }

@@ -50,7 +50,7 @@ public enum ImplicitALS {
         configuration: ALSConfiguration = ALSConfiguration(), exchangeBytesPerRound: Int = defaultExchangeBytesPerRound,
         on collectives: some Collectives, progress: (ALSProgress) -> Void = { _ in }
     ) throws(ALSError) -> ALSModel {
-        let clock = ALSClock()
+        let clock = Stopwatch()
         try configuration.validate()
         let plan = try ALSTrainingPlan.build(
             counts: counts, catalogue: catalogue, shards: shards, configuration: configuration,
@@ -71,7 +71,7 @@ public enum ImplicitALS {
 
         for iteration in 0..<configuration.iterations {
             var phases = ALSPhaseSeconds()
-            var stopwatch = PhaseStopwatch()
+            var stopwatch = Stopwatch()
             let fetched = try ALSError.wrapping { () throws(MPIError) in try plan.storeFetch.exchange(stores, on: collectives) }
             phases.fetchStoreFactors = stopwatch.lap()
             storeTable.setRows(plan.fetchedStores, from: fetched)
@@ -332,20 +332,5 @@ enum ALSGram {
             position += k - row
         }
         return total
-    }
-}
-
-/// Wall-clock seconds since creation (`CLOCK_MONOTONIC`).
-struct ALSClock {
-    private let start: Double
-
-    init() { start = Self.now() }
-
-    var elapsedSeconds: Double { Self.now() - start }
-
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 }

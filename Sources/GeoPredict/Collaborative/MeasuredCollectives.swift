@@ -61,21 +61,21 @@ public final class MeasuredCollectives<Base: Collectives>: Collectives {
     public var size: Int { base.size }
 
     public func allToAll<T: MPIScalar>(_ values: [T], sendCounts: [Int], receiveCounts: [Int]) throws(MPIError) -> RankBlocks<T> {
-        let started = ALSClock.now()
+        let started = Stopwatch.now()
         let result = try base.allToAll(values, sendCounts: sendCounts, receiveCounts: receiveCounts)
         record(.allToAllV, since: started, sent: remote(sendCounts), received: remote(receiveCounts), of: T.self)
         return result
     }
 
     public func allToAllVarying<T: MPIScalar>(_ values: [T], sendCounts: [Int]) throws(MPIError) -> RankBlocks<T> {
-        let started = ALSClock.now()
+        let started = Stopwatch.now()
         let result = try base.allToAllVarying(values, sendCounts: sendCounts)
         record(.allToAllV, since: started, sent: remote(sendCounts), received: remote(result.counts), of: T.self)
         return result
     }
 
     public func allReduce<T: MPIArithmetic>(_ values: [T], _ operation: ReductionOperation) throws(MPIError) -> [T] {
-        let started = ALSClock.now()
+        let started = Stopwatch.now()
         let result = try base.allReduce(values, operation)
         let elements = size > 1 ? values.count : 0
         record(.allReduce, since: started, sent: elements, received: elements, of: T.self)
@@ -83,7 +83,7 @@ public final class MeasuredCollectives<Base: Collectives>: Collectives {
     }
 
     public func allGatherVarying<T: MPIScalar>(_ values: [T]) throws(MPIError) -> RankBlocks<T> {
-        let started = ALSClock.now()
+        let started = Stopwatch.now()
         let result = try base.allGatherVarying(values)
         let others = result.values.count - values.count
         record(.allGatherV, since: started, sent: values.count * (size - 1), received: others, of: T.self)
@@ -91,14 +91,14 @@ public final class MeasuredCollectives<Base: Collectives>: Collectives {
     }
 
     public func broadcast<T: MPIScalar>(_ values: inout [T], root: Int) throws(MPIError) {
-        let started = ALSClock.now()
+        let started = Stopwatch.now()
         try base.broadcast(&values, root: root)
         let elements = size > 1 ? values.count : 0
         record(.broadcast, since: started, sent: rank == root ? elements : 0, received: rank == root ? 0 : elements, of: T.self)
     }
 
     public func exclusiveScan<T: MPIArithmetic>(_ value: T, _ operation: ReductionOperation, identity: T) throws(MPIError) -> T {
-        let started = ALSClock.now()
+        let started = Stopwatch.now()
         let result = try base.exclusiveScan(value, operation, identity: identity)
         let elements = size > 1 ? 1 : 0
         record(.exclusiveScan, since: started, sent: elements, received: elements, of: T.self)
@@ -106,7 +106,7 @@ public final class MeasuredCollectives<Base: Collectives>: Collectives {
     }
 
     public func exactTotal(of sum: PartitionedSum) throws(MPIError) -> [Double] {
-        let started = ALSClock.now()
+        let started = Stopwatch.now()
         let result = try base.exactTotal(of: sum)
         // A maximum (Double) and a non-finite flag (as a Double) per element, then the fixed-point
         // sum (Int64): 3 × 8 bytes per element.
@@ -125,7 +125,7 @@ public final class MeasuredCollectives<Base: Collectives>: Collectives {
     private func record<T>(_ kind: Kind, since started: Double, sent: Int, received: Int, of _: T.Type) {
         var tally = tallies[kind] ?? CollectiveTally()
         tally.calls += 1
-        tally.seconds += ALSClock.now() - started
+        tally.seconds += Stopwatch.now() - started
         tally.bytesSent += sent * MemoryLayout<T>.stride
         tally.bytesReceived += received * MemoryLayout<T>.stride
         tallies[kind] = tally

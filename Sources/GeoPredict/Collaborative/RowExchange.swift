@@ -59,7 +59,7 @@ struct RowExchange: Sendable {
             let received = try round(of: factors, from: 0, on: collectives)
             return FactorMatrix(rowCount: receivedRowCount, factorCount: factors.factorCount, paddedStorage: received.values)
         }
-        let receiveStarts = ALSTrainingPlan.exclusivePrefixSums(receiveCounts)
+        let receiveStarts = exclusivePrefixSums(receiveCounts)
         var storage = [Float](repeating: 0, count: receivedRowCount * stride)
         for round in 0..<roundCount {
             let first = round * rowsPerRound
@@ -84,7 +84,7 @@ struct RowExchange: Sendable {
         let stride = factors.stride
         let sending = sendCounts.map { min(rowsPerRound, max(0, $0 - first)) }
         let receiving = receiveCounts.map { min(rowsPerRound, max(0, $0 - first)) }
-        let sendStarts = ALSTrainingPlan.exclusivePrefixSums(sendCounts)
+        let sendStarts = exclusivePrefixSums(sendCounts)
         let rowCount = sending.reduce(0, +)
         let send = [Float](unsafeUninitializedCapacity: rowCount * stride) { buffer, initialized in
             factors.storage.withUnsafeBufferPointer { source in

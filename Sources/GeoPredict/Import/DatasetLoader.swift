@@ -42,7 +42,7 @@ public enum DatasetLoader {
         progress: (@Sendable (LoadProgress) -> Void)? = LoadProgress.printToStandardError
     ) throws(LoadError) -> LoadedDataset {
         precondition(shards.rankCount == collectives.size, "DatasetLoader: the shard map is for \(shards.rankCount) ranks")
-        let started = ALSClock.now()
+        let started = Stopwatch.now()
         // Rank 0's clock for everyone, so that a line is plausible on every rank or on none.
         let now = try LoadError.wrapping { () throws(MPIError) in try collectives.broadcast(Int64(time(nil)), from: 0) }
         let plausible = options.plausibleTimestamps ?? CheckInParser.defaultPlausibleTimestamps(now: now)
@@ -70,7 +70,7 @@ public enum DatasetLoader {
         let rounds = try readAndReshard(
             feed: &feed, router: &router, collector: &collector, budget: budget, reporter: &reporter,
             collectives: collectives, shuffle: &shuffle)
-        let read = ALSClock.now()
+        let read = Stopwatch.now()
         if feed.numbersLinesLocally {
             let before = try LoadError.wrapping { () throws(MPIError) in
                 try collectives.exclusiveScan(feed.linesOwned, .sum, identity: 0)
@@ -84,9 +84,9 @@ public enum DatasetLoader {
         } else {
             catalogue = try buildCatalogue(from: &router.tallies, shards: shards, budget: budget, collectives: collectives)
         }
-        let catalogued = ALSClock.now()
+        let catalogued = Stopwatch.now()
         let built = collector.build(catalogue: catalogue, shards: shards)
-        let finished = ALSClock.now()
+        let finished = Stopwatch.now()
         var counters = router.counters
         counters.readMicroseconds = microseconds(read - started)
         counters.catalogueMicroseconds = microseconds(catalogued - read)
@@ -159,9 +159,9 @@ public enum DatasetLoader {
             }
             let outgoing = router.takeOutgoing()
             for (peer, count) in outgoing.counts.enumerated() where peer != collectives.rank { shuffle.bytesSent += Int64(count) }
-            let exchangeStarted = ALSClock.now()
+            let exchangeStarted = Stopwatch.now()
             let round = try collectives.exchangeRound(outgoing, hasMore: hasMore, failure: failure)
-            shuffle.microseconds += microseconds(ALSClock.now() - exchangeStarted)
+            shuffle.microseconds += microseconds(Stopwatch.now() - exchangeStarted)
             anyMore = round.anyMore
             rounds += 1
             for source in 0..<collectives.size {
@@ -384,7 +384,7 @@ struct ProgressReporter {
 
     mutating func tick(position: (done: Int64, total: Int64), lines: Int64) {
         guard let callback else { return }
-        let now = ALSClock.now()
+        let now = Stopwatch.now()
         guard now - last >= interval else { return }
         last = now
         callback(LoadProgress(bytesDone: position.done, bytesTotal: position.total, linesRead: lines, elapsedSeconds: now - started))

@@ -1,3 +1,5 @@
+import MPI
+
 /// The compact record in which a parsed event travels to the rank that owns its user.
 ///
 /// Only what the owner keeps travels: a check-in's coordinates and category stay behind (they go
@@ -95,22 +97,11 @@ struct WireCursor {
     mutating func fixed<T: FixedWidthInteger>(_ type: T.Type) -> T? {
         guard bytes.count - offset >= MemoryLayout<T>.size else { return nil }
         defer { offset += MemoryLayout<T>.size }
-        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+        return LittleEndian.load(T.self, from: bytes, at: offset)
     }
 
     @inline(__always)
-    mutating func varint() -> UInt64? {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < bytes.count, shift < 64 {
-            let byte = bytes[offset]
-            offset += 1
-            result |= UInt64(byte & 0x7f) << shift
-            if byte < 0x80 { return result }
-            shift += 7
-        }
-        return nil
-    }
+    mutating func varint() -> UInt64? { LEB128.decode(bytes, at: &offset) }
 
     @inline(__always)
     mutating func string() -> String? {

@@ -51,6 +51,10 @@ public enum ListwiseSoftmax {
     /// features in `active` (indices into the feature rows): a vector
     /// `[loss, gradient (d), Hessian (d × d row-major)]` with `d = active.count`, per partition.
     ///
+    /// Per instance: the candidates' scores and the softmax's normaliser (the loss term), then the
+    /// second moments `Σ p f fᵀ` and the mean `E[f]`, then the gradient `E[f] − f_target` and the
+    /// centring `−E[f] E[f]ᵀ`; the Hessians' lower triangles are mirrored at the end.
+    ///
     /// Pure: the same inputs give the same bits.
     public static func partitionSums(
         _ instances: SoftmaxInstances, weights: [Double], active: [Int]
@@ -60,20 +64,8 @@ public enum ListwiseSoftmax {
         var result: [(partition: Int, sums: [Double])] = []
         var current = [Double](repeating: 0, count: width)
         var currentPartition = -1
-        var scores: [Double] = []
-        var exponentials: [Double] = []
-        // Per instance, the candidates' mean active features under the softmax.
-        let mean = UnsafeMutableBufferPointer<Double>.allocate(capacity: d)
-        // One candidate's nonzero active features (position in `active`, value), gathered once: the
-        // Hessian reads each d/2 times, and most features of most candidates are zero. Skipping a zero
-        // term adds nothing, so the sums keep their bits.
-        let positions = UnsafeMutableBufferPointer<Int>.allocate(capacity: d)
-        let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: d)
-        defer {
-            mean.deallocate()
-            positions.deallocate()
-            values.deallocate()
-        }
+        var workspace = Workspace(activeCount: d)
+        defer { workspace.deallocate() }
         let stride = instances.featureCount
         instances.features.withUnsafeBufferPointer { rows in
             for instance in 0..<instances.count {
@@ -83,64 +75,127 @@ public enum ListwiseSoftmax {
                     current = [Double](repeating: 0, count: width)
                     currentPartition = partition
                 }
-                let first = instances.rowOffsets[instance]
-                let rowCount = instances.rowOffsets[instance + 1] - first
-                scores.removeAll(keepingCapacity: true)
-                exponentials.removeAll(keepingCapacity: true)
-                var top = -Double.infinity
-                for candidate in 0..<rowCount {
-                    let base = (first + candidate) * stride
-                    var z = 0.0
-                    for (k, feature) in active.enumerated() { z += weights[k] * rows[base + feature] }
-                    scores.append(z)
-                    top = max(top, z)
-                }
-                var total = 0.0
-                for candidate in 0..<rowCount {
-                    let e = exp(scores[candidate] - top)
-                    exponentials.append(e)
-                    total += e
-                }
+                let candidates = instances.rowOffsets[instance]..<instances.rowOffsets[instance + 1]
                 let target = instances.targets[instance]
-                current[0] += top + log(total) - scores[target]
+                let (top, total) = softmax(of: candidates, rows: rows, stride: stride, weights: weights, active: active, workspace: &workspace)
+                current[0] += top + log(total) - workspace.scores[target]
                 current.withUnsafeMutableBufferPointer { sums in
-                    for k in 0..<d { mean[k] = 0 }
-                    for candidate in 0..<rowCount {
-                        let p = exponentials[candidate] / total
-                        let base = (first + candidate) * stride
-                        var nonzero = 0
-                        for k in 0..<d {
-                            let value = rows[base + active[k]]
-                            if value == 0 { continue }
-                            positions[nonzero] = k
-                            values[nonzero] = value
-                            nonzero += 1
-                        }
-                        for a in 0..<nonzero { mean[positions[a]] += p * values[a] }
-                        // Hessian part Σ p f fᵀ (upper triangle, mirrored below).
-                        for a in 0..<nonzero {
-                            let pk = p * values[a]
-                            if pk == 0 { continue }
-                            let hessianRow = 1 + d + positions[a] * d
-                            for b in a..<nonzero { sums[hessianRow + positions[b]] += pk * values[b] }
-                        }
-                    }
-                    let targetBase = (first + target) * stride
-                    for k in 0..<d {
-                        sums[1 + k] += mean[k] - rows[targetBase + active[k]]
-                        for l in k..<d { sums[1 + d + k * d + l] -= mean[k] * mean[l] }
-                    }
+                    addSecondMoments(of: candidates, total: total, rows: rows, stride: stride, active: active, workspace: workspace, into: sums)
+                    addGradientAndCentring(
+                        targetBase: (candidates.lowerBound + target) * stride, rows: rows, active: active,
+                        mean: UnsafeBufferPointer(workspace.mean), into: sums)
                 }
             }
         }
         if currentPartition >= 0 { result.append((currentPartition, current)) }
-        // Mirror the upper triangle.
+        mirrorUpperTriangles(&result, dimension: d)
+        return result
+    }
+
+    /// Buffers reused from instance to instance by ``partitionSums(_:weights:active:)``.
+    private struct Workspace {
+        /// Per candidate, `w·f` and `exp(w·f − top)`.
+        var scores: [Double] = []
+        var exponentials: [Double] = []
+        /// The candidates' mean active features under the softmax.
+        let mean: UnsafeMutableBufferPointer<Double>
+        /// One candidate's nonzero active features (position in `active`, value), gathered once: the
+        /// Hessian reads each d/2 times, and most features of most candidates are zero. Skipping a zero
+        /// term adds nothing, so the sums keep their bits.
+        let positions: UnsafeMutableBufferPointer<Int>
+        let values: UnsafeMutableBufferPointer<Double>
+
+        init(activeCount d: Int) {
+            mean = .allocate(capacity: d)
+            positions = .allocate(capacity: d)
+            values = .allocate(capacity: d)
+        }
+
+        func deallocate() {
+            mean.deallocate()
+            positions.deallocate()
+            values.deallocate()
+        }
+    }
+
+    /// The candidates' scores into `workspace.scores` and their exponentials (shifted by the top
+    /// score, for range) into `workspace.exponentials`; returns the top score and their sum.
+    @inline(__always)
+    private static func softmax(
+        of candidates: Range<Int>, rows: UnsafeBufferPointer<Double>, stride: Int, weights: [Double], active: [Int],
+        workspace: inout Workspace
+    ) -> (top: Double, total: Double) {
+        workspace.scores.removeAll(keepingCapacity: true)
+        workspace.exponentials.removeAll(keepingCapacity: true)
+        var top = -Double.infinity
+        for row in candidates {
+            let base = row * stride
+            var z = 0.0
+            for (k, feature) in active.enumerated() { z += weights[k] * rows[base + feature] }
+            workspace.scores.append(z)
+            top = max(top, z)
+        }
+        var total = 0.0
+        for score in workspace.scores {
+            let e = exp(score - top)
+            workspace.exponentials.append(e)
+            total += e
+        }
+        return (top, total)
+    }
+
+    /// Adds the candidates' `Σ p f fᵀ` (upper triangle) to the Hessian part of `sums`, and sets
+    /// `workspace.mean` to `Σ p f`, with `p` each candidate's softmax probability.
+    @inline(__always)
+    private static func addSecondMoments(
+        of candidates: Range<Int>, total: Double, rows: UnsafeBufferPointer<Double>, stride: Int, active: [Int],
+        workspace: Workspace, into sums: UnsafeMutableBufferPointer<Double>
+    ) {
+        let d = active.count
+        let (mean, positions, values) = (workspace.mean, workspace.positions, workspace.values)
+        for k in 0..<d { mean[k] = 0 }
+        for (candidate, row) in candidates.enumerated() {
+            let p = workspace.exponentials[candidate] / total
+            let base = row * stride
+            var nonzero = 0
+            for k in 0..<d {
+                let value = rows[base + active[k]]
+                if value == 0 { continue }
+                positions[nonzero] = k
+                values[nonzero] = value
+                nonzero += 1
+            }
+            for a in 0..<nonzero { mean[positions[a]] += p * values[a] }
+            for a in 0..<nonzero {
+                let pk = p * values[a]
+                if pk == 0 { continue }
+                let hessianRow = 1 + d + positions[a] * d
+                for b in a..<nonzero { sums[hessianRow + positions[b]] += pk * values[b] }
+            }
+        }
+    }
+
+    /// Adds the gradient `E[f] − f_target` and the centring `−E[f] E[f]ᵀ` (upper triangle) to `sums`;
+    /// the target's features start at `rows[targetBase]`.
+    @inline(__always)
+    private static func addGradientAndCentring(
+        targetBase: Int, rows: UnsafeBufferPointer<Double>, active: [Int], mean: UnsafeBufferPointer<Double>,
+        into sums: UnsafeMutableBufferPointer<Double>
+    ) {
+        let d = active.count
+        for k in 0..<d {
+            sums[1 + k] += mean[k] - rows[targetBase + active[k]]
+            for l in k..<d { sums[1 + d + k * d + l] -= mean[k] * mean[l] }
+        }
+    }
+
+    /// Copies each Hessian's upper triangle below the diagonal.
+    private static func mirrorUpperTriangles(_ result: inout [(partition: Int, sums: [Double])], dimension d: Int) {
         for index in result.indices {
             for k in 0..<d {
                 for l in 0..<k { result[index].sums[1 + d + k * d + l] = result[index].sums[1 + d + l * d + k] }
             }
         }
-        return result
     }
 
     /// Solves `A x = b` for a symmetric positive definite `A` (row-major, `n × n`) by Cholesky; `nil`

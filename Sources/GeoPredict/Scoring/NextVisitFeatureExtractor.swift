@@ -114,38 +114,78 @@ public struct NextVisitFeatureExtractor: Sendable {
         case othersFromLast
     }
 
+    /// What every pass of ``features(for:candidates:collaborative:scratch:)`` reads of the query.
+    private struct QueryFrame {
+        let history: VisitSequence
+        let last: Int?
+        /// The store before the last one.
+        let previous: Int?
+        let sessionStart: Int
+        let time: Int64
+        /// The query's solar hour and weekday, at the user's position (else the last store's).
+        let hour: Double
+        let isWeekend: Bool
+        /// The activity clock: pauses longer than the cap count as the cap. `excessTotal` is what the
+        /// whole history (and the wait until the query) loses; a visit's age subtracts what the pauses
+        /// after it lose.
+        let gapCap: Int64
+        let excessTotal: Int64
+        /// Accumulator columns per candidate (``Column``).
+        let columns: Int
+    }
+
+    /// The user's own training visits, counted to be subtracted from everyone's counts.
+    private struct OwnVisitTotals {
+        var visits: Int64 = 0
+        /// Of them, those that followed the last store within a session gap.
+        var fromLast: Int64 = 0
+        /// The categories whose per-hour counts in the scratch were raised (to reset afterwards).
+        var categories: [Int32] = []
+    }
+
     /// The features of `candidates` (store indices, any order, no repeats) for `query`, row-major:
     /// `result[c * NextVisitFeature.count + f.rawValue]`.
+    ///
+    /// Passes: the user's history onto the candidates' accumulators; the user's own training visits
+    /// (subtracted from everyone's counts); everyone's transitions from the last store; the
+    /// collaborative scores; each category's hour terms; then each candidate's features from all of it.
     public func features(
         for query: NextVisitQuery, candidates: [Int32], collaborative: (any CollaborativeScoring)?,
         scratch: inout NextVisitScratch
     ) -> [Double] {
-        let featureCount = NextVisitFeature.count
-        let candidateCount = candidates.count
-        var output = [Double](repeating: 0, count: candidateCount * featureCount)
-        guard candidateCount > 0 else { return output }
-        let columns = Column.allCases.count
+        var output = [Double](repeating: 0, count: candidates.count * NextVisitFeature.count)
+        guard !candidates.isEmpty else { return output }
+        let frame = makeFrame(for: query)
         // Reuse the buffer's capacity: one query should not allocate it afresh.
         scratch.accumulators.removeAll(keepingCapacity: true)
-        scratch.accumulators.append(contentsOf: repeatElement(0, count: candidateCount * columns))
+        scratch.accumulators.append(contentsOf: repeatElement(0, count: candidates.count * frame.columns))
         for (slot, store) in candidates.enumerated() { scratch.slots[Int(store)] = Int32(slot) }
         defer { for store in candidates { scratch.slots[Int(store)] = -1 } }
 
-        let history = query.history
-        let stores = history.stores
-        let times = history.timestamps
-        let last = query.lastStore
-        let previous = stores.count >= 2 ? Int(stores[stores.endIndex - 2]) : nil
-        let gap = parameters.sessionGapSeconds
-        let queryTime = query.time
-        let anchorLongitude = query.position?.longitude ?? last.map { catalogue.longitudes[$0] } ?? 0
-        let queryHour = SolarTime.hour(at: queryTime, longitude: anchorLongitude)
-        let queryWeekend = SolarTime.isWeekend(at: queryTime, longitude: anchorLongitude)
-        let kappa = parameters.hourKernelConcentration
+        let touchedCategories = accumulateHistory(frame, scratch: &scratch)
+        let normalizedKernel = normalizedHourKernel(around: frame.hour)
+        let own = accumulateOwnVisits(query.ownVisits, frame: frame, normalizedKernel: normalizedKernel, scratch: &scratch)
+        if let last = frame.last { scatterTransitions(from: last, columns: frame.columns, scratch: &scratch) }
+        let useCollaborative = collaborative != nil && parameters.features.contains(.collaborative)
+        if let collaborative, useCollaborative {
+            if scratch.collaborative.count != candidates.count {
+                scratch.collaborative = [Double](repeating: 0, count: candidates.count)
+            }
+            collaborative.score(history: query.history, candidates: candidates, into: &scratch.collaborative, memo: &scratch.foldInMemo)
+        }
+        cacheCategoryTerms(of: candidates, historyCount: query.history.stores.count, normalizedKernel: normalizedKernel, scratch: &scratch)
+        writeFeatures(
+            of: candidates, frame: frame, own: own, normalizedKernel: normalizedKernel, origin: query.origin(in: catalogue),
+            useCollaborative: useCollaborative, scratch: scratch, into: &output)
+        reset(touchedCategories: touchedCategories, ownCategories: own.categories, scratch: &scratch)
+        return output
+    }
 
-        // The activity clock: pauses longer than the cap count as the cap. `excessTotal` is what the
-        // whole history (and the wait until the query) loses; a visit's age subtracts what the pauses
-        // after it lose.
+    private func makeFrame(for query: NextVisitQuery) -> QueryFrame {
+        let stores = query.history.stores
+        let times = query.history.timestamps
+        let last = query.lastStore
+        let anchorLongitude = query.position?.longitude ?? last.map { catalogue.longitudes[$0] } ?? 0
         let gapCap = parameters.recencyGapCapSeconds
         var excessTotal: Int64 = 0
         if gapCap > 0, let lastTime = times.last {
@@ -154,16 +194,31 @@ public struct NextVisitFeatureExtractor: Sendable {
                 excessTotal += max(time - previousTime - gapCap, 0)
                 previousTime = time
             }
-            excessTotal += max(queryTime - lastTime - gapCap, 0)
+            excessTotal += max(query.time - lastTime - gapCap, 0)
         }
-        var excessSoFar: Int64 = 0
+        return QueryFrame(
+            history: query.history, last: last, previous: stores.count >= 2 ? Int(stores[stores.endIndex - 2]) : nil,
+            sessionStart: query.sessionStart, time: query.time,
+            hour: SolarTime.hour(at: query.time, longitude: anchorLongitude),
+            isWeekend: SolarTime.isWeekend(at: query.time, longitude: anchorLongitude),
+            gapCap: gapCap, excessTotal: excessTotal, columns: Column.allCases.count)
+    }
 
-        // One pass over the history.
+    /// One pass over the user's history: per candidate, counts, recency on the activity clock, hour
+    /// and week-part matches, transitions from the last stores, session terms; per category, the
+    /// history's visits. Returns the categories counted (to reset afterwards).
+    private func accumulateHistory(_ frame: QueryFrame, scratch: inout NextVisitScratch) -> [Int32] {
+        let stores = frame.history.stores
+        let times = frame.history.timestamps
+        let gap = parameters.sessionGapSeconds
+        let kappa = parameters.hourKernelConcentration
+        let columns = frame.columns
         let day = Double(Seconds.perDay)
+        var excessSoFar: Int64 = 0
         var touchedCategories: [Int32] = []
         scratch.accumulators.withUnsafeMutableBufferPointer { acc in
             for index in stores.indices {
-                if gapCap > 0, index > stores.startIndex { excessSoFar += max(times[index] - times[index - 1] - gapCap, 0) }
+                if frame.gapCap > 0, index > stores.startIndex { excessSoFar += max(times[index] - times[index - 1] - frame.gapCap, 0) }
                 let store = Int(stores[index])
                 let category = Int(catalogue.categoryIDs[store])
                 if scratch.categoryCounts[category] == 0 { touchedCategories.append(Int32(category)) }
@@ -173,8 +228,8 @@ public struct NextVisitFeatureExtractor: Sendable {
                 let base = slot * columns
                 let time = times[index]
                 // Ages are on the activity clock (the wall clock when there is no cap).
-                let activityTime = time + (excessTotal - excessSoFar)
-                let age = Double(max(queryTime - activityTime, 0))
+                let activityTime = time + (frame.excessTotal - excessSoFar)
+                let age = Double(max(frame.time - activityTime, 0))
                 acc[base + Column.count.rawValue] += 1
                 // Terms below e⁻⁴⁰ (4·10⁻¹⁸) cannot move a log(1 + sum): skip their exp.
                 if age < 40 * day { acc[base + Column.recencyDay.rawValue] += exp(-age / day) }
@@ -185,44 +240,54 @@ public struct NextVisitFeatureExtractor: Sendable {
                 }
                 let longitude = catalogue.longitudes[store]
                 let hour = SolarTime.hour(at: time, longitude: longitude)
-                acc[base + Column.kernel.rawValue] += exp(kappa * (cos(2 * Double.pi * (hour - queryHour) / 24) - 1))
-                if SolarTime.isWeekend(at: time, longitude: longitude) == queryWeekend {
+                acc[base + Column.kernel.rawValue] += exp(kappa * (cos(2 * Double.pi * (hour - frame.hour) / 24) - 1))
+                if SolarTime.isWeekend(at: time, longitude: longitude) == frame.isWeekend {
                     acc[base + Column.weekPart.rawValue] += 1
                 }
-                if index > stores.startIndex, let last, Int(stores[index - 1]) == last, time - times[index - 1] <= gap {
+                if index > stores.startIndex, let last = frame.last, Int(stores[index - 1]) == last, time - times[index - 1] <= gap {
                     acc[base + Column.next.rawValue] += 1
                 }
-                if index >= stores.startIndex + 2, let last, let previous,
+                if index >= stores.startIndex + 2, let last = frame.last, let previous = frame.previous,
                    Int(stores[index - 1]) == last, Int(stores[index - 2]) == previous {
                     acc[base + Column.next2.rawValue] += 1
                 }
-                if index >= query.sessionStart { acc[base + Column.session.rawValue] += 1 }
+                if index >= frame.sessionStart { acc[base + Column.session.rawValue] += 1 }
                 if index + 1 < stores.endIndex, times[index + 1] - time > gap {
                     acc[base + Column.sessionEnd.rawValue] += 1
                 }
             }
         }
+        return touchedCategories
+    }
 
-        // The user's own training visits, to subtract from everyone's counts.
+    /// The hour kernel around the query's hour at the 24 bin centres, divided by its mean.
+    private func normalizedHourKernel(around queryHour: Double) -> [Double] {
+        let kappa = parameters.hourKernelConcentration
         let hourKernel = (0..<24).map { exp(kappa * cos(2 * Double.pi * (Double($0) + 0.5 - queryHour) / 24)) }
         let kernelMean = hourKernel.reduce(0, +) / 24
-        let normalizedKernel = hourKernel.map { $0 / kernelMean }
-        var ownVisits: Int64 = 0
-        var ownFromLastTotal: Int64 = 0
-        let own = query.ownVisits
-        var ownCategories: [Int32] = []
+        return hourKernel.map { $0 / kernelMean }
+    }
+
+    /// The user's own training visits, to subtract from everyone's counts: totals, per category and
+    /// hour in the scratch, and per candidate.
+    private func accumulateOwnVisits(
+        _ own: VisitSequence, frame: QueryFrame, normalizedKernel: [Double], scratch: inout NextVisitScratch
+    ) -> OwnVisitTotals {
+        let gap = parameters.sessionGapSeconds
+        let columns = frame.columns
+        var totals = OwnVisitTotals()
         scratch.accumulators.withUnsafeMutableBufferPointer { acc in
             for index in own.stores.indices {
                 let store = Int(own.stores[index])
-                ownVisits += 1
+                totals.visits += 1
                 let bin = SolarTime.hourBin(at: own.timestamps[index], longitude: catalogue.longitudes[store])
                 let category = Int(catalogue.categoryIDs[store])
-                if scratch.ownCategoryTotals[category] == 0 { ownCategories.append(Int32(category)) }
+                if scratch.ownCategoryTotals[category] == 0 { totals.categories.append(Int32(category)) }
                 scratch.ownCategoryTotals[category] += 1
                 scratch.ownCategoryHours[category * 24 + bin] += 1
-                let fromLast = index > own.stores.startIndex && last == Int(own.stores[index - 1])
+                let fromLast = index > own.stores.startIndex && frame.last == Int(own.stores[index - 1])
                     && own.timestamps[index] - own.timestamps[index - 1] <= gap
-                if fromLast { ownFromLastTotal += 1 }
+                if fromLast { totals.fromLast += 1 }
                 let slot = Int(scratch.slots[store])
                 guard slot >= 0 else { continue }
                 let base = slot * columns
@@ -231,41 +296,62 @@ public struct NextVisitFeatureExtractor: Sendable {
                 acc[base + Column.ownKernel.rawValue] += normalizedKernel[bin]
             }
         }
+        return totals
+    }
 
-        // Everyone's transitions from the last store, scattered onto the candidates in one pass over the
-        // row (cheaper than a search per candidate).
-        if let last {
-            let row = statistics.transitions(from: last)
-            scratch.accumulators.withUnsafeMutableBufferPointer { acc in
-                for (target, count) in zip(row.targets, row.counts) {
-                    let slot = Int(scratch.slots[Int(target)])
-                    if slot >= 0 { acc[slot * columns + Column.othersFromLast.rawValue] = Double(count) }
-                }
+    /// Everyone's transitions from the last store, scattered onto the candidates in one pass over the
+    /// row (cheaper than a search per candidate).
+    private func scatterTransitions(from last: Int, columns: Int, scratch: inout NextVisitScratch) {
+        let row = statistics.transitions(from: last)
+        scratch.accumulators.withUnsafeMutableBufferPointer { acc in
+            for (target, count) in zip(row.targets, row.counts) {
+                let slot = Int(scratch.slots[Int(target)])
+                if slot >= 0 { acc[slot * columns + Column.othersFromLast.rawValue] = Double(count) }
             }
         }
+    }
 
-        if let collaborative, parameters.features.contains(.collaborative) {
-            if scratch.collaborative.count != candidateCount {
-                scratch.collaborative = [Double](repeating: 0, count: candidateCount)
+    /// Per category of the candidates, once: everyone else's add-one-smoothed share of the
+    /// category's visits by hour under the kernel, and the log of the history's share of the category.
+    private func cacheCategoryTerms(
+        of candidates: [Int32], historyCount: Int, normalizedKernel: [Double], scratch: inout NextVisitScratch
+    ) {
+        let categoryCount = Double(catalogue.categoryNames.count)
+        for storeIndex in candidates {
+            let category = Int(catalogue.categoryIDs[Int(storeIndex)])
+            guard scratch.categoryKernels[category].isNaN else { continue }
+            scratch.cachedCategories.append(Int32(category))
+            var categoryKernel = 0.0
+            for hour in 0..<24 {
+                let othersInCategory = max(statistics.categoryHourCounts[category * 24 + hour]
+                    - Int64(scratch.ownCategoryHours[category * 24 + hour]), 0)
+                categoryKernel += Double(othersInCategory + 1) * normalizedKernel[hour]
             }
-            collaborative.score(history: history, candidates: candidates, into: &scratch.collaborative, memo: &scratch.foldInMemo)
+            categoryKernel /= Double(max(statistics.categoryTotals[category] - Int64(scratch.ownCategoryTotals[category]), 0) + 24)
+            scratch.categoryKernels[category] = categoryKernel
+            scratch.categoryShareLogs[category] = log(
+                (Double(scratch.categoryCounts[category]) + 1) / (Double(historyCount) + categoryCount))
         }
+    }
 
+    /// Each candidate's features from the accumulators and the cached category terms.
+    private func writeFeatures(
+        of candidates: [Int32], frame: QueryFrame, own: OwnVisitTotals, normalizedKernel: [Double], origin: GeoPoint?,
+        useCollaborative: Bool, scratch: NextVisitScratch, into output: inout [Double]
+    ) {
+        let featureCount = NextVisitFeature.count
+        let columns = frame.columns
         let storeCount = Double(statistics.storeCount)
         // "Everyone else" counts are everyone's minus the user's own; they are never negative when the
         // own visits are the ones the statistics counted, in the same order. The floors at 0 keep a
         // prediction finite if a caller breaks that (a log of a negative count would be NaN).
-        let othersTotal = Double(max(statistics.totalVisits - ownVisits, 0))
-        let othersRowTotal = last.map { max(Double(statistics.transitionTotals[$0] - ownFromLastTotal), 0) } ?? 0
+        let othersTotal = Double(max(statistics.totalVisits - own.visits, 0))
+        let othersRowTotal = frame.last.map { max(Double(statistics.transitionTotals[$0] - own.fromLast), 0) } ?? 0
         let beta = parameters.transitionPrior
         let prior = parameters.storeHourPrior
-        let historyCount = Double(stores.count)
-        let categoryCount = Double(catalogue.categoryNames.count)
-        let sessionStartStore = query.sessionStart < stores.endIndex ? Int(stores[query.sessionStart]) : nil
-        let origin = query.origin(in: catalogue)
-
-        let features = parameters.features
-        let useCollaborative = collaborative != nil && features.contains(.collaborative)
+        let stores = frame.history.stores
+        let sessionStartStore = frame.sessionStart < stores.endIndex ? Int(stores[frame.sessionStart]) : nil
+        let queryTime = Double(frame.time)
         scratch.accumulators.withUnsafeBufferPointer { acc in
             output.withUnsafeMutableBufferPointer { out in
                 for (slot, storeIndex) in candidates.enumerated() {
@@ -284,7 +370,7 @@ public struct NextVisitFeatureExtractor: Sendable {
                         set(.recencyWeek, Self.log1pOrZero(value(.recencyWeek)))
                         set(.recencyMonth, Self.log1pOrZero(value(.recencyMonth)))
                         set(.visited, 1)
-                        set(.hoursSinceVisit, log1p(max(Double(queryTime) - value(.lastTime), 0) / Double(Seconds.perHour)))
+                        set(.hoursSinceVisit, log1p(max(queryTime - value(.lastTime), 0) / Double(Seconds.perHour)))
                         set(.userHour, Self.log1pOrZero(value(.kernel)))
                         set(.userHourShare, log((value(.kernel) + uniformKernelMean) / (count + 1)))
                         set(.userWeekPart, Self.log1pOrZero(value(.weekPart)))
@@ -312,25 +398,11 @@ public struct NextVisitFeatureExtractor: Sendable {
                         storeKernel += Double(statistics.hourCounts[store * 24 + hour]) * normalizedKernel[hour]
                     }
                     let category = Int(catalogue.categoryIDs[store])
-                    if scratch.categoryKernels[category].isNaN {
-                        scratch.cachedCategories.append(Int32(category))
-                        var categoryKernel = 0.0
-                        for hour in 0..<24 {
-                            let othersInCategory = max(statistics.categoryHourCounts[category * 24 + hour]
-                                - Int64(scratch.ownCategoryHours[category * 24 + hour]), 0)
-                            categoryKernel += Double(othersInCategory + 1) * normalizedKernel[hour]
-                        }
-                        // Everyone else's add-one-smoothed share of the category's visits by hour.
-                        categoryKernel /= Double(max(statistics.categoryTotals[category] - Int64(scratch.ownCategoryTotals[category]), 0) + 24)
-                        scratch.categoryKernels[category] = categoryKernel
-                        scratch.categoryShareLogs[category] = log(
-                            (Double(scratch.categoryCounts[category]) + 1) / (historyCount + categoryCount))
-                    }
                     let othersKernel = max(storeKernel - value(.ownKernel), 0)
                     set(.storeHour, log((othersKernel + prior * scratch.categoryKernels[category]) / (othersVisits + prior) / 24))
 
                     set(.session, Self.log1pOrZero(value(.session)))
-                    if store == last { set(.isLast, 1) }
+                    if store == frame.last { set(.isLast, 1) }
                     if store == sessionStartStore { set(.isSessionStart, 1) }
                     set(.sessionEnd, Self.log1pOrZero(value(.sessionEnd)))
                     set(.categoryShare, scratch.categoryShareLogs[category])
@@ -338,6 +410,10 @@ public struct NextVisitFeatureExtractor: Sendable {
                 }
             }
         }
+    }
+
+    /// Puts the scratch's per-category state back to its between-queries value.
+    private func reset(touchedCategories: [Int32], ownCategories: [Int32], scratch: inout NextVisitScratch) {
         for category in touchedCategories { scratch.categoryCounts[Int(category)] = 0 }
         for category in scratch.cachedCategories.map(Int.init) {
             scratch.categoryKernels[category] = .nan
@@ -348,6 +424,5 @@ public struct NextVisitFeatureExtractor: Sendable {
             scratch.ownCategoryTotals[category] = 0
             for hour in 0..<24 { scratch.ownCategoryHours[category * 24 + hour] = 0 }
         }
-        return output
     }
 }

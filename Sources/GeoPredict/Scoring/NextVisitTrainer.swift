@@ -226,31 +226,6 @@ public struct NextVisitTrainer {
     }
 }
 
-/// Laps of the wall clock, or of this thread's CPU time (which leaves out time spent preempted on a
-/// busy machine).
-struct Stopwatch {
-    private let clock: clockid_t
-    private var last: Double
-
-    init(threadCPUTime: Bool = false) {
-        clock = threadCPUTime ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
-        last = Stopwatch.now(clock)
-    }
-
-    static func now(_ clock: clockid_t = CLOCK_MONOTONIC) -> Double {
-        var spec = timespec()
-        clock_gettime(clock, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
-
-    /// Seconds since the previous lap (or creation).
-    mutating func lap() -> Double {
-        let now = Stopwatch.now(clock)
-        defer { last = now }
-        return now - last
-    }
-}
-
 func roundedString(_ value: Double, digits: Int = 2) -> String {
     let scale = pow(10.0, Double(digits))
     return String((value * scale).rounded() / scale)

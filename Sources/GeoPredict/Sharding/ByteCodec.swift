@@ -1,3 +1,5 @@
+import MPI
+
 /// Appends values to a byte array in a fixed little-endian layout, for records that travel between
 /// ranks (alltoallv, broadcast) or go to disk.
 public struct ByteWriter: Sendable {
@@ -10,9 +12,7 @@ public struct ByteWriter: Sendable {
     }
 
     /// Appends the raw little-endian bytes of `value`.
-    public mutating func write<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-    }
+    public mutating func write<T: FixedWidthInteger>(_ value: T) { LittleEndian.append(value, to: &bytes) }
 
     public mutating func write(_ value: Double) { write(value.bitPattern) }
 
@@ -76,12 +76,8 @@ public struct ByteReader {
     public mutating func read<T: FixedWidthInteger>(_ type: T.Type = T.self) throws(Error) -> T {
         let size = MemoryLayout<T>.size
         guard bytes.endIndex - offset >= size else { throw .truncated(offset: offset) }
-        var value = T.zero
-        withUnsafeMutableBytes(of: &value) { target in
-            for index in 0..<size { target[index] = bytes[offset + index] }
-        }
-        offset += size
-        return T(littleEndian: value)
+        defer { offset += size }
+        return LittleEndian.load(from: bytes, at: offset)
     }
 
     public mutating func readDouble() throws(Error) -> Double { Double(bitPattern: try read(UInt64.self)) }
@@ -89,16 +85,11 @@ public struct ByteReader {
     public mutating func readFloat() throws(Error) -> Float { Float(bitPattern: try read(UInt32.self)) }
 
     public mutating func readVarint() throws(Error) -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            guard offset < bytes.endIndex, shift < 64 else { throw .truncated(offset: offset) }
-            let byte = bytes[offset]
-            offset += 1
-            result |= UInt64(byte & 0x7f) << shift
-            if byte < 0x80 { return result }
-            shift += 7
-        }
+        var position = offset - bytes.startIndex
+        let value = bytes.withUnsafeBytes { LEB128.decode($0, at: &position) }
+        offset = bytes.startIndex + position
+        guard let value else { throw .truncated(offset: offset) }
+        return value
     }
 
     /// The next `count` bytes as they are (a view of the reader's bytes, not a copy).

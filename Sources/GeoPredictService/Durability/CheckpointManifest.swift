@@ -9,28 +9,11 @@ struct WALManifest: Equatable, Sendable {
     /// Per file name, the number of leading records the model covers.
     var recordCounts: [String: Int] = [:]
 
-    /// The manifest of files read whole: every intact record of each.
-    init(coveringAllOf files: [WriteAheadLog.FileRecords]) {
-        for file in files { recordCounts[file.name] = file.records.count }
-    }
-
     init(recordCounts: [String: Int] = [:]) { self.recordCounts = recordCounts }
 
-    /// `files`' records in two parts: those the model was trained on (the first `n` of each listed
-    /// file) and those it has not seen (the rest, and files it does not list — written after the
-    /// checkpoint, possibly by a run that then crashed). Each part keeps file-then-record order.
-    func split(_ files: [WriteAheadLog.FileRecords]) -> (trained: [[UInt8]], recent: [[UInt8]]) {
-        var trained = [[UInt8]]()
-        var recent = [[UInt8]]()
-        for file in files {
-            let covered = coveredCount(of: file.name, holding: file.records.count)
-            trained.append(contentsOf: file.records[..<covered])
-            recent.append(contentsOf: file.records[covered...])
-        }
-        return (trained, recent)
-    }
-
-    /// How many leading records of file `name`, which holds `recordCount`, the model covers.
+    /// How many leading records of file `name`, which holds `recordCount`, the model covers: those it
+    /// was trained on; the rest, and files it does not list (written after the checkpoint, possibly by
+    /// a run that then crashed), are recent (``LoggedEvents/read(directory:prefix:checkpoint:shards:rank:)``).
     func coveredCount(of name: String, holding recordCount: Int) -> Int {
         // More records listed than readable cannot happen with synced appends; if a file was
         // damaged since, what is left of it counts as trained.

@@ -30,14 +30,15 @@ import Glibc
 enum LogFold {
     /// Problems reading or writing a fold file.
     enum Failure: Error, CustomStringConvertible {
-        case cannotWrite(path: String, errno: Int32)
+        /// Writing this rank's fold file failed (nothing of the new generation counts).
+        case cannotWrite(DurableFile.Failure)
         case unreadable(path: String, reason: String)
         /// A folded segment holds fewer records than the checkpoint said it had: it is not folded.
         case segmentShorterThanCovered(name: String, holding: Int, covered: Int)
 
         var description: String {
             switch self {
-            case let .cannotWrite(path, code): return "cannot write \(path): \(String(cString: strerror(code)))"
+            case let .cannotWrite(failure): return failure.description
             case let .unreadable(path, reason): return "fold file \(path) is unreadable (\(reason)); it holds acknowledged events: "
                 + "restore it, or move it away to start without them"
             case let .segmentShorterThanCovered(name, holding, covered):
@@ -270,17 +271,9 @@ enum LogFold {
         return Plan(generation: max(highestGeneration, previous.generation) + 1, previous: previous, segments: segments)
     }
 
-    /// The steps of one rank's part of a fold, so that a test can stop after any of them (a crash).
-    enum Step: Int, CaseIterable, Comparable {
-        /// The temporary file is written and synced.
-        case temporaryWritten
-        /// It is renamed to its final name.
-        case renamed
-        /// The folder is synced: the file survives a crash.
-        case directorySynced
-
-        static func < (lhs: Step, rhs: Step) -> Bool { lhs.rawValue < rhs.rawValue }
-    }
+    /// The steps of one rank's part of a fold (writing its file), so that a test can stop after any of
+    /// them (a crash).
+    typealias Step = DurableFile.Step
 
     /// One rank's part of `plan`: reads its users' events of the previous generation and of the newly
     /// folded segments, and writes its file of the new generation. Runs on a background thread (no MPI).
@@ -330,9 +323,13 @@ enum LogFold {
         let file = FoldFile(
             generation: plan.generation, rank: rank, rankCount: shards.rankCount, partitionCount: shards.partitionCount,
             segments: state.segments, voids: state.voids, events: events)
-        try writeAtomically(
-            file.encoded, directory: directory, name: fileName(generation: plan.generation, rank: rank, rankCount: shards.rankCount),
-            stoppingAfter: stoppingAfter)
+        do {
+            try DurableFile.write(
+                file.encoded, directory: directory, name: fileName(generation: plan.generation, rank: rank, rankCount: shards.rankCount),
+                stoppingAfter: stoppingAfter)
+        } catch {
+            throw Failure.cannotWrite(error)
+        }
         return state
     }
 
@@ -410,59 +407,14 @@ enum LogFold {
         for name in names.prefix(limit ?? names.count) where unlink("\(directory)/\(name)") == 0 {
             removed.append(name)
         }
-        try? syncDirectory(directory)
+        try? DurableFile.syncDirectory(directory)
         return removed
     }
 
     /// Removes this rank's file of a generation that did not come about (another rank failed).
     static func abandon(generation: Int, rank: Int, rankCount: Int, directory: String) {
         unlink("\(directory)/\(fileName(generation: generation, rank: rank, rankCount: rankCount))")
-        try? syncDirectory(directory)
-    }
-
-    // MARK: Files
-
-    /// Writes `bytes` as `directory/name` so that a crash leaves no partial file under that name:
-    /// a temporary file, fsync, rename, fsync of the folder.
-    static func writeAtomically(_ bytes: [UInt8], directory: String, name: String, stoppingAfter: Step? = nil) throws(Failure) {
-        let final = "\(directory)/\(name)"
-        let temporary = "\(directory)/.\(name.dropLast(fileSuffix.count))-\(getpid()).tmp"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .cannotWrite(path: temporary, errno: errno) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else {
-                let code = written < 0 ? errno : EIO
-                close(descriptor)
-                unlink(temporary)
-                throw .cannotWrite(path: temporary, errno: code)
-            }
-            offset += written
-        }
-        guard fsync(descriptor) == 0 else {
-            let code = errno
-            close(descriptor)
-            unlink(temporary)
-            throw .cannotWrite(path: temporary, errno: code)
-        }
-        close(descriptor)
-        if stoppingAfter == .temporaryWritten { return }
-        guard rename(temporary, final) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw .cannotWrite(path: final, errno: code)
-        }
-        if stoppingAfter == .renamed { return }
-        try syncDirectory(directory)
-    }
-
-    static func syncDirectory(_ directory: String) throws(Failure) {
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .cannotWrite(path: directory, errno: errno) }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw .cannotWrite(path: directory, errno: errno) }
+        try? DurableFile.syncDirectory(directory)
     }
 }
 
@@ -502,7 +454,7 @@ struct FoldFile {
             writer.write(bytes: event.payload)
         }
         var bytes = writer.bytes
-        WriteAheadLog.appendLittleEndian(CRC32.checksum(bytes), to: &bytes)
+        LittleEndian.append(CRC32.checksum(bytes), to: &bytes)
         return bytes
     }
 

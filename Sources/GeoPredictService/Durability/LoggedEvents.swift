@@ -64,16 +64,10 @@ struct LoggedEvents {
         // Per file, each record's index among those the voids keep (nil: voided).
         var keptIndex = [[Int?]]()
         for (name, parsed) in files {
-            let fileVoids = voids[name] ?? []
-            let applied = parsed.applying(fileVoids, name: name)
-            logged.manifest.recordCounts[name] = applied.records.count
-            logged.skipped.append(WriteAheadLog.FileRecords(name: name, records: [], skipped: applied.skipped))
-            var kept = 0
-            keptIndex.append(parsed.events.map { event in
-                guard !WriteAheadLog.ParsedFile.isVoided(event, by: fileVoids) else { return nil }
-                defer { kept += 1 }
-                return kept
-            })
+            let kept = parsed.keeping(voids[name] ?? [])
+            logged.manifest.recordCounts[name] = kept.count
+            logged.skipped.append(WriteAheadLog.FileRecords(name: name, records: [], skipped: kept.skipped))
+            keptIndex.append(kept.indices)
         }
         var fromFiles = [LogFold.PlacedEvent]()
         fromFiles.reserveCapacity(owned.count)

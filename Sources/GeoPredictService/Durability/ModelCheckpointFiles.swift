@@ -7,25 +7,12 @@ import Glibc
 /// atomically, the newest two kept (the older one is the fallback if the newest cannot be read).
 struct ModelCheckpointFiles {
     /// Problems writing a checkpoint.
-    enum Failure: Error, CustomStringConvertible {
-        case cannotCreate(path: String, errno: Int32)
-        case writeFailed(path: String, errno: Int32)
-        case syncFailed(path: String, errno: Int32)
-        case renameFailed(path: String, errno: Int32)
-
-        var description: String {
-            switch self {
-            case let .cannotCreate(path, code): return "cannot create \(path): \(String(cString: strerror(code)))"
-            case let .writeFailed(path, code): return "cannot write \(path): \(String(cString: strerror(code)))"
-            case let .syncFailed(path, code): return "cannot sync \(path): \(String(cString: strerror(code)))"
-            case let .renameFailed(path, code): return "cannot rename to \(path): \(String(cString: strerror(code)))"
-            }
-        }
-    }
+    typealias Failure = DurableFile.Failure
 
     static let prefix = "model-"
     static let suffix = ".gpmodel"
-    /// Temporary files start with a dot so that a crash mid-write never leaves a name ``list()`` takes.
+    /// Temporary files (``DurableFile/temporaryName(for:)``) start with a dot, so that a crash mid-write
+    /// never leaves a name ``list()`` takes.
     static let temporaryPrefix = ".model-"
 
     let directory: String
@@ -67,50 +54,15 @@ struct ModelCheckpointFiles {
         } catch {
             throw .cannotCreate(path: directory, errno: errno)
         }
-        let final = path(of: Self.name(of: version))
-        let temporary = path(of: "\(Self.temporaryPrefix)\(version)-\(getpid()).tmp")
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .cannotCreate(path: temporary, errno: errno) }
-        var closed = false
-        defer { if !closed { close(descriptor) } }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                unlink(temporary)
-                throw .writeFailed(path: temporary, errno: code)
-            }
-            offset += written
-        }
-        guard fsync(descriptor) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw .syncFailed(path: temporary, errno: code)
-        }
-        close(descriptor)
-        closed = true
-        guard rename(temporary, final) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw .renameFailed(path: final, errno: code)
-        }
-        try syncDirectory()
+        let name = Self.name(of: version)
+        try DurableFile.write(bytes, directory: directory, name: name)
         for old in list().dropFirst(max(keeping, 1)) { unlink(path(of: old.name)) }
-        return final
+        return path(of: name)
     }
 
     /// Removes temporary files left by a crash during ``save(_:version:keeping:)``.
     func removeTemporaryFiles() {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         for name in names where name.hasPrefix(Self.temporaryPrefix) && name.hasSuffix(".tmp") { unlink(path(of: name)) }
-    }
-
-    private func syncDirectory() throws(Failure) {
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .syncFailed(path: directory, errno: errno) }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw .syncFailed(path: directory, errno: errno) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GeoPredict
+import MPI
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -317,11 +318,11 @@ public final class WriteAheadLog {
 
         /// `[first: UInt64 LE][last: UInt64 LE][segment name, UTF-8]`.
         var payload: [UInt8] {
-            var bytes = [UInt8]()
-            for value in [sequences.lowerBound, sequences.upperBound] {
-                for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-            }
-            return bytes + Array(segment.utf8)
+            var writer = ByteWriter(reservingCapacity: 16 + segment.utf8.count)
+            writer.write(sequences.lowerBound)
+            writer.write(sequences.upperBound)
+            writer.write(bytes: segment.utf8)
+            return writer.bytes
         }
 
         init(segment: String, sequences: ClosedRange<UInt64>) {
@@ -331,8 +332,8 @@ public final class WriteAheadLog {
 
         init?(payload: [UInt8]) {
             guard payload.count > 16 else { return nil }
-            let first = WriteAheadLog.readUInt64(payload, at: 0)
-            let last = WriteAheadLog.readUInt64(payload, at: 8)
+            let first = LittleEndian.load(UInt64.self, from: payload, at: 0)
+            let last = LittleEndian.load(UInt64.self, from: payload, at: 8)
             guard first <= last, let name = String(validating: payload[16...], as: UTF8.self) else { return nil }
             self.init(segment: name, sequences: first...last)
         }
@@ -342,16 +343,17 @@ public final class WriteAheadLog {
         buffer.append(contentsOf: magic)
         let checked = checkedHeader(kind: kind, sequence: sequence, length: UInt32(payload.count))
         buffer.append(contentsOf: checked)
-        appendLittleEndian(CRC32.checksum(checked + payload), to: &buffer)
+        LittleEndian.append(CRC32.checksum(checked + payload), to: &buffer)
         buffer.append(contentsOf: payload)
     }
 
     /// The header bytes the checksum covers: version, kind, two reserved zeros, sequence, length.
     private static func checkedHeader(kind: UInt8, sequence: UInt64, length: UInt32) -> [UInt8] {
-        var bytes: [UInt8] = [formatVersion, kind, 0, 0]
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: sequence >> UInt64(shift))) }
-        appendLittleEndian(length, to: &bytes)
-        return bytes
+        var writer = ByteWriter(reservingCapacity: 16)
+        writer.write(bytes: [formatVersion, kind, 0, 0])
+        writer.write(sequence)
+        writer.write(length)
+        return writer.bytes
     }
 
     // MARK: Reading
@@ -484,22 +486,42 @@ public final class WriteAheadLog {
             return voids.contains { $0.sequences.contains(sequence) }
         }
 
-        /// The file's records without those `voids` name, which become skipped regions.
-        func applying(_ voids: [VoidedRange], name: String) -> FileRecords {
-            var records = [[UInt8]]()
+        /// What `voids` (this file's) leave of the file.
+        struct Kept {
+            /// Per event, its index among the records kept (nil: voided), as checkpoint manifests count them.
+            var indices: [Int?]
+            var count: Int
+            /// The file's skipped regions, the voided records' among them, in file order.
+            var skipped: [SkippedRegion]
+        }
+
+        /// The records `voids` keep, and the voided ones as skipped regions.
+        func keeping(_ voids: [VoidedRange]) -> Kept {
+            var indices = [Int?]()
+            indices.reserveCapacity(events.count)
+            var count = 0
             var voided = [SkippedRegion]()
             for event in events {
                 guard Self.isVoided(event, by: voids) else {
-                    records.append(event.payload)
+                    indices.append(count)
+                    count += 1
                     continue
                 }
+                indices.append(nil)
                 if let last = voided.last, last.offset + last.length == event.offset {
                     voided[voided.count - 1].length += event.end - event.offset
                 } else {
                     voided.append(SkippedRegion(offset: event.offset, length: event.end - event.offset, reason: .voided))
                 }
             }
-            return FileRecords(name: name, records: records, skipped: (skipped + voided).sorted { $0.offset < $1.offset })
+            return Kept(indices: indices, count: count, skipped: (skipped + voided).sorted { $0.offset < $1.offset })
+        }
+
+        /// The file's records without those `voids` name, which become skipped regions.
+        func applying(_ voids: [VoidedRange], name: String) -> FileRecords {
+            let kept = keeping(voids)
+            let records = zip(events, kept.indices).compactMap { event, index in index.map { _ in event.payload } }
+            return FileRecords(name: name, records: records, skipped: kept.skipped)
         }
     }
 
@@ -572,9 +594,9 @@ public final class WriteAheadLog {
               bytes[offset + 4] == formatVersion, bytes[offset + 5] == eventKind || bytes[offset + 5] == voidKind,
               bytes[offset + 6] == 0, bytes[offset + 7] == 0
         else { return nil }
-        let sequence = readUInt64(bytes, at: offset + 8)
-        let length = Int(readLittleEndian(bytes, at: offset + 16))
-        let checksum = readLittleEndian(bytes, at: offset + 20)
+        let sequence = LittleEndian.load(UInt64.self, from: bytes, at: offset + 8)
+        let length = Int(LittleEndian.load(UInt32.self, from: bytes, at: offset + 16))
+        let checksum = LittleEndian.load(UInt32.self, from: bytes, at: offset + 20)
         guard length <= maximumRecordBytes, bytes.count - offset - headerBytes >= length else { return nil }
         let payload = Array(bytes[(offset + headerBytes)..<(offset + headerBytes + length)])
         guard CRC32.checksum(Array(bytes[(offset + 4)..<(offset + 20)]) + payload) == checksum else { return nil }
@@ -588,8 +610,8 @@ public final class WriteAheadLog {
         var offset = 0
         while offset < bytes.count {
             guard bytes.count - offset >= 8 else { break }
-            let length = Int(readLittleEndian(bytes, at: offset))
-            let checksum = readLittleEndian(bytes, at: offset + 4)
+            let length = Int(LittleEndian.load(UInt32.self, from: bytes, at: offset))
+            let checksum = LittleEndian.load(UInt32.self, from: bytes, at: offset + 4)
             guard length <= maximumRecordBytes, bytes.count - offset - 8 >= length else { break }
             // Eight zero bytes pass as an empty record (the checksum of nothing is 0), but the service
             // never logs an empty event: they are zeroed space, not a record.
@@ -600,18 +622,6 @@ public final class WriteAheadLog {
             offset += 8 + length
         }
         return (records, offset)
-    }
-
-    static func readUInt64(_ bytes: [UInt8], at offset: Int) -> UInt64 {
-        (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << UInt64(8 * $1) }
-    }
-
-    static func appendLittleEndian(_ value: UInt32, to buffer: inout [UInt8]) {
-        for shift in stride(from: 0, to: 32, by: 8) { buffer.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
-    }
-
-    private static func readLittleEndian(_ bytes: [UInt8], at offset: Int) -> UInt32 {
-        (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << UInt32(8 * $1) }
     }
 
     static func makeDirectory(_ directory: String) throws(Failure) {

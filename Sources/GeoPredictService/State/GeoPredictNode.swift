@@ -282,8 +282,7 @@ final class GeoPredictNode {
             if communicator.rank == 0 { logger.error("training \(version) failed", metadata: ["error": "\(error)"]) }
         }
         if let started = status.started {
-            let elapsed = ContinuousClock.now - started
-            status.finishedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            status.finishedSeconds = (ContinuousClock.now - started).seconds
         }
         guard status.state == .idle, let checkpoints else { return nil }
         do {

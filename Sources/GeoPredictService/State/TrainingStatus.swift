@@ -1,6 +1,7 @@
 import Foundation
 import GeoPredict
 import GeoPredictProtos
+import MPI
 import Synchronization
 
 /// Stages and ALS iterations done by the training run going on (or the last one): recorded on its
@@ -77,8 +78,7 @@ struct TrainingStatus {
             if let finishedSeconds {
                 $0.elapsedSeconds = finishedSeconds
             } else if let started {
-                let elapsed = ContinuousClock.now - started
-                $0.elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                $0.elapsedSeconds = (ContinuousClock.now - started).seconds
             }
             $0.servingModelVersion = servingVersion
             $0.error = error

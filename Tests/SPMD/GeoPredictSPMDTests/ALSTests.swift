@@ -194,7 +194,7 @@ struct ALSSPMDData {
             }
             for store in chosen.sorted() {
                 for visit in 0..<(1 + Int(next() % 5)) {
-                    visits.append((id, Int32(store), Int64(1_700_000_000 + visit * 3_600)))
+                    visits.append((id, Int32(store), 1_700_000_000 + Int64(visit) * Seconds.perHour))
                 }
             }
         }

@@ -418,8 +418,8 @@ private struct SyntheticTSMC {
     /// `Tue Apr 03 18:00:09 +0000 2012` for a Unix time (a civil-from-days conversion, independent
     /// of the parser's days-from-civil).
     static func tsmcTime(_ time: Int64, _ months: [String]) -> String {
-        let days = time / 86_400
-        let seconds = time % 86_400
+        let days = time / Seconds.perDay
+        let seconds = time % Seconds.perDay
         let z = days + 719_468
         let era = z / 146_097
         let dayOfEra = z - era * 146_097
@@ -431,7 +431,7 @@ private struct SyntheticTSMC {
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
         let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][Int(days % 7)]
         func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(weekday) \(months[Int(month - 1)]) \(two(day)) \(two(seconds / 3_600)):\(two(seconds / 60 % 60)):\(two(seconds % 60)) +0000 \(year)"
+        return "\(weekday) \(months[Int(month - 1)]) \(two(day)) \(two(seconds / Seconds.perHour)):\(two(seconds / Seconds.perMinute % 60)):\(two(seconds % 60)) +0000 \(year)"
     }
 
     /// The catalogue by the documented rule, computed naively: per venue the most frequent

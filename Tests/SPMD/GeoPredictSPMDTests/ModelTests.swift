@@ -28,20 +28,20 @@ struct ModelSPMDData {
         }
         func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
         let start: Int64 = 1_333_342_800
-        cutoff = start + Int64(days - 10) * 86_400
+        cutoff = start + Int64(days - 10) * Seconds.perDay
         var kept: [(userID: String, store: Int32, timestamp: Int64)] = []
         for user in 0..<userCount {
             let id = "user\(user)"
             let favourites = (0..<4).map { _ in Int32(next() % UInt64(storeCount)) }
             var userVisits: [(userID: String, store: Int32, timestamp: Int64)] = []
             for day in 0..<days where uniform() < 0.6 {
-                var time = start + Int64(day) * 86_400 + Int64(next() % 7_200)
+                var time = start + Int64(day) * Seconds.perDay + Int64(next() % UInt64(2 * Seconds.perHour))
                 var position = Int(next() % 2)
                 for _ in 0..<(3 + Int(next() % 3)) {
                     let store = uniform() < 0.2 ? Int32(next() % UInt64(storeCount)) : favourites[position % 4]
                     userVisits.append((id, store, time))
                     position += 1
-                    time += 1_800 + Int64(next() % 10_800)
+                    time += Seconds.perHour / 2 + Int64(next() % UInt64(3 * Seconds.perHour))
                 }
             }
             if shards.owner(of: id) == rank { kept += userVisits }
