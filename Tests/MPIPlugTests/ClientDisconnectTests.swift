@@ -30,7 +30,7 @@ struct ClientDisconnectTests {
             let requestsBefore = harness.service.statistics.snapshot.requests
 
             // A raw client sends a whole Echo call, waits until it is queued, and hangs up.
-            let socket = try RawConnection(port: port)
+            let socket = try RawSocket(port: port)
             try socket.send(
                 "POST /mpiplug.v1.DiagnosticsService/Echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     + "Content-Length: 2\r\n\r\n{}")
@@ -52,41 +52,4 @@ struct ClientDisconnectTests {
             #expect(metrics.contains(#"mpiplug_requests_shed_total{reason="client_gone"} 1"#))
         }
     }
-}
-
-/// A plain TCP client on 127.0.0.1, to hang up without reading the answer.
-private final class RawConnection {
-    private var descriptor: Int32
-
-    struct Failure: Error { let what: String }
-
-    init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw Failure(what: "socket") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            Glibc.close(descriptor)
-            throw Failure(what: "connect")
-        }
-    }
-
-    func send(_ text: String) throws {
-        let bytes = Array(text.utf8)
-        let sent = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, 0) }
-        guard sent == bytes.count else { throw Failure(what: "send") }
-    }
-
-    func close() {
-        guard descriptor >= 0 else { return }
-        Glibc.close(descriptor)
-        descriptor = -1
-    }
-
-    deinit { close() }
 }
