@@ -6,31 +6,35 @@ import MPIPlug
 /// a service's `serve` command: `@OptionGroup var server: ServerOptions`, then
 /// `try server.makeConfiguration()`.
 public struct ServerOptions: ParsableArguments {
-    @Option(help: "Address to listen on.") public var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0: any free port).") public var port = 8080
+    /// Every default comes from the framework's own configuration: one source, so `--help` says what
+    /// a service built without these options does.
+    private static let defaults = MPIPlugConfiguration()
+
+    @Option(help: "Address to listen on.") public var host = Self.defaults.host
+    @Option(help: "Port to listen on (0: any free port).") public var port = Self.defaults.port
     @Option(help: ArgumentHelp(
         "Ranks that run an HTTP front door: a number N, or per-host (default 1, rank 0).",
         discussion: "N doors are spread over the hosts (the first rank of each host, then the second, ...); doors on one host listen on --port, --port + 1, ... in rank order. Put them behind a load balancer.",
         valueName: "N|per-host"))
     public var frontDoors = "1"
-    @Option(help: "Largest request body in bytes.") public var maxBodyBytes = 4 * 1024 * 1024
-    @Option(help: "Most requests per round.") public var maxBatch = 512
+    @Option(help: "Largest request body in bytes.") public var maxBodyBytes = Self.defaults.maximumBodyBytes
+    @Option(help: "Most requests per round.") public var maxBatch = Self.defaults.maximumBatchSize
     @Option(help: ArgumentHelp(
         "Most bytes rank 0 sends to the ranks in one round; requests beyond it wait for the next.",
         discussion: "16 bodies at the default --max-body-bytes, far below protobuf's 2 GiB; keep it above --max-body-bytes."))
-    public var maxRoundBytes = MPIPlugConfiguration().maximumRoundBytes
+    public var maxRoundBytes = Self.defaults.maximumRoundBytes
     @Option(help: ArgumentHelp(
         "Most requests waiting for a round; beyond it calls get 429 resource_exhausted with Retry-After.",
         discussion: "Eight full rounds at the default --max-batch: absorbs bursts, bounds every request's wait."))
-    public var maxQueuedRequests = MPIPlugConfiguration().maximumQueuedRequests
+    public var maxQueuedRequests = Self.defaults.maximumQueuedRequests
     @Option(help: ArgumentHelp(
         "Most bytes of request bodies waiting for a round; beyond it calls get 429 with Retry-After.",
         discussion: "64 bodies at the default --max-body-bytes, about 1 % of a 24 GiB node."))
-    public var maxQueuedBytes = MPIPlugConfiguration().maximumQueuedBytes
+    public var maxQueuedBytes = Self.defaults.maximumQueuedBytes
     @Option(help: ArgumentHelp(
         "Seconds a call may wait and run when the client sends no Connect-Timeout-Ms.",
         discussion: "Far beyond a healthy call, below --round-timeout: such clients hear deadline_exceeded, not silence."))
-    public var defaultTimeout: Double = 60
+    public var defaultTimeout = Self.defaults.defaultTimeout / .seconds(1)
     @Option(help: "File holding a bearer token that every call must present.") public var authTokenFile: String?
     @Flag(help: "Serve without a token on an address other than loopback (refused otherwise): only on a trusted network.")
     public var allowUnauthenticated = false
@@ -39,25 +43,25 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Seconds a round may run before a rank counts as unresponsive: calls get 503 and the job exits (status 75) to be restarted.",
         discussion: "Set it well above the slowest expected round; a slow rank looks like a dead one."))
-    public var roundTimeout: Double = 120
+    public var roundTimeout = Self.defaults.roundTimeout / .seconds(1)
     @Option(help: "Seconds a connection may stay open with no request in progress (default 60: across ordinary pauses, not for ever).")
-    public var idleTimeout: Double = 60
+    public var idleTimeout = Self.defaults.idleTimeout / .seconds(1)
     @Option(help: "Seconds a request's headers may take from its first byte (default 10: one packet for any working client).")
-    public var headerReadTimeout: Double = 10
+    public var headerReadTimeout = Self.defaults.headerReadTimeout / .seconds(1)
     @Option(help: "Seconds a TLS handshake may take (default 10).")
-    public var tlsHandshakeTimeout: Double = 10
+    public var tlsHandshakeTimeout = Self.defaults.tlsHandshakeTimeout / .seconds(1)
     @Option(help: "Most connections open at once; more are answered 503 and closed (default 10000: half the usual 20000 descriptors).")
-    public var maxConnections = 10_000
+    public var maxConnections = Self.defaults.maximumConnections
     @Option(help: ArgumentHelp(
         "Most HTTP/2 streams (requests in flight) per connection; a client that opens more loses the connection.",
         discussion: "Default 100: RFC 9113's recommended minimum, what browsers and Connect clients expect."))
-    public var maxConcurrentStreams = MPIPlugConfiguration().maximumConcurrentStreams
+    public var maxConcurrentStreams = Self.defaults.maximumConcurrentStreams
     @Option(help: ArgumentHelp(
         "Most HTTP/2 stream resets a client may send per --stream-reset-window; beyond it the connection is closed.",
         discussion: "Default 200 per 30 s: the bound on rapid-reset floods (CVE-2023-44487); a working client rarely cancels."))
-    public var maxStreamResets = MPIPlugConfiguration().maximumStreamResets
+    public var maxStreamResets = Self.defaults.maximumStreamResets
     @Option(help: "Seconds over which --max-stream-resets is counted (default 30).")
-    public var streamResetWindow: Double = 30
+    public var streamResetWindow = Self.defaults.streamResetWindow / .seconds(1)
 
     @Option(help: ArgumentHelp(
         "A browser origin allowed to call the API (CORS), e.g. https://app.example; repeatable; * for any.",
@@ -66,7 +70,7 @@ public struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Responses larger than this many bytes are gzip-compressed when the client's Accept-Encoding allows it.",
         discussion: "Default 1024: smaller bodies gain little. Errors are never compressed."))
-    public var compressResponsesOver = MPIPlugConfiguration().responseCompressionThresholdBytes
+    public var compressResponsesOver = Self.defaults.responseCompressionThresholdBytes
 
     public init() {}
 
